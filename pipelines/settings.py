@@ -1,0 +1,195 @@
+"""Run configuration: one YAML file, validated by pydantic.
+
+Paths in a configuration file are resolved against the folder that holds the file, so
+``configs/demo.yaml`` works whatever the working directory is. Settings are loaded by
+:func:`load_settings` (cached per path), never at import time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(Exception):
+    """A configuration file is missing or breaks a rule; the CLI exits with code 2."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ForecastSettings(_Section):
+    """Forecasting options (see ``forecasting.forecast``)."""
+
+    horizon: int = Field(13, ge=1, description="periods to forecast")
+    season_length: int = Field(52, ge=1, description="periods per seasonal cycle")
+    quantiles: list[float] = Field(default_factory=lambda: [0.5, 0.9, 0.95])
+    backtest_windows: int = Field(3, ge=1, description="rolling origins per series")
+    max_multiple: float = Field(3.0, gt=1, description="cap as a multiple of history max")
+    n_jobs: int = Field(2, ge=1, description="local worker processes")
+
+    @field_validator("quantiles")
+    @classmethod
+    def _quantiles_in_unit_interval(cls, value: list[float]) -> list[float]:
+        if not value or any(not 0 < q < 1 for q in value):
+            raise ValueError("quantiles must be a non-empty list of numbers in (0, 1)")
+        return sorted(set(value))
+
+
+class PlanSettingsConfig(_Section):
+    """Planning options (see ``optimization.replenishment.PlanSettings``)."""
+
+    horizon: int = Field(13, ge=1, description="periods planned")
+    review_period: int = Field(1, ge=1, description="periods between two plans (R)")
+    default_service_level: float = Field(0.95, gt=0, lt=1)
+    time_limit: float = Field(300.0, gt=0, description="solver time limit, seconds")
+
+
+class AlertSettings(_Section):
+    """Alert thresholds."""
+
+    slow_mover_periods: int = Field(8, ge=1, description="periods without demand")
+    slow_mover_days: float = Field(180.0, gt=0, description="days of supply above which")
+
+
+class BacktestSettings(_Section):
+    """Bullwhip backtest options."""
+
+    weeks: int = Field(26, ge=4, description="periods replayed")
+    ma_periods: int = Field(8, ge=1, description="moving-average window p of the baseline")
+    forecast_every: int = Field(4, ge=1, description="VMI re-forecast cadence, periods")
+
+
+class ApiSettings(_Section):
+    """HTTP API options."""
+
+    api_key: str | None = Field(None, description="overridden by SUPPLYPLAN_API_KEY")
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+
+class Settings(_Section):
+    """A whole run configuration.
+
+    Attributes
+    ----------
+    name : str
+        Configuration name; also the MLflow experiment name.
+    data_dir : Path
+        Folder holding the six input tables.
+    output_dir : Path
+        Folder holding ``runs/``, ``latest`` and, by default, the MLflow store.
+    tracking_uri : str or None
+        MLflow tracking URI; default ``sqlite:///<output_dir>/mlflow.db``.
+    """
+
+    name: str = "supplyplan"
+    data_dir: Path
+    output_dir: Path
+    freq: str = "W-MON"
+    seed: int = 0
+    tracking_uri: str | None = None
+    registered_model: str = "supplyplan-forecaster"
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    plan: PlanSettingsConfig = Field(default_factory=PlanSettingsConfig)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    backtest: BacktestSettings = Field(default_factory=BacktestSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    source: Path | None = Field(None, exclude=True, description="the YAML file read")
+
+    @field_validator("freq")
+    @classmethod
+    def _known_freq(cls, value: str) -> str:
+        from pandas.tseries.frequencies import to_offset
+
+        try:
+            to_offset(value)
+        except ValueError as exc:
+            raise ValueError(f"unknown pandas frequency {value!r}") from exc
+        return value
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        """MLflow tracking URI, defaulting to a SQLite file beside the runs."""
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.output_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_location(self) -> str:
+        """Where MLflow stores artifacts for the default SQLite store."""
+        return (self.output_dir / "mlartifacts").resolve().as_uri()
+
+    @property
+    def resolved_api_key(self) -> str | None:
+        """API key from ``SUPPLYPLAN_API_KEY``, else from the configuration."""
+        return os.environ.get("SUPPLYPLAN_API_KEY") or self.api.api_key
+
+    def fingerprint(self) -> str:
+        """Stable hash of every setting that changes results (paths excluded)."""
+        payload = self.model_dump(mode="json", exclude={"data_dir", "output_dir", "api", "tracking_uri"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
+
+    def with_data_dir(self, data_dir: Path | None) -> "Settings":
+        """The same configuration on another data folder (CLI ``--data``)."""
+        if data_dir is None:
+            return self
+        return self.model_copy(update={"data_dir": Path(data_dir).resolve()})
+
+
+def _format_validation_error(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "-"
+        lines.append(f"  {where}: {err['msg']} (value: {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def parse_settings(raw: dict, base_dir: Path, source: Path | None = None) -> Settings:
+    """Validate a configuration mapping; relative paths are taken from ``base_dir``."""
+    raw = dict(raw)
+    for key in ("data_dir", "output_dir"):
+        if key in raw and raw[key] is not None:
+            p = Path(os.path.expanduser(str(raw[key])))
+            raw[key] = (p if p.is_absolute() else base_dir / p).resolve()
+    if raw.get("tracking_uri", "") and str(raw["tracking_uri"]).startswith("sqlite:///./"):
+        rel = str(raw["tracking_uri"])[len("sqlite:///") :]
+        raw["tracking_uri"] = f"sqlite:///{(base_dir / rel).resolve()}"
+    try:
+        return Settings(**raw, source=source)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(source or base_dir, exc)) from None
+
+
+@lru_cache(maxsize=16)
+def load_settings(path: str | Path) -> Settings:
+    """Read and validate a YAML configuration file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The YAML file.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not YAML, or breaks a rule (message names the key).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    return parse_settings(raw, path.resolve().parent, source=path.resolve())
