@@ -1,0 +1,382 @@
+"""The nightly flow: validate -> forecast -> safety stock -> plan -> alerts -> publish.
+
+Everything is computed in memory and written into a staging folder; the run is published
+(renamed into place, ``latest`` swapped) only after every stage succeeded and MLflow has
+the run, so a failed night leaves the last published plan untouched. The same inputs and
+configuration give the same tables (seeded forecasts, deterministic LP), so a rerun of a
+night publishes an identical plan under a new run id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+
+from forecasting import forecast
+from optimization.alerts import raise_alerts
+from optimization.replenishment import PlanResult, PlanSettings, plan_replenishment
+from optimization.safety_stock import compute_safety_stock
+from pipelines.loading import Dataset, InputError, Violation, load_dataset
+from pipelines.progress import Progress
+from pipelines.publish import RunWriter, new_run_id
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INPUT_TABLES = ("demand", "items", "locations", "inventory", "inbound", "lanes")
+
+
+class PlanningInputError(ValueError):
+    """The inputs are valid tables but cannot be planned (e.g. --as-of before history)."""
+
+
+@dataclass
+class NightlyResult:
+    """What a nightly run produced and where it was published."""
+
+    run_id: str
+    run_dir: Path
+    as_of: pd.Timestamp
+    tables: dict[str, pd.DataFrame]
+    metrics: dict[str, float]
+    mlflow_run_id: str | None = None
+    model_version: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def plan_start(demand: pd.DataFrame, freq: str, as_of: str | pd.Timestamp | None = None) -> pd.Timestamp:
+    """First period to plan.
+
+    Parameters
+    ----------
+    demand : pandas.DataFrame
+        The demand history (``date`` = period start).
+    freq : str
+        Pandas offset alias of the period grid, e.g. ``"W-MON"``.
+    as_of : str or Timestamp, optional
+        The night's date. The plan starts at the first period start on or after it; only
+        demand before that period is used. Default: the period after the last history.
+
+    Returns
+    -------
+    pandas.Timestamp
+    """
+    offset = to_offset(freq)
+    if as_of is None:
+        if demand.empty:
+            raise PlanningInputError("demand history is empty: nothing to forecast from")
+        return pd.Timestamp(demand["date"].max()) + offset
+    start = offset.rollforward(pd.Timestamp(as_of).normalize())
+    if not demand.empty and start <= demand["date"].min():
+        raise PlanningInputError(
+            f"--as-of {pd.Timestamp(as_of).date()} is before the first demand period "
+            f"{demand['date'].min().date()}: no history to forecast from"
+        )
+    return start
+
+
+def history_before(demand: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
+    """Demand strictly before ``start`` (what the planner knew that night)."""
+    return demand.loc[demand["date"] < start].reset_index(drop=True)
+
+
+def replenishment_policy(dataset: Dataset, settings: Settings) -> pd.DataFrame:
+    """Lead time, review period and service level per dealer x SKU.
+
+    The lead time L of a dealer is that of the lane from its parent DC (periods); the
+    review period R is the planning cadence; the service level is the inventory row's,
+    else the configured default. Protection period = L + R (DESIGN.md, safety stock).
+
+    Returns
+    -------
+    pandas.DataFrame
+        sku, location, lead_time, review_period, service_level.
+    """
+    locs = dataset.locations
+    dealers = locs.loc[locs["kind"] == "dealer", ["location", "parent"]]
+    lanes = dataset.lanes[["origin", "destination", "lead_time"]]
+    lead = dealers.merge(lanes, left_on=["parent", "location"], right_on=["origin", "destination"], how="left")
+    inv = dataset.inventory.merge(lead[["location", "lead_time"]], on="location", how="inner")
+    service = inv["service_level"] if "service_level" in inv else pd.Series(float("nan"), index=inv.index)
+    return pd.DataFrame(
+        {
+            "sku": inv["sku"],
+            "location": inv["location"],
+            # A dealer without a lane from its DC cannot be supplied; L = 0 keeps its row
+            # visible (alerts still fire) without inventing a lead time.
+            "lead_time": inv["lead_time"].fillna(0).astype(int),
+            "review_period": settings.plan.review_period,
+            "service_level": service.fillna(settings.plan.default_service_level).astype(float),
+        }
+    )
+
+
+def forecast_options(settings: Settings) -> dict:
+    """Keyword arguments of ``forecasting.forecast`` from a configuration."""
+    fc = settings.forecast
+    return {
+        "horizon": max(fc.horizon, settings.plan.horizon),
+        "freq": settings.freq,
+        "season_length": fc.season_length,
+        "quantiles": tuple(fc.quantiles),
+        "n_jobs": fc.n_jobs,
+        "seed": settings.seed,
+        "backtest_windows": fc.backtest_windows,
+        "max_multiple": fc.max_multiple,
+    }
+
+
+def plan_settings(settings: Settings) -> PlanSettings:
+    """``PlanSettings`` of the optimizer from a configuration."""
+    return PlanSettings(horizon=settings.plan.horizon, freq=settings.freq, time_limit=settings.plan.time_limit)
+
+
+def inputs_fingerprint(data_dir: Path) -> str:
+    """SHA-256 over the input files' names and bytes (traceability of a run's inputs)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(data_dir).iterdir()):
+        if path.stem in INPUT_TABLES and path.suffix in (".csv", ".parquet"):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _flat_params(settings: Settings) -> dict:
+    flat: dict[str, object] = {}
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                walk(f"{prefix}.{key}" if prefix else key, sub)
+        else:
+            flat[prefix] = value
+
+    walk("", settings.model_dump(mode="json", exclude={"api", "source"}))
+    return flat
+
+
+def plan_stage(
+    dataset: Dataset,
+    settings: Settings,
+    start: pd.Timestamp,
+    forecasts: pd.DataFrame,
+    errors: pd.DataFrame,
+    progress: Progress,
+) -> tuple[pd.DataFrame, PlanResult]:
+    """Safety stock from the forecast errors, then the replenishment/transfer LP."""
+    with progress.stage("safety stock"):
+        policy = replenishment_policy(dataset, settings)
+        safety = compute_safety_stock(forecasts, errors, policy)
+    with progress.stage("plan", f"horizon {settings.plan.horizon} periods from {start.date()}"):
+        result = plan_replenishment(
+            forecasts,
+            safety,
+            dataset.inventory,
+            dataset.inbound,
+            dataset.lanes,
+            dataset.locations,
+            dataset.items,
+            start,
+            settings=plan_settings(settings),
+        )
+    return safety, result
+
+
+def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, progress: Progress) -> tuple[dict, dict]:
+    """Run the computing stages of one night in memory.
+
+    Returns
+    -------
+    tables : dict of DataFrame
+        forecasts, safety_stock, plan, alerts, projection, selection, slacks, errors.
+    metrics : dict
+        Forecast accuracy and plan figures for tracking.
+    """
+    history = history_before(dataset.demand, start)
+    n_series = history.groupby(["sku", "location"]).ngroups
+    with progress.stage("forecast", f"{n_series} series"):
+        fc = forecast(history, **forecast_options(settings))
+    fallbacks = int((fc.selection.get("fallback", pd.Series(dtype=str)).fillna("") != "").sum())
+    if fallbacks:
+        progress.info(f"forecast fallbacks: {fallbacks} series used a fallback model (see selection.csv)")
+
+    safety, result = plan_stage(dataset, settings, start, fc.forecasts, fc.errors, progress)
+    progress.info(f"plan: solver status {result.status}, {len(result.plan)} shipment lines")
+    with progress.stage("alerts"):
+        alerts = raise_alerts(
+            dataset.inventory,
+            dataset.inbound,
+            history,
+            fc.forecasts,
+            result.plan,
+            dataset.locations,
+            start,
+            freq=settings.freq,
+            slow_mover_periods=settings.alerts.slow_mover_periods,
+            slow_mover_days=settings.alerts.slow_mover_days,
+        )
+    tables = {
+        "forecasts": fc.forecasts,
+        "safety_stock": safety,
+        "plan": result.plan,
+        "alerts": alerts,
+        "projection": result.projection,
+        "selection": fc.selection,
+        "slacks": result.slacks,
+        "errors": fc.errors,
+    }
+    metrics: dict[str, float] = {"n_series": n_series, "forecast_fallbacks": fallbacks}
+    metrics.update({f"forecast_{k}": v for k, v in fc.metrics.items()})
+    metrics.update({f"plan_{k}": v for k, v in result.kpis.items()})
+    metrics["plan_sol_status"] = result.sol_status
+    metrics["alerts_total"] = len(alerts)
+    for kind, count in alerts["kind"].value_counts().items():
+        metrics[f"alerts_{kind}"] = int(count)
+    return tables, metrics
+
+
+def run_nightly(
+    settings: Settings,
+    as_of: str | pd.Timestamp | None = None,
+    progress: Progress | None = None,
+    track: bool = True,
+) -> NightlyResult:
+    """Run one night end to end and publish it.
+
+    Parameters
+    ----------
+    settings : Settings
+        The run configuration (``data_dir`` already overridden by ``--data``).
+    as_of : str or Timestamp, optional
+        The night's date (see :func:`plan_start`).
+    progress : Progress, optional
+        Stage reporter; default chooses live or plain output.
+    track : bool
+        Record the run in MLflow (the nightly job always does; tests may switch it off).
+
+    Raises
+    ------
+    pipelines.loading.InputError
+        An input table broke its contract; nothing was written.
+    """
+    progress = progress or Progress()
+    run_id = new_run_id()
+    with progress.stage("validate", str(settings.data_dir)):
+        dataset = load_dataset(settings.data_dir, freq=settings.freq)
+    start = plan_start(dataset.demand, settings.freq, as_of)
+    progress.info(f"run {run_id}: planning from {start.date()} on {settings.data_dir}")
+
+    tables, metrics = compute_night(dataset, settings, start, progress)
+    metrics.update({f"seconds_{k.replace(' ', '_')}": v for k, v in progress.timings.items()})
+
+    writer = RunWriter(settings.output_dir, run_id)
+    manifest = {
+        "run_id": run_id,
+        "as_of": str(start.date()),
+        "config": str(settings.source) if settings.source else None,
+        "config_fingerprint": settings.fingerprint(),
+        "data_dir": str(settings.data_dir),
+        "inputs_fingerprint": inputs_fingerprint(settings.data_dir),
+        "tables": {name: len(frame) for name, frame in tables.items()},
+    }
+    mlflow_run_id = model_version = None
+    try:
+        with progress.stage("publish", str(writer.final)):
+            for name, frame in tables.items():
+                writer.write(name, frame)
+            if track:
+                from pipelines.tracking import Tracker
+
+                tracker = Tracker(settings)
+                tags = {"supplyplan.run_id": run_id, "supplyplan.kind": "nightly", "supplyplan.as_of": manifest["as_of"]}
+                with tracker.start(run_name=run_id, tags=tags):
+                    tracker.log_params(_flat_params(settings) | {"as_of": manifest["as_of"], "inputs_fingerprint": manifest["inputs_fingerprint"]})
+                    tracker.log_metrics(metrics)
+                    tracker.log_artifacts(writer.staging, artifact_path="tables")
+                    model_version = tracker.log_forecaster(forecast_options(settings), tables["selection"])
+                    mlflow_run_id = tracker.run_id
+            manifest.update({"mlflow_run_id": mlflow_run_id, "model_version": model_version, "timings": progress.timings})
+            writer.manifest = manifest
+            folder = writer.publish()
+    except BaseException:
+        writer.abandon()
+        raise
+    progress.info(f"published run {run_id} -> {folder}")
+    return NightlyResult(run_id, folder, start, tables, metrics, mlflow_run_id, model_version, progress.timings)
+
+
+FORECAST_COLUMNS = ("sku", "location", "date", "mean")
+
+
+def read_forecast_file(path: Path, freq: str) -> pd.DataFrame:
+    """Read a forecasts CSV for ``supplyplan plan --forecast`` and check its contract.
+
+    Raises
+    ------
+    InputError
+        Missing columns, unparseable or off-grid dates, negative or missing quantities.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError([Violation(path.name, 0, "-", str(path), "missing_file", "file not found")])
+    frame = pd.read_csv(path, dtype={"sku": str, "location": str})
+    missing = [c for c in FORECAST_COLUMNS if c not in frame]
+    if missing:
+        raise InputError([Violation(path.name, 1, c, "", "missing_column", f"required column {c!r} is missing") for c in missing])
+    violations: list[Violation] = []
+    dates = pd.to_datetime(frame["date"], errors="coerce", format="mixed")
+    offset = to_offset(freq)
+    for idx in frame.index[dates.isna()][:50]:
+        violations.append(Violation(path.name, int(idx) + 2, "date", str(frame.at[idx, "date"]), "date", "not a date"))
+    off_grid = dates.notna() & ~dates.map(lambda d: offset.is_on_offset(d) if pd.notna(d) else True)
+    for idx in frame.index[off_grid][:50]:
+        violations.append(Violation(path.name, int(idx) + 2, "date", str(frame.at[idx, "date"]), "period_grid", f"not a period start of {freq}"))
+    value_cols = [c for c in frame.columns if c == "mean" or (c.startswith("q") and c[1:].replace(".", "").isdigit())]
+    for col in value_cols:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        for idx in frame.index[values.isna() | (values < 0)][:50]:
+            violations.append(Violation(path.name, int(idx) + 2, col, str(frame.at[idx, col]), "non_negative_number", "must be a number >= 0"))
+    if violations:
+        raise InputError(violations)
+    frame["date"] = dates
+    if "model" not in frame:
+        frame["model"] = f"file:{path.name}"
+    return frame
+
+
+def run_plan(
+    settings: Settings,
+    forecast_csv: Path | None = None,
+    as_of: str | pd.Timestamp | None = None,
+    output: Path | None = None,
+    progress: Progress | None = None,
+) -> PlanResult:
+    """``supplyplan plan``: safety stock and the LP, written to ``output`` (not published).
+
+    With ``forecast_csv`` the given forecasts are planned as they are; safety stock then
+    comes from their quantile columns since no backtest errors are available.
+    """
+    progress = progress or Progress()
+    with progress.stage("validate", str(settings.data_dir)):
+        dataset = load_dataset(settings.data_dir, freq=settings.freq)
+    start = plan_start(dataset.demand, settings.freq, as_of)
+    if forecast_csv is not None:
+        forecasts = read_forecast_file(forecast_csv, settings.freq)
+        errors = pd.DataFrame(columns=["sku", "location", "origin", "step", "error"])
+    else:
+        history = history_before(dataset.demand, start)
+        with progress.stage("forecast", f"{history.groupby(['sku', 'location']).ngroups} series"):
+            fc = forecast(history, **forecast_options(settings))
+        forecasts, errors = fc.forecasts, fc.errors
+    safety, result = plan_stage(dataset, settings, start, forecasts, errors, progress)
+    if output is not None:
+        output = Path(output)
+        output.mkdir(parents=True, exist_ok=True)
+        for name, frame in {"plan": result.plan, "safety_stock": safety, "projection": result.projection, "slacks": result.slacks}.items():
+            frame.to_csv(output / f"{name}.csv", index=False, date_format="%Y-%m-%d", float_format="%.6g")
+    return result

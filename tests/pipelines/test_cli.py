@@ -1,0 +1,87 @@
+"""The other CLI commands: demo-data, forecast, plan, backtest, report, serve wiring."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from tests.conftest import make_config
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def history_csv(small_demo_dir, tmp_path_factory):
+    demand = pd.read_csv(small_demo_dir / "demand.csv")
+    keep = demand[["sku", "location"]].drop_duplicates().head(6)
+    path = tmp_path_factory.mktemp("hist") / "history.csv"
+    demand.merge(keep)[["sku", "location", "date", "qty"]].to_csv(path, index=False)
+    return path
+
+
+def test_demo_data_writes_the_six_tables(tmp_path):
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo-data", str(out), "--seed", "3", "--skus", "5", "--dealers", "3", "--weeks", "60"])
+    assert result.exit_code == 0, result.output
+    for name in ("demand", "items", "locations", "inventory", "inbound", "lanes"):
+        assert (out / f"{name}.csv").is_file()
+
+
+def test_forecast_command_on_any_long_history(history_csv, tmp_path):
+    out = tmp_path / "fc.csv"
+    result = runner.invoke(
+        app,
+        ["forecast", "--history", str(history_csv), "--horizon", "6", "--freq", "W-MON", "--quantiles", "0.5,0.8", "--output", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    fc = pd.read_csv(out)
+    assert {"sku", "location", "date", "mean", "q50", "q80", "model"} <= set(fc.columns)
+    assert len(fc) == 6 * 6 and (fc["mean"] >= 0).all()
+
+
+def test_forecast_command_rejects_bad_history(history_csv, tmp_path):
+    bad = tmp_path / "bad.csv"
+    frame = pd.read_csv(history_csv, dtype=str)
+    frame.loc[2, "date"] = "2024-13-45"
+    frame.to_csv(bad, index=False)
+    result = runner.invoke(app, ["forecast", "--history", str(bad), "--horizon", "4", "--freq", "W-MON", "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2
+    assert "bad.csv" in result.output and "row 4" in result.output and "date" in result.output and "2024-13-45" in result.output
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_forecast_command_rejects_bad_quantiles(history_csv, tmp_path):
+    result = runner.invoke(app, ["forecast", "--history", str(history_csv), "--horizon", "4", "--freq", "W-MON", "--quantiles", "0.5,1.5", "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2 and "1.5" in result.output
+
+
+def test_plan_command_with_and_without_a_forecast_file(small_demo_dir, tmp_path):
+    config = make_config(tmp_path, small_demo_dir)
+    out = tmp_path / "plan"
+    result = runner.invoke(app, ["plan", "--config", str(config), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    plan = pd.read_csv(out / "plan.csv")
+    assert len(plan) > 0 and (plan["qty"] > 0).all()
+    # the same plan from the forecasts we would have published
+    fc_path = tmp_path / "fc.csv"
+    demand = pd.read_csv(small_demo_dir / "demand.csv", parse_dates=["date"])
+    start = demand["date"].max() + pd.Timedelta(weeks=1)
+    dealers = demand[["sku", "location"]].drop_duplicates()
+    dates = pd.DataFrame({"date": pd.date_range(start, periods=13, freq="W-MON")})
+    fc = dealers.merge(dates, how="cross").assign(mean=2.0, q50=2.0, q90=4.0, q95=5.0)
+    fc.to_csv(fc_path, index=False)
+    out2 = tmp_path / "plan2"
+    result = runner.invoke(app, ["plan", "--config", str(config), "--forecast", str(fc_path), "--output", str(out2)])
+    assert result.exit_code == 0, result.output
+    assert (out2 / "plan.csv").is_file() and (out2 / "safety_stock.csv").is_file()
+
+
+def test_plan_command_rejects_a_bad_forecast_file(small_demo_dir, tmp_path):
+    config = make_config(tmp_path, small_demo_dir)
+    fc_path = tmp_path / "fc.csv"
+    pd.DataFrame({"sku": ["A"], "location": ["X"], "date": ["2026-11-25"], "mean": [-1.0]}).to_csv(fc_path, index=False)
+    result = runner.invoke(app, ["plan", "--config", str(config), "--forecast", str(fc_path), "--output", str(tmp_path / "p")])
+    assert result.exit_code == 2
+    assert "fc.csv" in result.output and "row 2" in result.output and "mean" in result.output

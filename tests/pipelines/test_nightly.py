@@ -1,0 +1,123 @@
+"""The nightly job end to end through the CLI, on a small generated network."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.publish import latest_run, list_runs, read_manifest, read_table
+from tests.conftest import make_config
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def nightly_twice(small_demo_dir, tmp_path_factory):
+    """Two nightly runs with the same inputs and configuration."""
+    tmp = tmp_path_factory.mktemp("nightly")
+    config = make_config(tmp, small_demo_dir)
+    first = runner.invoke(app, ["nightly", "--config", str(config)])
+    assert first.exit_code == 0, first.output
+    run1 = latest_run(tmp / "out")
+    second = runner.invoke(app, ["nightly", "--config", str(config)])
+    assert second.exit_code == 0, second.output
+    run2 = latest_run(tmp / "out")
+    return tmp, config, run1, run2
+
+
+def test_nightly_publishes_the_four_tables_with_run_id(nightly_twice):
+    _, _, run1, _ = nightly_twice
+    manifest = read_manifest(run1)
+    for name in ("forecasts", "safety_stock", "plan", "alerts"):
+        table = read_table(run1, name)
+        assert len(table) > 0, name
+        assert (table["run_id"] == manifest["run_id"]).all()
+    with sqlite3.connect(run1 / "results.sqlite") as con:
+        names = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+    assert {"forecasts", "safety_stock", "plan", "alerts"} <= names
+    fc = read_table(run1, "forecasts")
+    assert (fc[["mean", "q50", "q90", "q95"]] >= 0).all().all() and fc[["mean", "q90"]].notna().all().all()
+    plan = read_table(run1, "plan")
+    assert plan["reason"].fillna("").str.len().gt(0).all()
+    assert set(plan["kind"]) <= {"replenishment", "transfer"}
+
+
+def test_nightly_is_tracked_in_mlflow_with_a_registered_model(nightly_twice):
+    import mlflow
+
+    tmp, config, run1, run2 = nightly_twice
+    m1, m2 = read_manifest(run1), read_manifest(run2)
+    assert m1["mlflow_run_id"] and m2["mlflow_run_id"] and m1["mlflow_run_id"] != m2["mlflow_run_id"]
+    assert int(m2["model_version"]) == int(m1["model_version"]) + 1
+    mlflow.set_tracking_uri(f"sqlite:///{tmp / 'out' / 'mlflow.db'}")
+    run = mlflow.get_run(m1["mlflow_run_id"])
+    assert run.data.tags["supplyplan.run_id"] == m1["run_id"]
+    assert "plan_objective" in run.data.metrics and "forecast.horizon" in run.data.params
+    client = mlflow.MlflowClient()
+    versions = client.search_model_versions("name='supplyplan-forecaster'")
+    assert {v.run_id for v in versions} >= {m1["mlflow_run_id"], m2["mlflow_run_id"]}
+
+
+def test_rerun_with_same_inputs_publishes_an_identical_plan(nightly_twice):
+    _, _, run1, run2 = nightly_twice
+    assert run1 != run2
+    for name in ("plan", "forecasts", "safety_stock", "alerts"):
+        a = read_table(run1, name).drop(columns="run_id")
+        b = read_table(run2, name).drop(columns="run_id")
+        pd.testing.assert_frame_equal(a, b, obj=name)
+
+
+def test_a_failed_night_leaves_the_published_plan_intact(nightly_twice, monkeypatch):
+    tmp, config, _, run2 = nightly_twice
+    import pipelines.nightly as nightly
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("solver crashed")
+
+    monkeypatch.setattr(nightly, "plan_replenishment", broken)
+    before = list_runs(tmp / "out")
+    result = runner.invoke(app, ["nightly", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "internal error" in result.output and "solver crashed" in result.output
+    assert latest_run(tmp / "out") == run2
+    assert list_runs(tmp / "out") == before
+    assert not [p for p in (tmp / "out" / "runs").iterdir() if p.name.startswith(".staging")]
+
+
+def test_bad_input_exits_2_naming_file_row_column_and_writes_nothing(small_demo_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(small_demo_dir, data)
+    demand = pd.read_csv(data / "demand.csv", dtype=str)
+    demand.loc[4, "qty"] = "-3"
+    demand.to_csv(data / "demand.csv", index=False)
+    config = make_config(tmp_path, data)
+    result = runner.invoke(app, ["nightly", "--config", str(config)])
+    assert result.exit_code == 2, result.output
+    assert "demand.csv" in result.output and "row 6" in result.output and "qty" in result.output and "-3" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "out" / "runs").exists() or list_runs(tmp_path / "out") == []
+
+
+def test_data_override_and_as_of(small_demo_dir, tmp_path):
+    config = make_config(tmp_path, tmp_path / "does-not-exist")
+    demand = pd.read_csv(small_demo_dir / "demand.csv", parse_dates=["date"])
+    cut = demand["date"].sort_values().unique()[-5]
+    result = runner.invoke(
+        app, ["nightly", "--config", str(config), "--data", str(small_demo_dir), "--as-of", str(pd.Timestamp(cut).date())]
+    )
+    assert result.exit_code == 0, result.output
+    run = latest_run(tmp_path / "out")
+    assert read_manifest(run)["as_of"] == str(pd.Timestamp(cut).date())
+    fc = read_table(run, "forecasts")
+    assert fc["date"].min() == pd.Timestamp(cut)
+
+
+def test_missing_config_exits_2(tmp_path):
+    result = runner.invoke(app, ["nightly", "--config", str(tmp_path / "none.yaml")])
+    assert result.exit_code == 2
+    assert "not found" in result.output
