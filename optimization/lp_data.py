@@ -1,0 +1,365 @@
+"""Contract tables -> dense arrays for the replenishment LP (sku x location x period).
+
+The planner works on numpy arrays indexed by named coordinates, linopy style:
+``s`` = SKU, ``l`` = stocked location (DCs and VMI dealers), ``e`` = lane, ``t`` = period.
+:func:`prepare_plan_data` does all the joining and checking once; the model builder
+(:mod:`optimization.lp_model`) and the replay (:mod:`optimization.replenishment`) only
+index arrays. :meth:`PlanData.subset` cuts the arrays to a group of SKUs, which is all a
+decomposition by SKU group needs (SKUs couple only through lane capacities).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pandas.tseries.frequencies import to_offset
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PlanData", "prepare_plan_data", "days_per_period", "periods_per_year", "period_grid", "period_index"]
+
+_TRUE = {"true", "1", "yes", "y", "t"}
+
+
+def days_per_period(freq: str) -> float:
+    """Average length of one period of ``freq`` in days (7 for ``W-MON``, ~30.4 for ``MS``)."""
+    grid = pd.date_range("2001-01-01", periods=53, freq=freq)
+    return (grid[-1] - grid[0]).total_seconds() / 86400.0 / 52.0
+
+
+def periods_per_year(freq: str) -> float:
+    """Whole periods per year: 52 for weekly, 12 for monthly, 365 for daily.
+
+    Holding cost per unit and period = unit_cost * holding_rate / periods_per_year
+    (docs/architecture.md: ``/ 52`` for ``W-MON``).
+    """
+    return float(max(1, round(365.25 / days_per_period(freq))))
+
+
+def period_grid(start: pd.Timestamp, horizon: int, freq: str) -> pd.DatetimeIndex:
+    """The ``horizon`` period starts from ``start``; ``start`` must lie on the ``freq`` grid."""
+    start = pd.Timestamp(start)
+    if not to_offset(freq).is_on_offset(start):
+        raise ValueError(f"start {start.date()} is not on the {freq} period grid")
+    return pd.date_range(start, periods=horizon, freq=freq)
+
+
+def period_index(dates: pd.DatetimeIndex, when) -> np.ndarray:
+    """Index of the period of ``dates`` that contains each timestamp of ``when``.
+
+    Timestamps before the first period map to 0 (overdue arrivals are expected at once);
+    those after the last period start map to ``len(dates) - 1`` only if they fall inside
+    the last period, otherwise to ``len(dates)`` (beyond the horizon).
+    """
+    when = pd.DatetimeIndex(pd.to_datetime(when))
+    idx = dates.searchsorted(when, side="right") - 1
+    idx = np.clip(idx, 0, None)
+    if len(dates):
+        end = dates[-1] + (dates[-1] - dates[-2] if len(dates) > 1 else pd.Timedelta(days=7))
+        idx = np.where(when >= end, len(dates), idx)
+    return idx.astype(int)
+
+
+@dataclass
+class PlanData:
+    """Everything the LP and its replay need, as arrays.
+
+    Attributes (units per period unless said otherwise)
+    ----------
+    skus : (S,) str
+    locations : (L,) str
+        Stocked locations: DCs, VMI dealers and any other non-plant location.
+    kind, region : (L,) str
+    sources : tuple of str
+        Plants: unconstrained supply (only lane capacities limit them).
+    dates : DatetimeIndex (T,)
+        Period starts, the first one is the plan's ``start``.
+    lane_origin, lane_destination : (E,) str
+    lane_o : (E,) int
+        Index of the origin in ``locations``, -1 for a plant.
+    lane_d : (E,) int
+        Index of the destination in ``locations``.
+    lead : (E,) int
+        Lead time in periods: shipped in t, available at the destination in t + lead.
+    lane_cost : (E,) float
+        Transport cost per unit (currency/unit).
+    capacity : (E,) float
+        Units per period summed over SKUs; ``inf`` when unlimited.
+    demand, inbound : (S, L, T) float
+        Forecast mean demand; in-transit arrivals (overdue ones in period 0).
+    on_hand : (S, L) float
+        Stock at the start of the first period.
+    safety_stock, min_qty, max_qty : (S, L) float
+        ``min_qty`` NaN and ``max_qty`` NaN when the location has no VMI band.
+    lower, upper : (S, L) float
+        The soft band the LP aims for: lower = max(safety_stock, min_qty), upper =
+        max_qty (``inf`` when none); lower is capped at upper.
+    unit_cost, holding : (S,) float
+        Unit cost (currency/unit) and holding cost per unit and period.
+    lost_sale : (S, L) float
+        Penalty per unit of demand not met (currency/unit): the item's stockout_cost, else
+        ``stockout_cost_multiple * unit_cost``, plus the cheapest transport cost from a
+        plant to the location, so that serving demand is never cheaper to skip than to ship.
+    """
+
+    skus: np.ndarray
+    locations: np.ndarray
+    kind: np.ndarray
+    region: np.ndarray
+    sources: tuple
+    dates: pd.DatetimeIndex
+    freq: str
+    lane_origin: np.ndarray
+    lane_destination: np.ndarray
+    lane_o: np.ndarray
+    lane_d: np.ndarray
+    lead: np.ndarray
+    lane_cost: np.ndarray
+    capacity: np.ndarray
+    demand: np.ndarray
+    inbound: np.ndarray
+    on_hand: np.ndarray
+    safety_stock: np.ndarray
+    min_qty: np.ndarray
+    max_qty: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    unit_cost: np.ndarray
+    holding: np.ndarray
+    lost_sale: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """(S, L, E, T)."""
+        return len(self.skus), len(self.locations), len(self.lane_o), len(self.dates)
+
+    def subset(self, sku_index) -> "PlanData":
+        """The same network restricted to SKUs ``sku_index`` (positions or boolean mask).
+
+        Lane capacities are left whole; a decomposition passes each group its share of
+        capacity when it builds the model (``build_model(..., capacity=...)``).
+        """
+        idx = np.arange(len(self.skus))[sku_index]
+        changes = {name: getattr(self, name)[idx] for name in _PER_SKU}
+        return dataclasses.replace(self, **changes)
+
+
+_PER_SKU = (
+    "skus", "demand", "inbound", "on_hand", "safety_stock", "min_qty", "max_qty",
+    "lower", "upper", "unit_cost", "holding", "lost_sale",
+)
+
+
+def _as_bool(values: pd.Series) -> pd.Series:
+    if values.dtype == bool:
+        return values
+    return values.map(lambda v: v if isinstance(v, (bool, np.bool_)) else str(v).strip().lower() in _TRUE).astype(bool)
+
+
+def _num(frame: pd.DataFrame, col: str, default=np.nan) -> pd.Series:
+    if col not in frame.columns:
+        return pd.Series(default, index=frame.index, dtype=float)
+    return pd.to_numeric(frame[col], errors="coerce").astype(float)
+
+
+def prepare_plan_data(
+    forecasts: pd.DataFrame,
+    safety_stock: pd.DataFrame | None,
+    inventory: pd.DataFrame,
+    inbound: pd.DataFrame | None,
+    lanes: pd.DataFrame,
+    locations: pd.DataFrame,
+    items: pd.DataFrame,
+    start,
+    *,
+    horizon: int = 13,
+    freq: str = "W-MON",
+    periods_year: float | None = None,
+    stockout_cost_multiple: float = 2.0,
+    skus=None,
+) -> PlanData:
+    """Join the contract tables into :class:`PlanData`.
+
+    Parameters are the tables of :func:`optimization.replenishment.plan_replenishment`;
+    see there. Non-VMI dealers are left out (they order for themselves), and so are lanes
+    into them or into a plant. Raises ``ValueError`` on inputs the LP cannot represent
+    (unknown lane endpoints, duplicate lanes, negative or NaN stock or forecasts, SKUs
+    without an items row).
+    """
+    if horizon < 1:
+        raise ValueError("horizon must be >= 1")
+    dates = period_grid(start, horizon, freq)
+    T = len(dates)
+
+    locs = locations.copy()
+    locs["kind"] = locs["kind"].astype(str).str.lower()
+    vmi = _as_bool(locs["vmi"]) if "vmi" in locs.columns else pd.Series(True, index=locs.index)
+    region = locs["region"].astype(str) if "region" in locs.columns else pd.Series("", index=locs.index)
+    is_source = locs["kind"] == "plant"
+    stocked_mask = ~is_source & ~((locs["kind"] == "dealer") & ~vmi)
+    kind_rank = locs["kind"].map({"dc": 0, "dealer": 1}).fillna(2)
+    order = pd.DataFrame({"rank": kind_rank, "loc": locs["location"].astype(str)})[stocked_mask]
+    order = order.sort_values(["rank", "loc"], kind="mergesort")
+    loc_names = order["loc"].to_numpy(dtype=object)
+    loc_pos = {name: i for i, name in enumerate(loc_names)}
+    kind_of = dict(zip(locs["location"].astype(str), locs["kind"]))
+    region_of = dict(zip(locs["location"].astype(str), region))
+    sources = tuple(sorted(locs.loc[is_source, "location"].astype(str)))
+    known = set(kind_of)
+
+    # Lanes ------------------------------------------------------------------------------
+    ln = lanes.copy()
+    ln["origin"] = ln["origin"].astype(str)
+    ln["destination"] = ln["destination"].astype(str)
+    unknown = ln.loc[~ln["origin"].isin(known) | ~ln["destination"].isin(known), ["origin", "destination"]]
+    if len(unknown):
+        raise ValueError(f"lanes from or to unknown locations: {unknown.to_dict('records')[:5]}")
+    if ln.duplicated(["origin", "destination"]).any():
+        raise ValueError("lanes has duplicate origin x destination rows")
+    keep = ln["destination"].isin(loc_pos) & (ln["origin"].isin(loc_pos) | ln["origin"].isin(sources))
+    keep &= ln["origin"] != ln["destination"]
+    if (~keep).any():
+        logger.info("plan ignores %d lanes into plants or non-VMI dealers", int((~keep).sum()))
+    ln = ln.loc[keep].sort_values(["origin", "destination"], kind="mergesort").reset_index(drop=True)
+    lead = _num(ln, "lead_time")
+    if lead.isna().any() or (lead < 0).any() or (lead != np.round(lead)).any():
+        raise ValueError("lane lead_time must be a whole number of periods >= 0")
+    cost = _num(ln, "cost_per_unit", 0.0).fillna(0.0)
+    if (cost < 0).any():
+        raise ValueError("lane cost_per_unit must be >= 0")
+    cap = _num(ln, "capacity").fillna(np.inf)
+    if (cap < 0).any():
+        raise ValueError("lane capacity must be >= 0")
+    lane_o = np.array([loc_pos.get(o, -1) for o in ln["origin"]], dtype=int)
+    lane_d = np.array([loc_pos[d] for d in ln["destination"]], dtype=int)
+
+    # SKUs ---------------------------------------------------------------------------------
+    fc = forecasts.loc[forecasts["location"].astype(str).isin(loc_pos)].copy()
+    inv = inventory.loc[inventory["location"].astype(str).isin(loc_pos)].copy()
+    inb = (inbound if inbound is not None else pd.DataFrame(columns=["sku", "location", "arrival_date", "qty"])).copy()
+    inb = inb.loc[inb["location"].astype(str).isin(loc_pos)]
+    ss = safety_stock if safety_stock is not None else pd.DataFrame(columns=["sku", "location", "safety_stock"])
+    ss = ss.loc[ss["location"].astype(str).isin(loc_pos)]
+    candidates = set(fc["sku"].astype(str)) | set(inv["sku"].astype(str)) | set(inb["sku"].astype(str)) | set(ss["sku"].astype(str))
+    if skus is not None:
+        candidates &= {str(s) for s in skus}
+    it = items.copy()
+    it["sku"] = it["sku"].astype(str)
+    if it["sku"].duplicated().any():
+        raise ValueError("items has duplicate sku rows")
+    missing = sorted(candidates - set(it["sku"]))
+    if missing:
+        raise ValueError(f"{len(missing)} SKUs have no items row, e.g. {missing[:5]}")
+    sku_names = np.array(sorted(candidates), dtype=object)
+    sku_pos = {s: i for i, s in enumerate(sku_names)}
+    S, L = len(sku_names), len(loc_names)
+
+    it = it.set_index("sku").reindex(sku_names)
+    unit_cost = _num(it, "unit_cost").to_numpy(float)
+    holding_rate = _num(it, "holding_rate").to_numpy(float)
+    if np.isnan(unit_cost).any() or (unit_cost < 0).any() or np.isnan(holding_rate).any() or (holding_rate < 0).any():
+        raise ValueError("items need unit_cost >= 0 and holding_rate >= 0 for every planned SKU")
+    ppy = periods_year if periods_year is not None else periods_per_year(freq)
+    holding = unit_cost * holding_rate / ppy
+    stockout = _num(it, "stockout_cost").to_numpy(float)
+    stockout = np.where(np.isfinite(stockout), stockout, stockout_cost_multiple * unit_cost)
+
+    def cell_index(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        s = frame["sku"].astype(str).map(sku_pos)
+        loc = frame["location"].astype(str).map(loc_pos)
+        ok = s.notna().to_numpy() & loc.notna().to_numpy()
+        return s.to_numpy()[ok].astype(int), loc.to_numpy()[ok].astype(int), ok
+
+    # Demand ------------------------------------------------------------------------------
+    demand = np.zeros((S, L, T))
+    if len(fc):
+        mean = _num(fc, "mean")
+        if mean.isna().any() or (mean < 0).any():
+            raise ValueError("forecast mean must be >= 0 and not NaN")
+        t = pd.Index(dates).get_indexer(pd.to_datetime(fc["date"]))
+        s_i, l_i, ok = cell_index(fc)
+        t = t[ok]
+        m = mean.to_numpy()[ok]
+        inside = t >= 0
+        np.add.at(demand, (s_i[inside], l_i[inside], t[inside]), m[inside])
+
+    # Inbound -----------------------------------------------------------------------------
+    arrivals = np.zeros((S, L, T))
+    if len(inb):
+        qty = _num(inb, "qty")
+        if qty.isna().any() or (qty < 0).any():
+            raise ValueError("inbound qty must be >= 0")
+        s_i, l_i, ok = cell_index(inb)
+        t = period_index(dates, inb["arrival_date"])[ok]
+        q = qty.to_numpy()[ok]
+        inside = t < T
+        np.add.at(arrivals, (s_i[inside], l_i[inside], t[inside]), q[inside])
+
+    # Inventory and band ------------------------------------------------------------------
+    on_hand = np.zeros((S, L))
+    min_qty = np.full((S, L), np.nan)
+    max_qty = np.full((S, L), np.nan)
+    if len(inv):
+        if inv.duplicated(["sku", "location"]).any():
+            raise ValueError("inventory has duplicate sku x location rows")
+        oh = _num(inv, "on_hand")
+        if oh.isna().any() or (oh < 0).any():
+            raise ValueError("inventory on_hand must be >= 0 and not NaN")
+        s_i, l_i, ok = cell_index(inv)
+        on_hand[s_i, l_i] = oh.to_numpy()[ok]
+        min_qty[s_i, l_i] = _num(inv, "min_qty").to_numpy()[ok]
+        max_qty[s_i, l_i] = _num(inv, "max_qty").to_numpy()[ok]
+    safety = np.zeros((S, L))
+    if len(ss):
+        s_i, l_i, ok = cell_index(ss)
+        safety[s_i, l_i] = np.nan_to_num(_num(ss, "safety_stock").to_numpy()[ok].clip(min=0))
+    upper = np.where(np.isfinite(max_qty), max_qty, np.inf)
+    lower = np.maximum(safety, np.nan_to_num(min_qty, nan=0.0))
+    capped = lower > upper
+    if capped.any():
+        logger.info("safety stock above max_qty for %d sku x location; the band's lower end is capped at max", int(capped.sum()))
+    lower = np.minimum(lower, upper)
+
+    # Cheapest transport cost from a plant to each location (Bellman-Ford; lanes are few).
+    route = np.full(L, np.inf)
+    for _ in range(L + 1):
+        before = route.copy()
+        for o, d, c in zip(lane_o, lane_d, cost.to_numpy()):
+            reach = 0.0 if o < 0 else route[o]
+            route[d] = min(route[d], reach + c)
+        if np.array_equal(before, route):
+            break
+    route = np.where(np.isfinite(route), route, 0.0)
+    lost_sale = stockout[:, None] + route[None, :]
+
+    return PlanData(
+        skus=sku_names,
+        locations=loc_names,
+        kind=np.array([kind_of[n] for n in loc_names], dtype=object),
+        region=np.array([region_of[n] for n in loc_names], dtype=object),
+        sources=sources,
+        dates=dates,
+        freq=freq,
+        lane_origin=ln["origin"].to_numpy(dtype=object),
+        lane_destination=ln["destination"].to_numpy(dtype=object),
+        lane_o=lane_o,
+        lane_d=lane_d,
+        lead=lead.to_numpy().astype(int),
+        lane_cost=cost.to_numpy(float),
+        capacity=cap.to_numpy(float),
+        demand=demand,
+        inbound=arrivals,
+        on_hand=on_hand,
+        safety_stock=safety,
+        min_qty=min_qty,
+        max_qty=max_qty,
+        lower=lower,
+        upper=upper,
+        unit_cost=unit_cost,
+        holding=holding,
+        lost_sale=lost_sale,
+    )

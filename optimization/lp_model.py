@@ -1,0 +1,397 @@
+r"""The replenishment/transfer LP in matrix form, its PuLP model and the HiGHS solve.
+
+Formulation (indices s SKU, l stocked location, e lane o(e) -> d(e) with lead
+:math:`\ell_e`, t period; all quantities in units per period):
+
+.. math::
+
+    \min \sum h_s I_{slt} + \sum c_e x_{set} + \sum \pi_{sl} u_{slt}
+         + \sum w^-_{slt} b_{slt} + \sum w^+_{sl} a_{slt}
+
+subject to the stock balance (order of events in a period: arrivals, departures,
+demand)
+
+.. math::
+
+    I_{slt} = I_{sl,t-1} + r_{slt} + \sum_{e: d(e)=l} x_{se,t-\ell_e}
+              - \sum_{e: o(e)=l} x_{set} - (D_{slt} - u_{slt}), \quad I_{sl,-1} = I^0_{sl}
+
+with :math:`I \ge 0` (a DC never ships more than it has), :math:`0 \le u \le D` (lost
+sales), lane capacities :math:`\sum_s x_{set} \le C_e`, and the soft band
+:math:`I - a \le \text{upper}`, :math:`I + b \ge \text{lower}`.
+
+The band is modelled without rows: stock is split into segments
+:math:`I = I^{low} + I^{mid} + I^{high}` with :math:`0 \le I^{low} \le \text{lower}`,
+:math:`0 \le I^{mid} \le \text{upper} - \text{lower}`, :math:`I^{high} \ge 0`; the
+shortfall below the band is :math:`b = \text{lower} - I^{low}` (objective
+:math:`-w^- I^{low}` plus a constant) and the excess :math:`a = I^{high}`. The cost of
+stock is then convex piecewise linear, so the LP fills the low segment first; this
+removes two rows per cell and keeps the model small.
+
+Plants are unconstrained sources. A shipment is only modelled when it arrives inside
+the horizon (:math:`t + \ell_e \le T - 1`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pulp
+
+from .lp_data import PlanData
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LinearProgram", "PenaltyWeights", "build_model", "to_pulp", "solve", "Solution", "PlanError"]
+
+
+class PlanError(RuntimeError):
+    """The solver returned no usable (feasible) plan."""
+
+
+@dataclass(frozen=True)
+class PenaltyWeights:
+    """Soft-constraint penalties as multiples of the lost-sale penalty :math:`\\pi_{sl}`.
+
+    Parameters
+    ----------
+    below_band : float
+        :math:`w^-` per unit below the band's lower end per period (default 0.05: 13
+        periods below cost 0.65 of a lost sale, so meeting demand comes first).
+    terminal_band : float
+        :math:`w^-` in the last period. Stock below safety stock at the end of the horizon
+        is exposed to the periods after it; the heavier weight stops the LP from running
+        stock down at the end.
+    above_max : float
+        :math:`w^+` per unit above max_qty per period.
+    leaf_holding_premium : float
+        Extra holding cost at locations that supply no one (dealers), as a fraction of
+        :math:`h_s`. Stock at a dealer can no longer serve another region, so a planner
+        keeps it upstream until it is needed (postponement); without the premium,
+        shipping early and late would cost the same and the plan would be arbitrary.
+    """
+
+    below_band: float = 0.05
+    terminal_band: float = 0.5
+    above_max: float = 0.02
+    leaf_holding_premium: float = 0.1
+
+
+@dataclass
+class LinearProgram:
+    """An LP in coordinate form plus the maps from variables back to (s, l/e, t).
+
+    Column maps hold the column number or -1 where no variable exists.
+    """
+
+    lb: np.ndarray
+    ub: np.ndarray
+    cost: np.ndarray
+    hold: np.ndarray  # holding part of each column's cost (premium included)
+    constant: float
+    row: np.ndarray
+    col: np.ndarray
+    val: np.ndarray
+    row_lo: np.ndarray
+    row_hi: np.ndarray
+    x_col: np.ndarray  # (S, E, T)
+    low_col: np.ndarray  # (S, L, T)
+    mid_col: np.ndarray
+    high_col: np.ndarray
+    lost_col: np.ndarray
+    balance_row: np.ndarray  # (S, L, T)
+    capacity_row: np.ndarray  # (E, T)
+    capacity: np.ndarray  # (E,) used in the model
+    build_seconds: float = 0.0
+
+    @property
+    def n_variables(self) -> int:
+        return len(self.lb)
+
+    @property
+    def n_constraints(self) -> int:
+        return len(self.row_lo)
+
+
+def _number(mask: np.ndarray, start: int) -> tuple[np.ndarray, int]:
+    """Column numbers start, start+1, ... for the True cells of ``mask`` (C order), -1 elsewhere."""
+    out = np.full(mask.shape, -1, dtype=np.int64)
+    n = int(mask.sum())
+    out[mask] = np.arange(start, start + n)
+    return out, start + n
+
+
+def build_model(data: PlanData, weights: PenaltyWeights = PenaltyWeights(), capacity: np.ndarray | None = None) -> LinearProgram:
+    """Build the LP of the module docstring for all SKUs of ``data``.
+
+    Parameters
+    ----------
+    data : PlanData
+        Possibly a SKU subset (:meth:`PlanData.subset`).
+    weights : PenaltyWeights
+    capacity : (E,) array, optional
+        Lane capacities (units per period) to use instead of ``data.capacity``, e.g. a
+        SKU group's share in a decomposition.
+
+    Returns
+    -------
+    LinearProgram
+    """
+    t0 = time.perf_counter()
+    S, L, E, T = data.shape
+    cap = data.capacity if capacity is None else np.asarray(capacity, float)
+    has_out = np.zeros(L, bool)
+    has_out[data.lane_o[data.lane_o >= 0]] = True
+    total_demand = data.demand.sum(axis=2)
+    # Cells that can hold stock at all; a leaf with nothing to do gets no variables.
+    needs = (data.on_hand > 0) | (data.inbound.sum(axis=2) > 0) | (total_demand > 0) | (data.lower > 0)
+    active = needs | has_out[None, :]
+    # Shipping into a leaf only helps if it has demand or a band to fill.
+    useful = (total_demand > 0) | (data.lower > 0) | has_out[None, :]
+
+    tt = np.arange(T)
+    x_mask = np.zeros((S, E, T), bool)
+    for e in range(E):
+        ok_s = useful[:, data.lane_d[e]] & active[:, data.lane_d[e]]
+        if data.lane_o[e] >= 0:
+            ok_s &= active[:, data.lane_o[e]]
+        x_mask[:, e, :] = ok_s[:, None] & (tt + data.lead[e] < T)[None, :]
+
+    cell = np.broadcast_to(active[:, :, None], (S, L, T))
+    low_mask = cell & (data.lower > 0)[:, :, None]
+    mid_mask = cell & (data.upper > data.lower)[:, :, None]
+    high_mask = cell & np.isfinite(data.upper)[:, :, None]
+    lost_mask = cell & (data.demand > 0)
+
+    n = 0
+    x_col, n = _number(x_mask, n)
+    low_col, n = _number(low_mask, n)
+    mid_col, n = _number(mid_mask, n)
+    high_col, n = _number(high_mask, n)
+    lost_col, n = _number(lost_mask, n)
+
+    lb = np.zeros(n)
+    ub = np.full(n, np.inf)
+    cost = np.zeros(n)
+    hold_col = np.zeros(n)
+    premium = np.where(has_out, 1.0, 1.0 + weights.leaf_holding_premium)
+    hold = np.broadcast_to(data.holding[:, None, None] * premium[None, :, None], (S, L, T))
+    w_below = np.broadcast_to((weights.below_band * data.lost_sale)[:, :, None], (S, L, T)).copy()
+    w_below[:, :, -1] = weights.terminal_band * data.lost_sale
+    lower3 = np.broadcast_to(data.lower[:, :, None], (S, L, T))
+    upper3 = np.broadcast_to(data.upper[:, :, None], (S, L, T))
+
+    cost[x_col[x_mask]] = np.broadcast_to(data.lane_cost[None, :, None], (S, E, T))[x_mask]
+    for mask, col in ((low_mask, low_col), (mid_mask, mid_col), (high_mask, high_col)):
+        hold_col[col[mask]] = hold[mask]
+    cost[low_col[low_mask]] = hold[low_mask] - w_below[low_mask]
+    ub[low_col[low_mask]] = lower3[low_mask]
+    constant = float((w_below * lower3)[low_mask].sum())
+    cost[mid_col[mid_mask]] = hold[mid_mask]
+    ub[mid_col[mid_mask]] = (upper3 - lower3)[mid_mask]
+    cost[high_col[high_mask]] = hold[high_mask] + np.broadcast_to((weights.above_max * data.lost_sale)[:, :, None], (S, L, T))[high_mask]
+    cost[lost_col[lost_mask]] = np.broadcast_to(data.lost_sale[:, :, None], (S, L, T))[lost_mask]
+    ub[lost_col[lost_mask]] = data.demand[lost_mask]
+
+    # Balance rows: stock_t - stock_{t-1} - arrivals_t + departures_t - lost_t = inbound_t - D_t (+ I0 at t=0)
+    balance_row, n_rows = _number(cell.copy(), 0)
+    rows, cols, vals = [], [], []
+
+    def add(r, c, v):
+        keep = (r >= 0) & (c >= 0)
+        rows.append(r[keep])
+        cols.append(c[keep])
+        vals.append(np.full(int(keep.sum()), v, dtype=float))
+
+    for seg in (low_col, mid_col, high_col):
+        add(balance_row, seg, 1.0)
+        add(balance_row[:, :, 1:], seg[:, :, :-1], -1.0)
+    add(balance_row, lost_col, -1.0)
+    for e in range(E):
+        s_i, t_i = np.nonzero(x_mask[:, e, :])
+        xc = x_col[s_i, e, t_i]
+        add(balance_row[s_i, data.lane_d[e], t_i + data.lead[e]], xc, -1.0)
+        if data.lane_o[e] >= 0:
+            add(balance_row[s_i, data.lane_o[e], t_i], xc, 1.0)
+    rhs = data.inbound - data.demand
+    rhs[:, :, 0] += data.on_hand
+    row_lo = list(rhs[cell])
+    row_hi = list(rhs[cell])
+
+    capacity_row = np.full((E, T), -1, dtype=np.int64)
+    for e in np.flatnonzero(np.isfinite(cap)):
+        for t in range(T):
+            xc = x_col[:, e, t]
+            xc = xc[xc >= 0]
+            if len(xc) == 0:
+                continue
+            capacity_row[e, t] = n_rows
+            rows.append(np.full(len(xc), n_rows, dtype=np.int64))
+            cols.append(xc)
+            vals.append(np.ones(len(xc)))
+            row_lo.append(-np.inf)
+            row_hi.append(float(cap[e]))
+            n_rows += 1
+
+    lp = LinearProgram(
+        lb=lb,
+        ub=ub,
+        cost=cost,
+        hold=hold_col,
+        constant=constant,
+        row=np.concatenate(rows) if rows else np.zeros(0, np.int64),
+        col=np.concatenate(cols) if cols else np.zeros(0, np.int64),
+        val=np.concatenate(vals) if vals else np.zeros(0),
+        row_lo=np.asarray(row_lo, float),
+        row_hi=np.asarray(row_hi, float),
+        x_col=x_col,
+        low_col=low_col,
+        mid_col=mid_col,
+        high_col=high_col,
+        lost_col=lost_col,
+        balance_row=balance_row,
+        capacity_row=capacity_row,
+        capacity=cap,
+    )
+    lp.build_seconds = time.perf_counter() - t0
+    return lp
+
+
+def to_pulp(lp: LinearProgram, name: str = "replenishment") -> tuple[pulp.LpProblem, list, list]:
+    """The PuLP problem of a :class:`LinearProgram`, its variables and constraints in order.
+
+    Names are zero-padded numbers so that PuLP's name-sorted variable order equals the
+    column order (HiGHS then sees the same model on every run: a deterministic plan).
+    """
+    prob = pulp.LpProblem(name, pulp.LpMinimize)
+    width = max(7, len(str(lp.n_variables)))
+    variables = [
+        prob.add_variable(f"v{j:0{width}d}", float(lo), None if hi == np.inf else float(hi))
+        for j, (lo, hi) in enumerate(zip(lp.lb.tolist(), lp.ub.tolist()))
+    ]
+    var_arr = np.empty(len(variables), dtype=object)
+    var_arr[:] = variables
+    nz = np.flatnonzero(lp.cost)
+    prob.setObjective(pulp.LpAffineExpression(zip(var_arr[nz].tolist(), lp.cost[nz].tolist()), constant=lp.constant))
+
+    order = np.argsort(lp.row, kind="stable")
+    r_sorted, c_sorted, v_sorted = lp.row[order], lp.col[order], lp.val[order]
+    bounds = np.searchsorted(r_sorted, np.arange(lp.n_constraints + 1))
+    rwidth = max(7, len(str(lp.n_constraints)))
+    constraints = []
+    for i in range(lp.n_constraints):
+        a, b = bounds[i], bounds[i + 1]
+        expr = pulp.LpAffineExpression(zip(var_arr[c_sorted[a:b]].tolist(), v_sorted[a:b].tolist()))
+        lo, hi = lp.row_lo[i], lp.row_hi[i]
+        if lo == hi:
+            sense, rhs = pulp.LpConstraintEQ, lo
+        elif np.isfinite(hi):
+            sense, rhs = pulp.LpConstraintLE, hi
+        else:
+            sense, rhs = pulp.LpConstraintGE, lo
+        constraint = pulp.LpConstraint(expr, sense, rhs=float(rhs))
+        prob.addConstraint(constraint, f"c{i:0{rwidth}d}")
+        constraints.append(constraint)
+    # Every column sits in a balance row, so PuLP passes all of them to the solver.
+    return prob, variables, constraints
+
+
+_BANNER_SILENCED = False
+
+
+def _silence_highs_banner() -> None:
+    """Create the process's first ``highspy.Highs`` with stdout muted.
+
+    HiGHS prints its copyright banner from C++ when the first instance is made, before
+    PuLP can set ``output_flag``; that line would break the nightly progress display and
+    plain log output. Later instances are silent.
+    """
+    global _BANNER_SILENCED
+    if _BANNER_SILENCED:
+        return
+    _BANNER_SILENCED = True
+    try:
+        import highspy
+    except ImportError:  # PuLP reports the missing solver itself
+        return
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:
+        highspy.Highs()
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+            highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+@dataclass
+class Solution:
+    """Column values and solver status of one solve."""
+
+    values: np.ndarray
+    duals: np.ndarray  # row duals (HiGHS sign convention: d objective / d rhs)
+    objective: float
+    status: str
+    sol_status: int
+    pulp_status: str
+    solve_seconds: float
+    pulp_build_seconds: float
+
+
+def solve(lp: LinearProgram, *, time_limit: float | None = 60.0, threads: int | None = None) -> Solution:
+    """Solve ``lp`` with HiGHS through PuLP and check the status.
+
+    ``status`` is ``"optimal"`` or ``"time limit with feasible solution"``; anything else
+    (infeasible, unbounded, no primal solution when the time limit hit) raises
+    :class:`PlanError` with the solver's own words.
+    """
+    t0 = time.perf_counter()
+    prob, variables, constraints = to_pulp(lp)
+    t1 = time.perf_counter()
+    _silence_highs_banner()
+    solver = pulp.HiGHS(msg=False, timeLimit=time_limit, threads=threads)
+    prob.solve(solver)
+    t2 = time.perf_counter()
+    sol_status = int(prob.sol_status)
+    pulp_status = pulp.LpStatus.get(prob.status, str(prob.status))
+    highs = getattr(prob, "solverModel", None)
+    model_status = ""
+    primal_feasible = sol_status == pulp.LpSolutionOptimal
+    if highs is not None:
+        model_status = highs.modelStatusToString(highs.getModelStatus())
+        info = highs.getInfo()
+        # 2 == kSolutionStatusFeasible: a time-limited simplex may stop on an infeasible point.
+        primal_feasible = int(info.primal_solution_status) == 2
+    if sol_status == pulp.LpSolutionOptimal and primal_feasible:
+        status = "optimal"
+    elif sol_status == pulp.LpSolutionIntegerFeasible and primal_feasible:
+        status = "time limit with feasible solution" if "time" in model_status.lower() else f"feasible ({model_status})"
+    else:
+        raise PlanError(
+            f"the replenishment LP has no feasible solution: PuLP status {pulp_status!r}, "
+            f"solution status {pulp.LpSolution.get(sol_status, sol_status)!r}, HiGHS {model_status!r}"
+        )
+    values = np.array([v.varValue if v.varValue is not None else 0.0 for v in variables], dtype=float)
+    duals = np.array([c.pi if c.pi is not None else 0.0 for c in constraints], dtype=float)
+    objective = float(lp.cost @ values + lp.constant)
+    logger.info("LP %s: %d variables, %d rows, objective %.2f, %.2fs", status, lp.n_variables, lp.n_constraints, objective, t2 - t1)
+    return Solution(
+        values=values,
+        duals=duals,
+        objective=objective,
+        status=status,
+        sol_status=sol_status,
+        pulp_status=pulp_status,
+        solve_seconds=t2 - t1,
+        pulp_build_seconds=t1 - t0,
+    )

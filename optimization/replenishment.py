@@ -1,0 +1,590 @@
+"""VMI replenishment and inter-region transfers: one LP, rounded, replayed and explained.
+
+:func:`plan_replenishment` is the chain: contract tables -> arrays
+(:func:`optimization.lp_data.prepare_plan_data`) -> LP (:func:`optimization.lp_model.build_model`)
+-> PuLP + HiGHS (:func:`optimization.lp_model.solve`, status checked) -> whole units with
+a repair step (:func:`round_and_repair`) -> replay of the rounded plan
+(:func:`replay_plan`) -> plan rows with reasons, projection, slacks and KPIs.
+
+The projection, slacks and unit KPIs describe the *rounded* plan as it would play out
+if the forecast came true, so every number a planner sees is consistent with the plan
+rows; the objective and its cost parts are the LP's.
+"""
+
+from __future__ import annotations
+
+import graphlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .lp_data import PlanData, prepare_plan_data
+from .lp_model import LinearProgram, PenaltyWeights, PlanError, Solution, build_model, solve
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PlanSettings", "PlanResult", "PlanError", "plan_replenishment", "round_and_repair", "replay_plan"]
+
+PLAN_COLUMNS = ["sku", "origin", "destination", "ship_date", "arrival_date", "qty", "kind", "reason"]
+PROJECTION_COLUMNS = [
+    "sku", "location", "date", "demand", "arrivals", "shipments_out", "on_hand",
+    "safety_stock", "min_qty", "max_qty", "shortage",
+]
+SLACK_COLUMNS = ["constraint", "sku", "location", "date", "amount"]
+CAPACITY_COLUMNS = ["origin", "destination", "date", "capacity", "used", "shadow_price"]
+
+_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """Parameters of the replenishment LP.
+
+    Parameters
+    ----------
+    horizon : int, default 13
+        Periods planned, the first one being ``start``.
+    freq : str, default "W-MON"
+        Period grid (pandas offset alias).
+    time_limit : float, default 60
+        HiGHS time limit in seconds.
+    threads : int or None
+        HiGHS threads (None: HiGHS's default).
+    stockout_cost_multiple : float, default 2.0
+        Lost-sale penalty per unit as a multiple of unit_cost, where the item has no
+        ``stockout_cost`` (the cheapest transport cost to the location is added).
+    below_band_weight, terminal_band_weight, above_max_weight : float
+        Band penalties per unit and period as multiples of the lost-sale penalty; see
+        :class:`optimization.lp_model.PenaltyWeights`.
+    dealer_holding_premium : float, default 0.1
+        Extra holding cost at dealers (fraction of the holding cost): keeps stock at the DC
+        until a dealer needs it (see ``PenaltyWeights.leaf_holding_premium``).
+    periods_per_year : float or None
+        For the holding cost per period (unit_cost * holding_rate / periods_per_year);
+        None infers it from ``freq`` (52 for weekly).
+    round_quantities : bool, default True
+        Round shipments to whole units and repair (see :func:`round_and_repair`); False
+        keeps the LP's continuous quantities.
+    """
+
+    horizon: int = 13
+    freq: str = "W-MON"
+    time_limit: float = 60.0
+    threads: int | None = None
+    stockout_cost_multiple: float = 2.0
+    below_band_weight: float = 0.05
+    terminal_band_weight: float = 0.5
+    above_max_weight: float = 0.02
+    dealer_holding_premium: float = 0.1
+    periods_per_year: float | None = None
+    round_quantities: bool = True
+
+    @property
+    def weights(self) -> PenaltyWeights:
+        return PenaltyWeights(self.below_band_weight, self.terminal_band_weight, self.above_max_weight,
+                              self.dealer_holding_premium)
+
+
+@dataclass
+class PlanResult:
+    """Outcome of :func:`plan_replenishment`.
+
+    Attributes
+    ----------
+    plan : DataFrame
+        sku, origin, destination, ship_date, arrival_date, qty (whole units), kind
+        (``replenishment`` or ``transfer``), reason. Positive quantities only.
+    projection : DataFrame
+        sku, location, date, demand, arrivals, shipments_out, on_hand (end of period),
+        safety_stock, min_qty, max_qty, shortage (lost sales), for every DC / dealer x SKU
+        the plan covers, replaying the rounded plan against the forecast mean.
+    slacks : DataFrame
+        constraint (``lost_sales``, ``below_min``, ``below_safety_stock``, ``above_max``),
+        sku, location, date, amount (units): which soft rule the plan relaxes, where, how much.
+    capacity : DataFrame
+        origin, destination, date, capacity, used, shadow_price for capacitated lanes;
+        shadow_price is what one more unit of capacity would save in the LP (currency/unit).
+    status : str
+        ``optimal``, ``time limit with feasible solution`` or ``empty`` (nothing to plan).
+    sol_status : int
+        PuLP solution status (1 optimal, 2 feasible).
+    objective : float
+        LP objective (currency), penalties included.
+    kpis : dict
+        Flat figures for tracking (see :func:`plan_replenishment`).
+    """
+
+    plan: pd.DataFrame
+    projection: pd.DataFrame
+    slacks: pd.DataFrame
+    status: str
+    sol_status: int
+    objective: float
+    kpis: dict
+    capacity: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CAPACITY_COLUMNS))
+
+
+def plan_replenishment(
+    forecasts: pd.DataFrame,
+    safety_stock: pd.DataFrame | None,
+    inventory: pd.DataFrame,
+    inbound: pd.DataFrame | None,
+    lanes: pd.DataFrame,
+    locations: pd.DataFrame,
+    items: pd.DataFrame,
+    start,
+    settings: PlanSettings = PlanSettings(),
+    *,
+    skus=None,
+) -> PlanResult:
+    """Plan VMI shipments DC -> dealer, plant -> DC replenishment and DC <-> DC transfers.
+
+    One LP (PuLP, solved by HiGHS) over ``settings.horizon`` periods from ``start``
+    minimises holding cost (unit_cost * holding_rate / 52 per unit-week), transport
+    cost per unit on each lane, lost sales and penalties for leaving each dealer's band
+    [max(safety_stock, min_qty), max_qty]; the model is in :mod:`optimization.lp_model`.
+    Hard constraints: shipments only along configured lanes, shipped in t and available
+    in t + lead_time, stock never negative (a DC never ships more than it has, counting
+    on-hand at ``start`` and inbound arrivals), lane capacities in units per period summed
+    over SKUs. Plants are unconstrained unless a lane capacity says otherwise. Everything
+    else is soft (lost sales, below band, above max), so a plan always comes back; the
+    slacks say what was relaxed.
+
+    End of horizon: nothing values stock left after the last period, so an LP would run
+    stock down; the below-band penalty (heavier in the last period,
+    ``terminal_band_weight``) keeps stock at safety stock through the end instead.
+
+    Quantities are rounded to whole units (nearest), then repaired so that lane
+    capacities hold and no location ships more than it has (:func:`round_and_repair`).
+    Case packs and MOQ are not applied yet.
+
+    Parameters
+    ----------
+    forecasts : DataFrame
+        sku, location, date, mean (units per period); rows at dealers (or any stocked
+        location) are demand.
+    safety_stock : DataFrame or None
+        sku, location, safety_stock (units), e.g. from
+        :func:`optimization.safety_stock.compute_safety_stock`; DC rows are honoured too.
+    inventory : DataFrame
+        sku, location, on_hand, optional min_qty, max_qty (units).
+    inbound : DataFrame or None
+        sku, location, arrival_date, qty: in transit; overdue arrivals count in the first period.
+    lanes : DataFrame
+        origin, destination, lead_time (periods), cost_per_unit, optional capacity
+        (units per period).
+    locations : DataFrame
+        location, kind (plant, dc, dealer), region, parent, vmi. Non-VMI dealers are not planned.
+    items : DataFrame
+        sku, unit_cost, holding_rate (per year), optional stockout_cost (per unit).
+    start : date
+        First period planned (on the ``freq`` grid).
+    settings : PlanSettings
+    skus : iterable of str, optional
+        Plan only these SKUs (with the full lane capacities).
+
+    Returns
+    -------
+    PlanResult
+        ``kpis`` holds objective, holding_cost, dealer_holding_premium, transport_cost, lost_sales_cost,
+        below_band_cost, above_max_cost (LP, currency); total_shipped, units_short,
+        n_band_violations, n_plan_rows, n_transfers, n_binding_capacities (rounded plan);
+        prepare_seconds, build_seconds, solve_seconds, n_variables, n_constraints, n_skus.
+
+    Raises
+    ------
+    PlanError
+        The solver found no feasible solution (cannot happen with valid inputs, since
+        every rule that might conflict is soft) or stopped at the time limit without one.
+    ValueError
+        Inputs the model cannot represent (see :func:`~optimization.lp_data.prepare_plan_data`).
+    """
+    t0 = time.perf_counter()
+    data = prepare_plan_data(
+        forecasts, safety_stock, inventory, inbound, lanes, locations, items, start,
+        horizon=settings.horizon, freq=settings.freq, periods_year=settings.periods_per_year,
+        stockout_cost_multiple=settings.stockout_cost_multiple, skus=skus,
+    )
+    t1 = time.perf_counter()
+    S, L, E, T = data.shape
+    if S == 0 or L == 0:
+        logger.info("nothing to plan: %d SKUs, %d stocked locations", S, L)
+        return _empty_result(t1 - t0)
+    lp = build_model(data, settings.weights)
+    sol = solve(lp, time_limit=settings.time_limit, threads=settings.threads)
+
+    x = np.zeros((S, E, T))
+    has_x = lp.x_col >= 0
+    x[has_x] = np.clip(sol.values[lp.x_col[has_x]], 0.0, None)
+    qty = round_and_repair(data, x) if settings.round_quantities else replay_plan(data, x, repair=False)[0]
+    _, rep = replay_plan(data, qty, repair=False)
+
+    plan = _plan_rows(data, qty, rep)
+    active = lp.balance_row >= 0
+    projection = _projection(data, rep, active)
+    slacks = _slacks(projection)
+    capacity = _capacity_table(data, lp, sol, qty)
+    kpis = _kpis(data, lp, sol, qty, rep, plan, slacks, capacity)
+    kpis["prepare_seconds"] = t1 - t0
+    kpis["total_seconds"] = time.perf_counter() - t0
+    logger.info(
+        "plan %s: %d rows, %.0f units shipped, %.0f units short, %d band violations",
+        sol.status, len(plan), kpis["total_shipped"], kpis["units_short"], kpis["n_band_violations"],
+    )
+    return PlanResult(plan=plan, projection=projection, slacks=slacks, status=sol.status,
+                      sol_status=sol.sol_status, objective=sol.objective, kpis=kpis, capacity=capacity)
+
+
+# --------------------------------------------------------------------------------------
+# Rounding, repair and replay
+# --------------------------------------------------------------------------------------
+
+
+def round_and_repair(data: PlanData, x: np.ndarray) -> np.ndarray:
+    """Whole-unit shipments that keep every hard constraint of the LP.
+
+    1. Round each shipment to the nearest unit (LP vertex values such as 2.9999999
+       become 3; dust below 0.5 disappears).
+    2. Lane capacity: where rounding up pushed a lane-period over its capacity, take
+       units back from the SKUs rounded up the most.
+    3. Stock: replay the plan period by period; where a location would ship more than
+       it has (rounding up at a dealer, or a smaller inflow rounded down), cut its
+       outgoing shipments of that SKU and period, those rounded up the most first.
+
+    Parameters
+    ----------
+    data : PlanData
+    x : (S, E, T) array
+        LP shipments (units).
+
+    Returns
+    -------
+    (S, E, T) array of whole units, ``<= ceil(x)`` everywhere.
+    """
+    q = np.floor(np.clip(x, 0.0, None) + 0.5)
+    S, L, E, T = data.shape
+    for e in np.flatnonzero(np.isfinite(data.capacity)):
+        limit = np.floor(data.capacity[e] + 1e-9)
+        for t in range(T):
+            excess = q[:, e, t].sum() - limit
+            if excess <= 0:
+                continue
+            _take_back(q[:, e, t], x[:, e, t], excess)
+    q, _ = replay_plan(data, q, repair=True, reference=x)
+    return q
+
+
+def _take_back(q_slice: np.ndarray, x_slice: np.ndarray, amount: float) -> None:
+    """Reduce ``q_slice`` (in place) by ``amount`` whole units, most rounded-up entries first."""
+    order = np.lexsort((-q_slice, -(q_slice - x_slice)))
+    left = amount
+    while left > 1e-9:
+        progressed = False
+        for i in order:
+            if left <= 1e-9:
+                break
+            if q_slice[i] >= 1:
+                q_slice[i] -= 1
+                left -= 1
+                progressed = True
+        if not progressed:
+            break
+
+
+def _location_order(data: PlanData) -> list[int]:
+    """Stocked locations in an order where every same-period (lead 0) supplier comes first."""
+    graph = graphlib.TopologicalSorter({l: set() for l in range(len(data.locations))})
+    for o, d, lead in zip(data.lane_o, data.lane_d, data.lead):
+        if o >= 0 and lead == 0:
+            graph.add(int(d), int(o))
+    try:
+        return list(graph.static_order())
+    except graphlib.CycleError:
+        logger.warning("lead-time-0 lanes form a cycle; the replay treats them in location order")
+        return list(range(len(data.locations)))
+
+
+def replay_plan(data: PlanData, qty: np.ndarray, *, repair: bool = False, reference: np.ndarray | None = None):
+    """Play shipments ``qty`` (S, E, T) forward against the forecast demand.
+
+    In each period and location: stock + inbound + arrivals is available; outgoing
+    shipments leave; demand is served from what is left, the rest is lost. With
+    ``repair``, outgoing shipments that exceed what is available are cut to it (whole
+    units; entries that ``reference`` shows were rounded up most go first).
+
+    Returns
+    -------
+    qty : (S, E, T) array
+        The (repaired) shipments.
+    replay : dict of (S, L, T) arrays
+        arrivals (inbound + shipments arriving), shipments_out, on_hand (end of period),
+        sales, shortage.
+    """
+    S, L, E, T = data.shape
+    qty = qty.copy()
+    ref = qty if reference is None else reference
+    out_lanes = [np.flatnonzero(data.lane_o == l) for l in range(L)]
+    in_lanes = [np.flatnonzero(data.lane_d == l) for l in range(L)]
+    order = _location_order(data)
+    arrivals = np.zeros((S, L, T))
+    shipped = np.zeros((S, L, T))
+    on_hand = np.zeros((S, L, T))
+    sales = np.zeros((S, L, T))
+    stock = data.on_hand.astype(float).copy()
+    for t in range(T):
+        for l in order:
+            arr = data.inbound[:, l, t].copy()
+            for e in in_lanes[l]:
+                dep = t - data.lead[e]
+                if dep >= 0:
+                    arr += qty[:, e, dep]
+            avail = stock[:, l] + arr
+            lanes_out = out_lanes[l]
+            out = qty[:, lanes_out, t].sum(axis=1) if len(lanes_out) else np.zeros(S)
+            if repair and len(lanes_out):
+                limit = np.floor(avail + 1e-9) if np.all(qty == np.round(qty)) else avail
+                for s in np.flatnonzero(out > limit + 1e-9):
+                    row = qty[s, lanes_out, t]
+                    _take_back(row, ref[s, lanes_out, t], np.ceil(out[s] - limit[s] - 1e-9))
+                    qty[s, lanes_out, t] = row
+                out = qty[:, lanes_out, t].sum(axis=1)
+            sold = np.clip(np.minimum(data.demand[:, l, t], avail - out), 0.0, None)
+            stock[:, l] = avail - out - sold
+            arrivals[:, l, t] = arr
+            shipped[:, l, t] = out
+            sales[:, l, t] = sold
+            on_hand[:, l, t] = stock[:, l]
+    return qty, {
+        "arrivals": arrivals,
+        "shipments_out": shipped,
+        "on_hand": on_hand,
+        "sales": sales,
+        "shortage": data.demand - sales,
+    }
+
+
+# --------------------------------------------------------------------------------------
+# Output tables
+# --------------------------------------------------------------------------------------
+
+
+def _n(v: float) -> str:
+    """A quantity as a planner reads it: whole units, one decimal when it is not whole, no '-0'."""
+    if abs(v - np.round(v)) < 0.05:
+        r = int(np.round(v))
+        return str(r if r != 0 else 0)
+    return f"{v:.1f}"
+
+
+def _plan_rows(data: PlanData, qty: np.ndarray, rep: dict) -> pd.DataFrame:
+    S, L, E, T = data.shape
+    s_i, e_i, t_i = np.nonzero(qty > _TOL)
+    if len(s_i) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in PLAN_COLUMNS}).astype(
+            {"qty": float, "ship_date": "datetime64[ns]", "arrival_date": "datetime64[ns]"})
+    q = qty[s_i, e_i, t_i]
+    a_i = t_i + data.lead[e_i]
+    d_i = data.lane_d[e_i]
+    o_i = data.lane_o[e_i]
+    # Arrivals fall inside the horizon by construction; the longer grid is only a guard.
+    grid = pd.date_range(data.dates[0], periods=T + int(data.lead.max(initial=0)) + 1, freq=data.freq)
+    ship_date = grid[t_i]
+    arrival_date = grid[a_i]
+    dest_kind = data.kind[d_i]
+    orig_kind = np.where(o_i >= 0, data.kind[np.maximum(o_i, 0)], "plant")
+    kind = np.where((o_i >= 0) & (orig_kind == dest_kind), "transfer", "replenishment")
+
+    onh = rep["on_hand"][s_i, d_i, a_i]
+    short = rep["shortage"][s_i, d_i, a_i]
+    without = onh - short - q  # end-of-period stock at the destination without this shipment
+    has_out = np.zeros(L, bool)
+    has_out[data.lane_o[data.lane_o >= 0]] = True
+    # Lead time from a plant into each location, to say when a transfer beats replenishment.
+    plant_lead = np.full(L, np.inf)
+    for o, d, ld in zip(data.lane_o, data.lane_d, data.lead):
+        if o < 0:
+            plant_lead[d] = min(plant_lead[d], ld)
+    used = qty.sum(axis=0)  # (E, T)
+    cum_out = np.cumsum(rep["shipments_out"][:, :, ::-1], axis=2)[:, :, ::-1]  # from t to the end
+    demand_ahead = np.cumsum(data.demand[:, :, ::-1], axis=2)[:, :, ::-1]
+
+    reasons = []
+    for k in range(len(q)):
+        s, e, t, a, d, o = s_i[k], e_i[k], t_i[k], a_i[k], d_i[k], o_i[k]
+        dname, week = data.locations[d], f"week of {grid[a].date()}"
+        lower, ss, mn = data.lower[s, d], data.safety_stock[s, d], data.min_qty[s, d]
+        p = without[k]
+        if kind[k] == "transfer":
+            oname = data.locations[o]
+            if p < -_TOL:
+                need = f"{dname} would run short by {_n(-p)}"
+            elif p < lower - _TOL:
+                need = f"{dname} would fall to {_n(p)}, below its safety stock {_n(lower)}"
+            else:
+                need = None
+            keeps = _n(rep["on_hand"][s, o, t])
+            if need is None:
+                # In band at arrival: the LP moves stock that would otherwise sit at the origin
+                # instead of bringing new stock, for the destination's later shipments.
+                text = (f"transfer of surplus from {oname} (keeps {keeps}): uses stock held there instead of new "
+                        f"supply for {dname}'s shipments of {_n(cum_out[s, d, a])} from the {week}")
+            else:
+                text = f"transfer of surplus from {oname} (keeps {keeps}): {need} in the {week}"
+                if np.isfinite(plant_lead[d]) and plant_lead[d] > data.lead[e]:
+                    text += f", sooner than plant replenishment ({_n(plant_lead[d])} periods)"
+        elif has_out[d]:
+            if p < -_TOL:
+                text = (f"DC replenishment for dealer demand: {dname} ships {_n(rep['shipments_out'][s, d, a])} "
+                        f"in the {week} and would lack {_n(-p)} without it")
+            elif p < lower - _TOL:
+                text = f"rebuild DC safety stock: {dname} would hold {_n(p)} < safety stock {_n(lower)} in the {week}"
+            else:
+                text = (f"DC replenishment for dealer demand: {dname} ships {_n(cum_out[s, d, a])} "
+                        f"to dealers from the {week}")
+        else:
+            if p < -_TOL:
+                text = (f"cover forecast demand: {_n(data.demand[s, d, a])} forecast in the {week}, "
+                        f"stock would run out ({_n(-p)} short)")
+            elif np.isfinite(mn) and p < mn - _TOL:
+                text = f"below warning line: projected {_n(p)} < min {_n(mn)} in the {week}"
+            elif p < lower - _TOL:
+                text = f"rebuild safety stock: projected {_n(p)} < safety stock {_n(ss)} in the {week}"
+            else:
+                text = f"cover forecast demand: {_n(demand_ahead[s, d, a])} forecast from the {week} to the horizon"
+        cap = data.capacity[e]
+        if np.isfinite(cap) and used[e, t] >= cap - 0.5:
+            text += f"; lane {data.lane_origin[e]}->{dname} at capacity ({_n(cap)} per period)"
+        reasons.append(text)
+
+    plan = pd.DataFrame(
+        {
+            "sku": data.skus[s_i],
+            "origin": data.lane_origin[e_i],
+            "destination": data.lane_destination[e_i],
+            "ship_date": ship_date,
+            "arrival_date": arrival_date,
+            "qty": q,
+            "kind": kind,
+            "reason": reasons,
+        }
+    )
+    if np.all(q == np.round(q)):
+        plan["qty"] = plan["qty"].astype(np.int64)
+    return plan.sort_values(["ship_date", "origin", "destination", "sku"], kind="mergesort").reset_index(drop=True)
+
+
+def _projection(data: PlanData, rep: dict, active: np.ndarray) -> pd.DataFrame:
+    S, L, E, T = data.shape
+    s_i, l_i, t_i = np.nonzero(active)
+    return pd.DataFrame(
+        {
+            "sku": data.skus[s_i],
+            "location": data.locations[l_i],
+            "date": data.dates[t_i],
+            "demand": data.demand[s_i, l_i, t_i],
+            "arrivals": rep["arrivals"][s_i, l_i, t_i],
+            "shipments_out": rep["shipments_out"][s_i, l_i, t_i],
+            "on_hand": np.clip(rep["on_hand"][s_i, l_i, t_i], 0.0, None),
+            "safety_stock": data.safety_stock[s_i, l_i],
+            "min_qty": data.min_qty[s_i, l_i],
+            "max_qty": data.max_qty[s_i, l_i],
+            "shortage": np.clip(rep["shortage"][s_i, l_i, t_i], 0.0, None),
+        }
+    )
+
+
+def _slacks(proj: pd.DataFrame) -> pd.DataFrame:
+    tol = 1e-6
+    on = proj["on_hand"]
+    below_min = proj["min_qty"].notna() & (on < proj["min_qty"] - tol)
+    below_ss = ~below_min & (on < proj["safety_stock"] - tol)
+    above = proj["max_qty"].notna() & (on > proj["max_qty"] + tol)
+    parts = [
+        ("lost_sales", proj["shortage"] > tol, proj["shortage"]),
+        ("below_min", below_min, proj["min_qty"] - on),
+        ("below_safety_stock", below_ss, proj["safety_stock"] - on),
+        ("above_max", above, on - proj["max_qty"]),
+    ]
+    frames = [
+        pd.DataFrame({"constraint": name, "sku": proj.loc[m, "sku"], "location": proj.loc[m, "location"],
+                      "date": proj.loc[m, "date"], "amount": amount[m]})
+        for name, m, amount in parts
+    ]
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values(["constraint", "location", "sku", "date"], kind="mergesort").reset_index(drop=True)
+
+
+def _capacity_table(data: PlanData, lp: LinearProgram, sol: Solution, qty: np.ndarray) -> pd.DataFrame:
+    e_i, t_i = np.nonzero(lp.capacity_row >= 0)
+    if len(e_i) == 0:
+        return pd.DataFrame(columns=CAPACITY_COLUMNS)
+    rows = lp.capacity_row[e_i, t_i]
+    return pd.DataFrame(
+        {
+            "origin": data.lane_origin[e_i],
+            "destination": data.lane_destination[e_i],
+            "date": data.dates[t_i],
+            "capacity": lp.capacity[e_i],
+            "used": qty.sum(axis=0)[e_i, t_i],
+            # HiGHS dual of a <= row in a minimisation is d(objective)/d(rhs) <= 0.
+            "shadow_price": np.clip(-sol.duals[rows], 0.0, None),
+        }
+    )
+
+
+def _kpis(data, lp, sol, qty, rep, plan, slacks, capacity) -> dict:
+    v = sol.values
+    S, L, E, T = data.shape
+
+    def total(col: np.ndarray, weight: np.ndarray) -> float:
+        m = col >= 0
+        return float((weight[col[m]] * v[col[m]]).sum()) if m.any() else 0.0
+
+    stock = np.zeros((S, L, T))
+    for col in (lp.low_col, lp.mid_col, lp.high_col):
+        m = col >= 0
+        stock[m] += v[col[m]]
+    holding = float((data.holding[:, None, None] * stock).sum())
+    holding_with_premium = sum(total(c, lp.hold) for c in (lp.low_col, lp.mid_col, lp.high_col))
+    transport = total(lp.x_col, lp.cost)
+    lost = total(lp.lost_col, lp.cost)
+    above = total(lp.high_col, lp.cost - lp.hold)
+    below = lp.constant - total(lp.low_col, lp.hold - lp.cost)
+    band_rows = slacks["constraint"].isin(["below_min", "below_safety_stock", "above_max"])
+    binding = int((capacity["used"] >= capacity["capacity"] - 0.5).sum()) if len(capacity) else 0
+    return {
+        "objective": sol.objective,
+        "holding_cost": holding,
+        "dealer_holding_premium": holding_with_premium - holding,
+        "transport_cost": transport,
+        "lost_sales_cost": lost,
+        "below_band_cost": below,
+        "above_max_cost": above,
+        "total_shipped": float(qty.sum()),
+        "units_short": float(np.clip(rep["shortage"], 0, None).sum()),
+        "n_band_violations": int(band_rows.sum()),
+        "n_plan_rows": int(len(plan)),
+        "n_transfers": int((plan["kind"] == "transfer").sum()) if len(plan) else 0,
+        "n_binding_capacities": binding,
+        "build_seconds": lp.build_seconds + sol.pulp_build_seconds,
+        "solve_seconds": sol.solve_seconds,
+        "n_variables": lp.n_variables,
+        "n_constraints": lp.n_constraints,
+        "n_skus": S,
+        "sol_status": sol.sol_status,
+    }
+
+
+def _empty_result(prepare_seconds: float) -> PlanResult:
+    plan = pd.DataFrame({c: pd.Series(dtype=object) for c in PLAN_COLUMNS})
+    proj = pd.DataFrame({c: pd.Series(dtype=object) for c in PROJECTION_COLUMNS})
+    slacks = pd.DataFrame({c: pd.Series(dtype=object) for c in SLACK_COLUMNS})
+    kpis = {k: 0.0 for k in ("objective", "holding_cost", "transport_cost", "lost_sales_cost", "below_band_cost",
+                             "above_max_cost", "total_shipped", "units_short", "n_band_violations", "n_plan_rows",
+                             "n_transfers", "n_binding_capacities", "build_seconds", "solve_seconds",
+                             "n_variables", "n_constraints", "n_skus")}
+    kpis["prepare_seconds"] = prepare_seconds
+    return PlanResult(plan=plan, projection=proj, slacks=slacks, status="empty", sol_status=0, objective=0.0, kpis=kpis)
