@@ -1,0 +1,69 @@
+"""Per-series forecasting models on numpy arrays.
+
+All models follow :class:`~forecasting.models.base.SeriesModel`: ``fit(y, X=None)``
+returns the model, ``predict(h)`` returns ``h`` mean forecasts. :data:`MODELS` maps the
+names used in forecasts' ``model`` column to the classes; :func:`make_model` builds one
+from a name, a season length and options.
+"""
+
+from __future__ import annotations
+
+from .base import SeriesModel, check_series
+from .baseline import MovingAverage, Naive, SeasonalNaive
+from .intermittent import SBA, Croston
+from .smoothing import ETS, seasonal_indices
+
+__all__ = [
+    "SeriesModel",
+    "check_series",
+    "Naive",
+    "SeasonalNaive",
+    "MovingAverage",
+    "ETS",
+    "seasonal_indices",
+    "Croston",
+    "SBA",
+    "MODELS",
+    "make_model",
+]
+
+MODELS: dict[str, type[SeriesModel]] = {
+    cls.name: cls for cls in (Naive, SeasonalNaive, MovingAverage, ETS, Croston, SBA)
+}
+
+
+def make_model(name: str, season_length: int = 1, **params) -> SeriesModel:
+    """Build a model by name.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`MODELS` (``naive``, ``seasonal_naive``, ``moving_average``,
+        ``ets``, ``croston``, ``sba``).
+    season_length : int
+        Season length, periods; passed to the models that take one.
+    **params
+        Constructor parameters; those the model does not take are ignored, so one
+        options mapping can serve all models.
+
+    Returns
+    -------
+    SeriesModel
+        An unfitted model.
+
+    Examples
+    --------
+    >>> make_model("seasonal_naive", season_length=12)
+    SeasonalNaive(season_length=12)
+    """
+    try:
+        cls = MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {sorted(MODELS)}") from None
+    import inspect
+
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    kwargs = {k: v for k, v in params.items() if k in accepted}
+    if "season_length" in accepted:
+        kwargs["season_length"] = season_length
+    return cls(**kwargs)

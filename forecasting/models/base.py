@@ -1,0 +1,115 @@
+"""The per-series model interface.
+
+Every model works on one series held in a 1-D numpy array of demand per period (units,
+zeros included, oldest first) and follows scikit-learn conventions: ``__init__`` only
+stores parameters, ``fit(y, X=None)`` validates and learns and returns ``self``, fitted
+attributes end in ``_``, ``predict(h)`` returns ``h`` finite values. Models do not clip
+or cap their output: the orchestrator (:mod:`forecasting.core`) owns the guardrails, so
+that an unstable fit is detected there and replaced by a fallback instead of being
+silently hidden.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+__all__ = ["SeriesModel", "check_series", "check_horizon"]
+
+
+def check_series(y: ArrayLike, min_length: int = 1) -> np.ndarray:
+    """Validate one demand series and return it as a float array.
+
+    Parameters
+    ----------
+    y : array-like
+        Demand per period, units; must be 1-D, finite and non-negative.
+    min_length : int
+        Fewest periods the model needs.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` copy of ``y``.
+    """
+    arr = np.asarray(y, dtype=float)
+    if arr.ndim != 1:
+        raise ValueError(f"y must be 1-D, got shape {arr.shape}")
+    if arr.size < min_length:
+        raise ValueError(f"y has {arr.size} periods, the model needs at least {min_length}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("y contains NaN or infinite values")
+    if np.any(arr < 0):
+        raise ValueError("y contains negative demand")
+    return arr.copy()
+
+
+def check_horizon(h: int) -> int:
+    """Validate a forecast horizon ``h`` (periods, >= 1)."""
+    if int(h) != h or h < 1:
+        raise ValueError(f"horizon must be a positive integer, got {h!r}")
+    return int(h)
+
+
+class SeriesModel:
+    """Base class: ``fit(y, X=None) -> self`` and ``predict(h) -> ndarray``.
+
+    Subclasses set ``name`` (the label written to the ``model`` column of forecasts) and
+    implement ``_fit(y)`` and ``_predict(h)``. ``X`` (external regressors, periods x
+    features) is accepted for a stable signature; models of this version ignore it.
+    """
+
+    name: str = "model"
+    #: Fewest observations ``fit`` accepts.
+    min_length: int = 1
+
+    def fit(self, y: ArrayLike, X: ArrayLike | None = None) -> "SeriesModel":
+        """Learn from demand history.
+
+        Parameters
+        ----------
+        y : array-like
+            Demand per period, units, oldest first.
+        X : array-like, optional
+            External regressors (periods x features); ignored by this model.
+
+        Returns
+        -------
+        self
+        """
+        arr = check_series(y, self.min_length)
+        self.n_obs_ = arr.size
+        self._fit(arr)
+        return self
+
+    def predict(self, h: int) -> np.ndarray:
+        """Forecast the mean demand of the next ``h`` periods.
+
+        Parameters
+        ----------
+        h : int
+            Horizon, periods.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``h`` values, units per period.
+        """
+        if not hasattr(self, "n_obs_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit first")
+        h = check_horizon(h)
+        return np.asarray(self._predict(h), dtype=float).reshape(h)
+
+    def _fit(self, y: np.ndarray) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _predict(self, h: int) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def get_params(self) -> dict:
+        """Constructor parameters (scikit-learn style), for logging and cloning."""
+        return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
