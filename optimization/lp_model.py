@@ -334,6 +334,21 @@ def _silence_highs_banner() -> None:
         os.close(saved)
 
 
+def _reset_highs_scheduler() -> None:
+    """Let a new ``threads`` value take effect.
+
+    HiGHS keeps one global task scheduler per process, sized by the first solve; a later
+    solve asking for another thread count fails with model status 'Not Set'
+    (jump-dev/HiGHS.jl#130). Resetting it before each solve with explicit threads avoids that.
+    """
+    try:
+        import highspy
+
+        highspy.Highs.resetGlobalScheduler(True)
+    except (ImportError, AttributeError):  # older highspy: nothing to reset
+        pass
+
+
 @dataclass
 class Solution:
     """Column values and solver status of one solve."""
@@ -359,6 +374,8 @@ def solve(lp: LinearProgram, *, time_limit: float | None = 60.0, threads: int | 
     prob, variables, constraints = to_pulp(lp)
     t1 = time.perf_counter()
     _silence_highs_banner()
+    if threads is not None:
+        _reset_highs_scheduler()
     solver = pulp.HiGHS(msg=False, timeLimit=time_limit, threads=threads)
     prob.solve(solver)
     t2 = time.perf_counter()
@@ -376,6 +393,11 @@ def solve(lp: LinearProgram, *, time_limit: float | None = 60.0, threads: int | 
         status = "optimal"
     elif sol_status == pulp.LpSolutionIntegerFeasible and primal_feasible:
         status = "time limit with feasible solution" if "time" in model_status.lower() else f"feasible ({model_status})"
+    elif "time limit" in model_status.lower():
+        raise PlanError(
+            f"the replenishment LP has no feasible solution yet: HiGHS stopped at the time limit "
+            f"({time_limit} s) before finding one; raise the time limit"
+        )
     else:
         raise PlanError(
             f"the replenishment LP has no feasible solution: PuLP status {pulp_status!r}, "
