@@ -1,0 +1,188 @@
+"""The demo network: deterministic files, the documented shape, and realistic demand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipelines.demo_data import (
+    DEFAULT_END,
+    TABLES,
+    generate_demo_data,
+    make_locations,
+    write_demo_data,
+)
+from pipelines.loading import load_dataset
+
+
+@pytest.fixture(scope="module")
+def demo() -> dict[str, pd.DataFrame]:
+    """The default network (120 SKUs, 24 dealers, 156 weeks)."""
+    return generate_demo_data(seed=0)
+
+
+def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path):
+    kwargs = dict(n_skus=30, n_dealers=6, n_weeks=60)
+    a = write_demo_data(tmp_path / "a", seed=5, **kwargs)
+    b = write_demo_data(tmp_path / "b", seed=5, **kwargs)
+    c = write_demo_data(tmp_path / "c", seed=6, **kwargs)
+    assert list(a) == list(TABLES)
+    for name in TABLES:
+        assert a[name].name == f"{name}.csv"
+        assert a[name].read_bytes() == b[name].read_bytes(), name
+    assert a["demand"].read_bytes() != c["demand"].read_bytes()
+    assert a["inventory"].read_bytes() != c["inventory"].read_bytes()
+    # Files are plain CSV: unquoted header, ISO dates, empty cells for missing values.
+    assert a["demand"].read_text().splitlines()[0] == "sku,location,date,qty,promo,price"
+    assert ",,," in a["inventory"].read_text()  # DC rows have no min/max band
+
+
+def test_calendar_ends_at_the_fixed_default_monday(demo):
+    dates = demo["demand"]["date"]
+    assert dates.max() == DEFAULT_END and DEFAULT_END.dayofweek == 0
+    assert dates.nunique() == 156
+    assert (demo["inbound"]["arrival_date"] > DEFAULT_END).all()
+    assert (demo["inbound"]["arrival_date"].dt.dayofweek == 0).all()
+    later = generate_demo_data(seed=0, n_skus=10, n_dealers=3, n_weeks=20, end="2027-03-01")
+    assert later["demand"]["date"].max() == pd.Timestamp("2027-03-01")
+    with pytest.raises(ValueError, match="Monday"):
+        generate_demo_data(end="2026-11-24")
+    with pytest.raises(ValueError):
+        generate_demo_data(n_skus=0)
+    with pytest.raises(ValueError):
+        generate_demo_data(n_weeks=3)
+
+
+def test_network_shape(demo):
+    loc = demo["locations"]
+    assert loc["kind"].value_counts().to_dict() == {"dealer": 24, "dc": 3, "plant": 1}
+    plant = loc[loc["kind"] == "plant"].iloc[0]
+    assert (plant["location"], plant["region"], plant["parent"], plant["vmi"]) == ("PLANT", "central", "", False)
+    dcs = loc[loc["kind"] == "dc"]
+    assert list(dcs["location"]) == ["DC-NORTH", "DC-SOUTH", "DC-WEST"]
+    assert (dcs["parent"] == "PLANT").all() and not dcs["vmi"].any()
+    dealers = loc[loc["kind"] == "dealer"]
+    assert dealers["vmi"].all()
+    assert dealers.groupby("region").size().to_dict() == {"north": 8, "south": 8, "west": 8}
+    assert {"DLR-N01", "DLR-N08", "DLR-S01", "DLR-W08"} <= set(dealers["location"])
+    region_dc = dcs.set_index("region")["location"]
+    assert (dealers["parent"] == dealers["region"].map(region_dc)).all()
+    # Round-robin for other dealer counts.
+    seven = make_locations(7)
+    assert seven[seven["kind"] == "dealer"].groupby("region").size().to_dict() == {"north": 3, "south": 2, "west": 2}
+    # Demand only at dealers; inventory for every dealer and DC x SKU.
+    assert set(demo["demand"]["location"].astype(str)) <= set(dealers["location"])
+    inv = demo["inventory"]
+    assert len(inv) == 120 * 27
+    assert not inv.duplicated(["sku", "location"]).any()
+    assert inv.loc[inv["location"].str.startswith("DC-"), ["min_qty", "max_qty"]].isna().all().all()
+    assert inv["service_level"].between(0, 1, inclusive="neither").all()
+
+
+def test_lanes(demo):
+    lanes = demo["lanes"]
+    loc = demo["locations"].set_index("location")
+    kinds = lanes.assign(o=lanes["origin"].map(loc["kind"]), d=lanes["destination"].map(loc["kind"]))
+    plant_dc = kinds[(kinds.o == "plant") & (kinds.d == "dc")]
+    assert len(plant_dc) == 3 and (plant_dc["lead_time"] == 2).all() and plant_dc["capacity"].gt(0).all()
+    dc_dealer = kinds[(kinds.o == "dc") & (kinds.d == "dealer")]
+    assert len(dc_dealer) == 24 and (dc_dealer["lead_time"] == 1).all()
+    # Each dealer is served by its own DC only.
+    assert (dc_dealer["origin"].to_numpy() == dc_dealer["destination"].map(loc["parent"]).to_numpy()).all()
+    transfers = kinds[(kinds.o == "dc") & (kinds.d == "dc")]
+    pairs = set(zip(transfers["origin"], transfers["destination"]))
+    assert len(pairs) == 6 and all((b, a) in pairs for a, b in pairs)
+    assert (transfers["lead_time"] == 1).all() and transfers["capacity"].gt(0).all()
+    assert transfers["cost_per_unit"].min() > dc_dealer["cost_per_unit"].max()
+    assert (lanes["cost_per_unit"] > 0).all()
+    assert dc_dealer["capacity"].isna().all()
+    assert not lanes.duplicated(["origin", "destination"]).any()
+
+
+def test_items(demo):
+    items = demo["items"]
+    assert list(items["sku"][:2]) == ["SKU-0001", "SKU-0002"] and items["sku"].is_unique
+    assert (items["unit_cost"] > 0).all()
+    assert items["holding_rate"].between(0.2, 0.3).all()
+    assert (items["case_pack"] >= 1).all() and (items["moq"] % items["case_pack"] == 0).all()
+    assert (items["stockout_cost"] > 0).all() and items["category"].nunique() > 3
+    # Cheap parts come in bigger cases.
+    assert items["unit_cost"].corr(items["case_pack"], method="spearman") < 0
+
+
+def test_inventory_snapshot_has_dealers_below_min_above_max_and_uneven_dcs(demo):
+    inv = demo["inventory"]
+    dealers = inv[inv["location"].str.startswith("DLR-")]
+    stocked = dealers[dealers["max_qty"] > 0]
+    below = (stocked["on_hand"] < stocked["min_qty"]).mean()
+    above = (stocked["on_hand"] > stocked["max_qty"]).mean()
+    assert 0.05 < below < 0.35 and 0.05 < above < 0.35
+    assert (dealers["min_qty"] <= dealers["max_qty"]).all()
+    assert set(dealers["service_level"]) == {0.95, 0.90}
+    # DC cover in weeks of regional demand: north short, south in surplus.
+    demand = demo["demand"]
+    region = demo["locations"].set_index("location")["region"]
+    recent = demand[demand["date"] > DEFAULT_END - pd.Timedelta(weeks=26)]
+    weekly = recent.groupby(recent["location"].astype(str).map(region))["qty"].sum() / 26
+    dc_stock = inv[inv["location"].str.startswith("DC-")].groupby("location")["on_hand"].sum()
+    cover = {dc: dc_stock[dc] / weekly[dc.split("-")[1].lower()] for dc in dc_stock.index}
+    assert cover["DC-NORTH"] < 2 < cover["DC-WEST"] < cover["DC-SOUTH"]
+    # Stock in transit to dealers and DCs, on known SKUs and locations.
+    inbound = demo["inbound"]
+    assert inbound["location"].str.startswith("DLR-").any() and inbound["location"].str.startswith("DC-").any()
+    assert (inbound["qty"] > 0).all()
+    assert not inbound.duplicated(["sku", "location", "arrival_date"]).any()
+
+
+def test_demand_is_realistic(demo):
+    d = demo["demand"].assign(sku=lambda f: f["sku"].astype(str), location=lambda f: f["location"].astype(str))
+    assert d["qty"].dtype.kind == "i" and (d["qty"] >= 0).all()
+    # Partial assortment: popular SKUs everywhere, the tail at a subset of dealers.
+    pairs = d[["sku", "location"]].drop_duplicates()
+    share = len(pairs) / (120 * 24)
+    assert 0.4 < share < 0.8
+    # Intermittent tail: about 20 % of SKUs have mostly zero weeks.
+    zero_share = d.assign(z=d["qty"].eq(0)).groupby("sku")["z"].mean()
+    assert 0.12 <= (zero_share > 0.7).mean() <= 0.3
+    # Short history: a few SKUs launched in the last months.
+    first = d.groupby("sku")["date"].min()
+    young = first[first > DEFAULT_END - pd.Timedelta(weeks=26)]
+    assert 1 <= len(young) <= 10 and (first[~first.index.isin(young.index)] == first.min()).all()
+    # Big and small dealers.
+    per_dealer = d.groupby("location")["qty"].sum()
+    assert per_dealer.max() > 3 * per_dealer.min()
+    # Pareto-like popularity: the top 20 % of SKUs carry most of the volume.
+    per_sku = d.groupby("sku")["qty"].sum().sort_values(ascending=False)
+    assert per_sku.iloc[: len(per_sku) // 5].sum() / per_sku.sum() > 0.5
+    # Promotions lift demand, price drops, and the week after dips.
+    d = d.sort_values(["sku", "location", "date"])
+    base = d.groupby(["sku", "location"])["qty"].transform("mean")
+    ratio = d["qty"] / base.where(base > 0)
+    after = (d.groupby(["sku", "location"])["promo"].shift(1) == 1) & (d["promo"] == 0)
+    assert 0.005 < d["promo"].mean() < 0.1
+    assert ratio[d["promo"] == 1].mean() > 1.4
+    assert ratio[after].mean() < 0.95
+    list_price = d[d["promo"] == 0].groupby("sku")["price"].first()
+    promo_price = d[d["promo"] == 1].groupby("sku")["price"].first()
+    assert (promo_price < list_price.reindex(promo_price.index)).all()
+    # Region-specific seasonal peaks: the south peaks before the north.
+    region = demo["locations"].set_index("location")["region"]
+    smooth = zero_share[zero_share < 0.3].index
+    s = d[d["sku"].isin(smooth)]
+    monthly = s.groupby([s["location"].map(region), s["date"].dt.month])["qty"].mean().unstack()
+    assert monthly.loc["south"].idxmax() < monthly.loc["north"].idxmax()
+
+
+def test_generated_data_loads_cleanly(tmp_path):
+    write_demo_data(tmp_path, seed=11, n_skus=40, n_dealers=10, n_weeks=70)
+    ds = load_dataset(tmp_path)
+    assert len(ds.items) == 40 and (ds.locations["kind"] == "dealer").sum() == 10
+    assert ds.demand["date"].nunique() == 70
+
+
+def test_scales_with_a_partial_assortment(tmp_path):
+    tables = generate_demo_data(seed=1, n_skus=400, n_dealers=30, n_weeks=156)
+    rows = len(tables["demand"])
+    assert 0.35 * 400 * 30 * 156 < rows < 0.8 * 400 * 30 * 156
+    assert len(tables["inventory"]) == 400 * 33
