@@ -1,0 +1,323 @@
+"""Planner alerts from the stock snapshot, the demand history, the forecast and the plan.
+
+Rules of the dealer-management practice (DESIGN.md glossary):
+
+``below_min``
+    Inventory position within the lead time (on hand plus inbound arriving within the
+    lead time) below the warning line min_qty: replenishment suggested, with the plan's
+    first shipment when one is planned, else the quantity up to max_qty.
+``above_max``
+    Position above the upper limit max_qty: promotion or transfer suggested for the
+    excess, naming a dealer of the same region that is below its warning line, if any.
+``slow_mover``
+    Stock on hand and no demand in the last ``slow_mover_periods`` periods, or more than
+    ``slow_mover_days`` days of supply (DESIGN.md: both configurable).
+``turnover_days``
+    Per dealer (sku ``*``): average on hand / average demand per day (DESIGN.md).
+
+Severity grows with the distance outside the band: ``critical``, ``warning``, ``info``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from .lp_data import days_per_period
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["raise_alerts", "ALERT_COLUMNS", "SEVERITIES"]
+
+ALERT_COLUMNS = ["sku", "location", "kind", "severity", "value", "threshold", "message", "suggested_qty", "destination"]
+SEVERITIES = ("critical", "warning", "info")
+
+
+def _q(v: float) -> str:
+    """Units as a planner reads them (whole when whole, else one decimal)."""
+    if not np.isfinite(v):
+        return "n/a"
+    return str(int(round(v))) if abs(v - round(v)) < 0.05 else f"{v:.1f}"
+
+
+def _period_word(freq: str, n: int | float) -> str:
+    days = days_per_period(freq)
+    unit = "week" if abs(days - 7) < 0.5 else "month" if 28 <= days <= 31 else "day" if abs(days - 1) < 0.1 else "period"
+    return f"{_q(n)} {unit}{'' if n == 1 else 's'}"
+
+
+def raise_alerts(
+    inventory: pd.DataFrame,
+    inbound: pd.DataFrame | None,
+    demand: pd.DataFrame | None,
+    forecasts: pd.DataFrame | None,
+    plan: pd.DataFrame | None,
+    locations: pd.DataFrame,
+    as_of,
+    freq: str = "W-MON",
+    slow_mover_periods: int = 8,
+    slow_mover_days: float = 180.0,
+    *,
+    lanes: pd.DataFrame | None = None,
+    default_lead_time: int = 1,
+    projection: pd.DataFrame | None = None,
+    turnover_periods: int = 13,
+) -> pd.DataFrame:
+    """Alerts for planners: below min, above max, slow movers, turnover days.
+
+    Parameters
+    ----------
+    inventory : DataFrame
+        sku, location, on_hand, min_qty, max_qty (units); rows without min/max get no
+        band alerts.
+    inbound : DataFrame or None
+        sku, location, arrival_date, qty (units in transit).
+    demand : DataFrame or None
+        History: sku, location, date, qty (units per period); only dates before ``as_of`` count.
+    forecasts : DataFrame or None
+        sku, location, date, mean: forward demand for days of supply.
+    plan : DataFrame or None
+        The plan (sku, origin, destination, ship_date, arrival_date, qty, reason): a
+        below-min alert quotes the plan's first shipment to that location.
+    locations : DataFrame
+        location, kind, region: slow movers and turnover are for dealers; transfer
+        destinations come from the same region.
+    as_of : date
+        The first period not yet observed (the plan's start).
+    freq : str
+        Period grid.
+    slow_mover_periods : int, default 8
+        N: no demand in the last N periods while stock is on hand -> slow mover.
+    slow_mover_days : float, default 180
+        D: more than D days of supply -> slow mover; also the turnover-days threshold.
+    lanes : DataFrame, optional
+        origin, destination, lead_time: the lead time L of a location is the shortest
+        lane into it (``default_lead_time`` periods when no lane is given).
+    projection : DataFrame, optional
+        The plan's projection (location, date, on_hand): average on hand for turnover
+        days; without it the current on hand is used.
+    turnover_periods : int, default 13
+        Periods of history for the average demand in turnover days.
+
+    Returns
+    -------
+    DataFrame
+        sku, location, kind, severity, value, threshold, message, suggested_qty (units),
+        destination (transfer target of an above-max alert, else ""). Location-level rows
+        have sku ``"*"``. Sorted by severity, kind, location, sku.
+
+        ``value`` / ``threshold``: position / min_qty (below_min), position / max_qty
+        (above_max), periods without demand / N or days of supply / D (slow_mover),
+        turnover days / D (turnover_days; NaN when there was no demand).
+    """
+    as_of = pd.Timestamp(as_of)
+    offset = pd.tseries.frequencies.to_offset(freq)
+    day_per = days_per_period(freq)
+    kind_of = dict(zip(locations["location"], locations["kind"].astype(str).str.lower()))
+    region_of = dict(zip(locations["location"], locations["region"] if "region" in locations else [""] * len(locations)))
+
+    inv = inventory.copy()
+    for col in ("min_qty", "max_qty"):
+        inv[col] = pd.to_numeric(inv[col], errors="coerce") if col in inv else np.nan
+    inv["on_hand"] = pd.to_numeric(inv["on_hand"], errors="coerce").fillna(0.0)
+
+    # Lead time per location and inbound arriving within it (up to as_of + L periods, when
+    # an order placed today would arrive).
+    lead = {}
+    if lanes is not None and len(lanes):
+        lead = lanes.groupby("destination")["lead_time"].min().astype(int).to_dict()
+    inv["lead_time"] = inv["location"].map(lead).fillna(default_lead_time).astype(int)
+    inv["inbound_within_lead"] = 0.0
+    if inbound is not None and len(inbound):
+        inb = inbound.merge(inv[["sku", "location", "lead_time"]], on=["sku", "location"], how="inner")
+        horizon_end = pd.DatetimeIndex([as_of + k * offset for k in inb["lead_time"]])
+        inb = inb.loc[pd.to_datetime(inb["arrival_date"]).to_numpy() <= horizon_end.to_numpy()]
+        arriving = inb.groupby(["sku", "location"])["qty"].sum()
+        inv["inbound_within_lead"] = pd.MultiIndex.from_frame(inv[["sku", "location"]]).map(arriving).fillna(0.0).to_numpy() \
+            if len(arriving) else 0.0
+    inv["position"] = inv["on_hand"] + inv["inbound_within_lead"]
+
+    first_ship = _first_planned(plan)
+    rows: list[dict] = []
+    rows += _below_min(inv, first_ship, freq)
+    rows += _above_max(inv, region_of)
+
+    hist = _history(demand, as_of)
+    dealers = {loc for loc, k in kind_of.items() if k == "dealer"}
+    rows += _slow_movers(inv, hist, forecasts, dealers, as_of, freq, day_per, slow_mover_periods, slow_mover_days)
+    rows += _turnover(inv, hist, projection, dealers, as_of, freq, day_per, turnover_periods, slow_mover_days)
+
+    out = pd.DataFrame(rows, columns=ALERT_COLUMNS)
+    if out.empty:
+        return out.astype({"value": float, "threshold": float, "suggested_qty": float})
+    out["_sev"] = out["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
+    out = out.sort_values(["_sev", "kind", "location", "sku"], kind="mergesort").drop(columns="_sev")
+    counts = out.groupby(["kind", "severity"]).size().to_dict()
+    logger.info("alerts: %s", counts)
+    return out.reset_index(drop=True)
+
+
+def _first_planned(plan: pd.DataFrame | None) -> dict:
+    """(sku, destination) -> (qty, ship_date, arrival_date) of the earliest planned shipment."""
+    if plan is None or not len(plan):
+        return {}
+    p = plan.copy()
+    p["ship_date"] = pd.to_datetime(p["ship_date"])
+    first = p.groupby(["sku", "destination"])["ship_date"].transform("min")
+    p = p.loc[p["ship_date"] == first]
+    agg = p.groupby(["sku", "destination"]).agg(qty=("qty", "sum"), ship=("ship_date", "first"), arrive=("arrival_date", "min"))
+    return {k: (float(r.qty), pd.Timestamp(r.ship), pd.Timestamp(r.arrive)) for k, r in agg.iterrows()}
+
+
+def _below_min(inv: pd.DataFrame, first_ship: dict, freq: str) -> list[dict]:
+    rows = []
+    sel = inv.loc[inv["min_qty"].notna() & (inv["position"] < inv["min_qty"])]
+    for r in sel.itertuples(index=False):
+        gap = r.min_qty - r.position
+        severity = "critical" if r.position <= 0 or gap >= 0.5 * r.min_qty else "warning"
+        head = (f"Below warning line: {_q(r.on_hand)} on hand + {_q(r.inbound_within_lead)} arriving within "
+                f"{_period_word(freq, r.lead_time)} = {_q(r.position)} < min {_q(r.min_qty)}.")
+        planned = first_ship.get((r.sku, r.location))
+        if planned is not None:
+            qty, ship, arrive = planned
+            tail = f" Replenish {_q(qty)}: planned to ship {ship.date()} (arrives {arrive.date()})."
+        else:
+            target = r.max_qty if np.isfinite(r.max_qty) else r.min_qty
+            qty = max(0.0, float(np.ceil(target - r.position - 1e-9)))
+            tail = f" Replenish {_q(qty)} to reach {'max' if np.isfinite(r.max_qty) else 'min'} {_q(target)} (not in the plan yet)."
+        rows.append(dict(sku=r.sku, location=r.location, kind="below_min", severity=severity, value=float(r.position),
+                         threshold=float(r.min_qty), message=head + tail, suggested_qty=float(qty), destination=""))
+    return rows
+
+
+def _above_max(inv: pd.DataFrame, region_of: dict) -> list[dict]:
+    rows = []
+    sel = inv.loc[inv["max_qty"].notna() & (inv["position"] > inv["max_qty"])]
+    if sel.empty:
+        return rows
+    short = inv.loc[inv["min_qty"].notna() & (inv["position"] < inv["min_qty"])].copy()
+    short["region"] = short["location"].map(region_of)
+    short["need"] = np.where(short["max_qty"].notna(), short["max_qty"], short["min_qty"]) - short["position"]
+    short["gap"] = short["min_qty"] - short["position"]
+    short = short.sort_values(["gap", "location"], ascending=[False, True], kind="mergesort")
+    for r in sel.itertuples(index=False):
+        excess = r.position - r.max_qty
+        ratio = excess / r.max_qty if r.max_qty > 0 else np.inf
+        severity = "critical" if ratio >= 1.0 else "warning" if ratio >= 0.5 else "info"
+        qty = float(np.floor(excess + 1e-9)) if excess >= 1 else float(excess)
+        msg = (f"Above upper limit: {_q(r.on_hand)} on hand + {_q(r.inbound_within_lead)} arriving = {_q(r.position)} "
+               f"> max {_q(r.max_qty)} ({_q(excess)} over). Promotion or transfer of {_q(qty)} suggested")
+        region = region_of.get(r.location, "")
+        cand = short.loc[(short["sku"] == r.sku) & (short["region"] == region) & (short["location"] != r.location)]
+        destination = ""
+        if len(cand):
+            c = cand.iloc[0]
+            destination = str(c["location"])
+            move = float(min(qty, np.floor(c["need"] + 1e-9)))
+            msg += (f"; e.g. transfer {_q(move)} to {destination} (position {_q(c['position'])} < min "
+                    f"{_q(c['min_qty'])}, same region).")
+        else:
+            msg += f"; no dealer in region {region or 'n/a'} is below its warning line for this SKU."
+        rows.append(dict(sku=r.sku, location=r.location, kind="above_max", severity=severity, value=float(r.position),
+                         threshold=float(r.max_qty), message=msg, suggested_qty=qty, destination=destination))
+    return rows
+
+
+def _history(demand: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.DataFrame:
+    if demand is None or not len(demand):
+        return pd.DataFrame(columns=["sku", "location", "date", "qty"])
+    h = demand[["sku", "location", "date", "qty"]].copy()
+    h["date"] = pd.to_datetime(h["date"])
+    return h.loc[h["date"] < as_of]
+
+
+def _slow_movers(inv, hist, forecasts, dealers, as_of, freq, day_per, n_periods, max_days) -> list[dict]:
+    offset = pd.tseries.frequencies.to_offset(freq)
+    window_start = as_of - n_periods * offset
+    stocked = inv.loc[inv["location"].isin(dealers) & (inv["on_hand"] > 0)]
+    if stocked.empty:
+        return []
+    sold = hist.loc[hist["qty"] > 0]
+    last_sale = sold.groupby(["sku", "location"])["date"].max()
+    first_seen = hist.groupby(["sku", "location"])["date"].min()
+    keys = pd.MultiIndex.from_frame(stocked[["sku", "location"]])
+    last = keys.map(last_sale) if len(last_sale) else pd.Index([pd.NaT] * len(keys))
+    first = keys.map(first_seen) if len(first_seen) else pd.Index([pd.NaT] * len(keys))
+
+    # Daily demand ahead: the forecast's mean per period, else the recent history.
+    daily = pd.Series(np.nan, index=keys)
+    if forecasts is not None and len(forecasts):
+        fc = forecasts.loc[pd.to_datetime(forecasts["date"]) >= as_of]
+        per = fc.groupby(["sku", "location"])["mean"].mean() / day_per
+        daily = pd.Series(keys.map(per), index=keys) if len(per) else daily
+    recent = hist.loc[hist["date"] >= window_start].groupby(["sku", "location"])["qty"].sum() / (n_periods * day_per)
+    fallback = pd.Series(keys.map(recent), index=keys) if len(recent) else pd.Series(np.nan, index=keys)
+    daily = daily.fillna(fallback)  # NaN: neither forecast nor history for the key
+
+    rows = []
+    for i, r in enumerate(stocked.itertuples(index=False)):
+        last_i, first_i = last[i], first[i]
+        # Without any history at all there is nothing to judge "no demand" by.
+        if len(hist) and (pd.isna(last_i) or last_i < window_start):
+            if pd.isna(first_i):
+                periods, when = float(n_periods), "no demand on record"
+            elif pd.isna(last_i):
+                if first_i > window_start:
+                    continue  # too new to judge: the series is shorter than N periods
+                periods = float(len(pd.date_range(first_i, as_of, freq=freq, inclusive="left")))
+                when = f"none since the series began {first_i.date()}"
+            else:
+                # Periods strictly between the last sale and as_of.
+                periods = float(len(pd.date_range(last_i, as_of, freq=freq, inclusive="left")) - 1)
+                when = f"last demand in the period of {last_i.date()}"
+            rows.append(dict(
+                sku=r.sku, location=r.location, kind="slow_mover", severity="warning", value=periods,
+                threshold=float(n_periods),
+                message=(f"Slow mover: no demand in the last {_period_word(freq, n_periods)} ({when}) with "
+                         f"{_q(r.on_hand)} on hand. Promotion or transfer suggested."),
+                suggested_qty=float(r.on_hand), destination=""))
+            continue
+        d = daily.iloc[i]
+        if pd.isna(d):
+            continue
+        days = r.on_hand / d if d > 0 else np.inf
+        if days > max_days:
+            rows.append(dict(
+                sku=r.sku, location=r.location, kind="slow_mover", severity="info", value=float(days), threshold=float(max_days),
+                message=(f"Slow mover: {_q(r.on_hand)} on hand is {_q(days)} days of supply at {d:.2f} a day "
+                         f"(limit {_q(max_days)} days)." if d > 0 else
+                         f"Slow mover: {_q(r.on_hand)} on hand and no demand forecast."),
+                suggested_qty=float(max(0.0, np.floor(r.on_hand - d * max_days))), destination=""))
+    return rows
+
+
+def _turnover(inv, hist, projection, dealers, as_of, freq, day_per, n_periods, max_days) -> list[dict]:
+    offset = pd.tseries.frequencies.to_offset(freq)
+    window_start = as_of - n_periods * offset
+    recent = hist.loc[(hist["date"] >= window_start) & hist["location"].isin(dealers)]
+    per_day = recent.groupby("location")["qty"].sum() / (n_periods * day_per)
+    if projection is not None and len(projection):
+        proj = projection.loc[projection["location"].isin(dealers)]
+        avg_on_hand = proj.groupby(["location", "date"])["on_hand"].sum().groupby(level="location").mean()
+        source = "projected average on hand"
+    else:
+        avg_on_hand = inv.loc[inv["location"].isin(dealers)].groupby("location")["on_hand"].sum()
+        source = "on hand"
+    rows = []
+    for loc in sorted(set(avg_on_hand.index) | set(per_day.index)):
+        stock = float(avg_on_hand.get(loc, 0.0))
+        rate = float(per_day.get(loc, 0.0))
+        if rate > 0:
+            days = stock / rate
+            severity = "warning" if days > max_days else "info"
+            msg = (f"Turnover: {_q(days)} days ({source} {_q(stock)} / demand {_q(rate)} a day over the last "
+                   f"{_period_word(freq, n_periods)}); limit {_q(max_days)} days.")
+        else:
+            days = np.nan
+            severity = "warning" if stock > 0 else "info"
+            msg = f"Turnover: no demand in the last {_period_word(freq, n_periods)} with {source} {_q(stock)}."
+        rows.append(dict(sku="*", location=loc, kind="turnover_days", severity=severity, value=days,
+                         threshold=float(max_days), message=msg, suggested_qty=np.nan, destination=""))
+    return rows
