@@ -34,6 +34,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
+from threadpoolctl import threadpool_limits
 
 from . import metrics as _metrics
 from .backtest import UnstableForecast, check_forecast, rolling_origins
@@ -261,7 +262,7 @@ def forecast_series(y: np.ndarray, cfg: ForecastConfig) -> SeriesOutcome:
                 runs.append((o, actual, f))
                 mases.append(float(np.mean(np.abs(actual - f))) / _safe_scale(train, cfg.season_length))
         except Exception as exc:  # any failure disqualifies the candidate, by design
-            reasons.append(f"{name} failed in backtest at origin {o}: {type(exc).__name__}: {exc}")
+            reasons.append(f"{name} failed in backtest at origin {o} of {n}: {type(exc).__name__}: {exc}")
             scores[name] = float("nan")
             continue
         backtests[name] = runs
@@ -333,7 +334,11 @@ def forecast_series(y: np.ndarray, cfg: ForecastConfig) -> SeriesOutcome:
 
 
 def _run_chunk(series: list[np.ndarray], cfg: ForecastConfig) -> list[SeriesOutcome]:
-    return [forecast_series(y, cfg) for y in series]
+    # BLAS with one thread in every process, also in the serial path: a multi-threaded
+    # BLAS sums in a different order, the last bits of the least-squares fits differ,
+    # and the optimiser can then stop elsewhere, so n_jobs=1 and n_jobs>1 would differ.
+    with threadpool_limits(1):
+        return [forecast_series(y, cfg) for y in series]
 
 
 def _init_worker() -> None:
@@ -341,15 +346,10 @@ def _init_worker() -> None:
     # cores. The env vars cover libraries loaded later; threadpoolctl the loaded ones.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = "1"
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        pass
+    threadpool_limits(1)
 
 
-def _prepare(history: pd.DataFrame, freq: str) -> tuple[pd.DataFrame, list[np.ndarray], pd.DatetimeIndex]:
+def _prepare(history: pd.DataFrame, freq: str, end=None) -> tuple[pd.DataFrame, list[np.ndarray], pd.DatetimeIndex]:
     """Validate the long frame and cut it into gap-free arrays, one per series."""
     missing = [c for c in (*_KEYS, "date", "qty") if c not in history.columns]
     if missing:
@@ -374,7 +374,14 @@ def _prepare(history: pd.DataFrame, freq: str) -> tuple[pd.DataFrame, list[np.nd
     if off_grid.any():
         bad = dates[off_grid].iloc[0]
         raise ValueError(f"date {bad.date()} is not on the {freq} grid")
-    grid = pd.date_range(dates.min(), dates.max(), freq=offset)
+    last = dates.max()
+    if end is not None:
+        last = pd.Timestamp(end)
+        if not offset.is_on_offset(last):
+            raise ValueError(f"end {last.date()} is not on the {freq} grid")
+        if dates.max() > last:
+            raise ValueError(f"history has dates after end {last.date()}")
+    grid = pd.date_range(dates.min(), last, freq=offset)
     pos = grid.get_indexer(dates)
     frame["_pos"] = pos
     frame = frame.sort_values([*_KEYS, "_pos"], kind="mergesort")
@@ -416,6 +423,7 @@ def forecast(
     short_widen: float = 1.5,
     min_pool: int = 50,
     chunks_per_job: int = 4,
+    end=None,
 ) -> ForecastResult:
     """Forecast every sku x location of a long demand table, with quantiles.
 
@@ -424,8 +432,8 @@ def forecast(
     history : pandas.DataFrame
         Columns sku, location, date (period start, on the ``freq`` grid), qty (units per
         period, >= 0). Other columns (promo, price) are ignored in this version. Each
-        series runs from its first row to the last date of the whole table; missing
-        periods are zero demand.
+        series runs from its first row to the last date of the whole table (or
+        ``end``); missing periods are zero demand.
     horizon : int
         ``H``, periods to forecast after the last history date.
     freq : str
@@ -462,6 +470,10 @@ def forecast(
         Fewest pooled errors per (class, step) before the pool is widened.
     chunks_per_job : int
         Chunks of series per worker (load balancing when ``n_jobs > 1``).
+    end : date-like, optional
+        Last period of the history (on the grid). Default: the table's last date. Give
+        it when trailing zero-demand rows may be missing, so that every series still
+        runs up to the as-of period and the forecast starts right after it.
 
     Returns
     -------
@@ -510,7 +522,7 @@ def forecast(
         model_params={k: dict(v) for k, v in (model_params or {}).items()},
         seed=int(seed),
     )
-    keys, series, grid = _prepare(history, freq)
+    keys, series, grid = _prepare(history, freq, end)
     last_date = grid[-1]
     n_series = len(series)
     workers = os.cpu_count() or 1 if n_jobs == -1 else max(1, int(n_jobs))

@@ -3,10 +3,11 @@
 Every model works on one series held in a 1-D numpy array of demand per period (units,
 zeros included, oldest first) and follows scikit-learn conventions: ``__init__`` only
 stores parameters, ``fit(y, X=None)`` validates and learns and returns ``self``, fitted
-attributes end in ``_``, ``predict(h)`` returns ``h`` finite values. Models do not clip
-or cap their output: the orchestrator (:mod:`forecasting.core`) owns the guardrails, so
-that an unstable fit is detected there and replaced by a fallback instead of being
-silently hidden.
+attributes end in ``_``, ``predict(h)`` returns ``h`` values, never negative (an
+additive model on low demand may go below zero; demand cannot). Models do not hide NaN
+or cap large values: the orchestrator (:mod:`forecasting.core`) owns those guardrails,
+so that an unstable fit is detected there and replaced by a fallback instead of being
+silently clipped.
 """
 
 from __future__ import annotations
@@ -93,12 +94,13 @@ class SeriesModel:
         Returns
         -------
         numpy.ndarray
-            ``h`` values, units per period.
+            ``h`` values, units per period, clipped at zero (NaN is passed through so
+            that the orchestrator can detect a failed fit).
         """
         if not hasattr(self, "n_obs_"):
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit first")
         h = check_horizon(h)
-        return np.asarray(self._predict(h), dtype=float).reshape(h)
+        return np.maximum(np.asarray(self._predict(h), dtype=float).reshape(h), 0.0)
 
     def _fit(self, y: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

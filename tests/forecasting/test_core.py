@@ -1,0 +1,200 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting import ForecastResult, forecast
+from forecasting.models import ETS
+
+from forecasting_sim import make_small_history, simulate_demand
+
+H = 13
+QCOLS = ["q50", "q90", "q95"]
+
+
+@pytest.fixture(scope="module")
+def small_result() -> tuple[pd.DataFrame, ForecastResult]:
+    hist = make_small_history()
+    return hist, forecast(hist, horizon=H, freq="W-MON", season_length=52, seed=0)
+
+
+def _keys(frame):
+    return frame[["sku", "location"]].drop_duplicates()
+
+
+def test_output_shape_columns_and_dates(small_result):
+    hist, res = small_result
+    fc = res.forecasts
+    assert list(fc.columns) == ["sku", "location", "date", "mean", *QCOLS, "model"]
+    n_series = len(_keys(hist))
+    assert len(fc) == n_series * H
+    last = pd.Timestamp(hist["date"].max())
+    expected = pd.date_range(last + pd.offsets.Week(weekday=0), periods=H, freq="W-MON")
+    for _, g in fc.groupby(["sku", "location"]):
+        assert list(g["date"]) == list(expected)
+    assert not fc.isna().any().any()
+    values = fc[["mean", *QCOLS]].to_numpy()
+    assert np.all(values >= 0) and np.all(np.isfinite(values))
+    assert (fc["q50"] <= fc["q90"]).all() and (fc["q90"] <= fc["q95"]).all()
+
+
+def test_selection_and_errors_tables(small_result):
+    hist, res = small_result
+    sel = res.selection.set_index(["sku", "location"])
+    assert len(sel) == len(_keys(hist))
+    for col in ("model", "demand_class", "n_obs", "mase", "wape", "bias", "fallback", "error_scale"):
+        assert col in sel.columns
+    assert (sel["fallback"] == "").all()
+    assert sel.loc[("SKU-INT", "DLR-01"), "demand_class"] in {"intermittent", "lumpy"}
+    new = sel.loc[("SKU-NEW", "DLR-02")]
+    assert new["short"] and new["n_obs"] == 9 and new["model"] in {"moving_average", "naive"}
+    assert sel.loc[("SKU-ZERO", "DLR-01"), "demand_class"] == "no_demand"
+    # every series spans its first row to the last date: missing periods are zeros
+    assert sel.loc[("SKU-INT", "DLR-01"), "n_obs"] == 130
+    err = res.errors
+    assert list(err.columns[:5]) == ["sku", "location", "origin", "step", "error"]
+    assert err["step"].between(1, H).all()
+    assert np.allclose(err["error"], err["actual"] - err["forecast"])
+    assert (err["date"] == err["origin"] + pd.to_timedelta(7 * err["step"], unit="D")).all()
+    long = err[(err["sku"] == "SKU-0001") & (err["location"] == "DLR-01")]
+    assert long["origin"].nunique() == 3 and len(long) == 3 * H
+    assert long["date"].max() == hist["date"].max()
+    # the errors belong to the model that was used: its mean MASE is the chosen score
+    for (sku, loc), row in sel.iterrows():
+        if np.isfinite(row["mase"]) and f"mase_{row['model']}" in sel.columns:
+            assert row[f"mase_{row['model']}"] == pytest.approx(row["mase"])
+    assert res.metrics["n_series"] == len(sel)
+    assert 0 < res.metrics["mean_mase"] < 3
+
+
+def test_zero_and_short_series_behave(small_result):
+    _, res = small_result
+    fc = res.forecasts.set_index(["sku", "location"])
+    zero = fc.loc[("SKU-ZERO", "DLR-01")]
+    assert (zero[["mean", *QCOLS]].to_numpy() == 0).all()
+    new = fc.loc[("SKU-NEW", "DLR-02")]
+    # a moving average of about 5 units with a wide band
+    assert new["mean"].between(3, 7).all()
+    assert (new["q95"] - new["mean"]).min() > 1.0
+
+
+def test_gaps_are_zero_demand_and_extra_columns_are_ignored():
+    hist = simulate_demand(n_skus=1, n_locations=1, periods=120, intermittent_share=1.0, seed=3)
+    full = forecast(hist, horizon=6, freq="W-MON", season_length=52)
+    sparse = hist[hist["qty"] > 0].assign(price=9.99)
+    res = forecast(sparse, horizon=6, freq="W-MON", season_length=52, end=hist["date"].max())
+    pd.testing.assert_frame_equal(full.forecasts, res.forecasts)
+    pd.testing.assert_frame_equal(full.errors, res.errors)
+    with pytest.raises(ValueError, match="after end"):
+        forecast(hist, horizon=6, end=hist["date"].iloc[10])
+
+
+def _series_with_model_errors(monkeypatch, mode):
+    hist = simulate_demand(n_skus=2, n_locations=2, periods=130, intermittent_share=0.0, seed=5)
+    original_fit = ETS._fit
+
+    def broken_fit(self, y):
+        if mode == "raise" or (mode == "refit" and y.size == 130):
+            raise RuntimeError("optimizer diverged")
+        original_fit(self, y)
+
+    monkeypatch.setattr(ETS, "_fit", broken_fit)
+    if mode == "nan":
+        monkeypatch.setattr(ETS, "_predict", lambda self, h: np.full(h, np.nan))
+    if mode == "explode":
+        monkeypatch.setattr(ETS, "_predict", lambda self, h: np.full(h, 1e9))
+    return forecast(hist, horizon=H, freq="W-MON", season_length=52, candidates={"smooth": ("ets", "seasonal_naive", "moving_average"), "erratic": ("ets", "seasonal_naive", "moving_average")})
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason"),
+    [
+        ("raise", "ets failed in backtest at origin 109 of 130: RuntimeError: optimizer diverged"),
+        ("nan", "non-finite forecast"),
+        ("explode", "explosion"),
+        ("refit", "ets failed on full history: RuntimeError"),
+    ],
+)
+def test_fallback_to_next_candidate_is_recorded(monkeypatch, caplog, mode, reason):
+    with caplog.at_level("WARNING", logger="forecasting.core"):
+        res = _series_with_model_errors(monkeypatch, mode)
+    sel = res.selection
+    assert (sel["model"] != "ets").all()
+    assert sel["fallback"].str.contains(reason, regex=False).all()
+    assert sel["fallback"].str.contains("used ").all()
+    assert res.metrics["n_fallback"] == len(sel)
+    assert "with fallback" in caplog.text
+    fc = res.forecasts
+    assert np.isfinite(fc[["mean", *QCOLS]].to_numpy()).all() and (fc["mean"] >= 0).all()
+    # the model used is the best-scoring remaining candidate, and errors are its own
+    scores = sel[["mase_seasonal_naive", "mase_moving_average"]]
+    best = scores.idxmin(axis=1).str.removeprefix("mase_")
+    assert (best == sel["model"]).all()
+    if mode == "refit":
+        assert sel["mase_ets"].notna().all()  # ets was scored, then failed on refit
+
+
+def test_forecasts_never_exceed_the_cap():
+    dates = pd.date_range("2023-01-02", periods=60, freq="W-MON")
+    qty = np.r_[np.zeros(55), [1, 2, 4, 8, 16.0]]  # steep growth at the end
+    hist = pd.DataFrame({"sku": "S", "location": "L", "date": dates, "qty": qty})
+    res = forecast(hist, horizon=8, freq="W-MON", season_length=52, max_multiple=2.0)
+    assert (res.forecasts[["mean", *QCOLS]].to_numpy() <= 32.0 + 1e-9).all()
+
+
+def test_monthly_frequency_and_any_ids():
+    rng = np.random.default_rng(4)
+    dates = pd.date_range("2019-01-01", periods=60, freq="MS")
+    t = np.arange(60)
+    rows = [
+        pd.DataFrame({"sku": sku, "location": 7, "date": dates, "qty": rng.poisson(50 + 20 * np.sin(2 * np.pi * t / 12))})
+        for sku in (101, 202)
+    ]
+    res = forecast(pd.concat(rows), horizon=6, freq="MS", season_length=12, quantiles=(0.5, 0.975))
+    fc = res.forecasts
+    assert list(fc.columns) == ["sku", "location", "date", "mean", "q50", "q97.5", "model"]
+    assert set(fc["sku"]) == {101, 202}
+    assert list(fc["date"].iloc[:6]) == list(pd.date_range("2024-01-01", periods=6, freq="MS"))
+    # a strong monthly season is found: the forecast follows its shape
+    truth = 50 + 20 * np.sin(2 * np.pi * np.arange(60, 66) / 12)
+    assert np.corrcoef(fc["mean"].iloc[:6], truth)[0, 1] > 0.8
+
+
+def test_bad_input_is_rejected():
+    dates = pd.date_range("2024-01-01", periods=10, freq="W-MON")
+    good = pd.DataFrame({"sku": "A", "location": "B", "date": dates, "qty": 1.0})
+    with pytest.raises(ValueError, match="lacks column"):
+        forecast(good.drop(columns="qty"), horizon=2)
+    with pytest.raises(ValueError, match="not on the W-MON grid"):
+        forecast(good.assign(date=dates + pd.Timedelta(days=1)), horizon=2)
+    with pytest.raises(ValueError, match="duplicate"):
+        forecast(pd.concat([good, good.iloc[:1]]), horizon=2)
+    with pytest.raises(ValueError, match="negative"):
+        forecast(good.assign(qty=-1.0), horizon=2)
+    with pytest.raises(ValueError, match="horizon"):
+        forecast(good, horizon=0)
+
+
+def test_parallel_gives_identical_results():
+    hist = simulate_demand(n_skus=6, n_locations=3, periods=120, short_share=0.2, seed=9)
+    one = forecast(hist, horizon=H, freq="W-MON", season_length=52, n_jobs=1, seed=3)
+    two = forecast(hist, horizon=H, freq="W-MON", season_length=52, n_jobs=2, seed=3)
+    pd.testing.assert_frame_equal(one.forecasts, two.forecasts)
+    pd.testing.assert_frame_equal(one.selection, two.selection)
+    pd.testing.assert_frame_equal(one.errors, two.errors)
+    again = forecast(hist, horizon=H, freq="W-MON", season_length=52, n_jobs=1, seed=3)
+    pd.testing.assert_frame_equal(one.forecasts, again.forecasts)
+
+
+def test_q90_coverage_on_held_out_data():
+    hist = simulate_demand(n_skus=20, n_locations=4, periods=156 + H, intermittent_share=0.2, seed=21)
+    cut = hist["date"].sort_values().unique()[-H]
+    train, test = hist[hist["date"] < cut], hist[hist["date"] >= cut]
+    res = forecast(train, horizon=H, freq="W-MON", season_length=52)
+    joined = res.forecasts.merge(test, on=["sku", "location", "date"], validate="one_to_one")
+    assert len(joined) == len(res.forecasts)
+    coverage90 = (joined["qty"] <= joined["q90"]).mean()
+    coverage50 = (joined["qty"] <= joined["q50"]).mean()
+    assert 0.84 <= coverage90 <= 0.96, coverage90
+    assert 0.40 <= coverage50 <= 0.68, coverage50
+    # the point forecast is useful: better than last year's same weeks on average
+    assert res.metrics["mean_mase"] < 1.0

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+
+from forecasting.quantiles import check_quantiles, error_scales, quantile_column, quantiles_from_errors
+
+
+def test_quantile_column_names():
+    assert quantile_column(0.5) == "q50"
+    assert quantile_column(0.9) == "q90"
+    assert quantile_column(0.95) == "q95"
+    assert quantile_column(0.975) == "q97.5"
+    assert quantile_column(0.01) == "q1"
+    for bad in (0, 1, -0.1, 1.5):
+        with pytest.raises(ValueError):
+            quantile_column(bad)
+    assert check_quantiles([0.95, 0.5, 0.9, 0.5]) == (0.5, 0.9, 0.95)
+
+
+def _errors(n_series, horizon, origins, scale, rng):
+    s = np.repeat(np.arange(n_series), horizon * origins)
+    h = np.tile(np.repeat(np.arange(1, horizon + 1), origins), n_series)
+    e = rng.normal(0, 1, s.size) * np.asarray(scale)[s] * np.sqrt(h)
+    return s, h, e
+
+
+def test_pooled_quantiles_match_the_error_distribution():
+    rng = np.random.default_rng(0)
+    n, H = 200, 4
+    scale = rng.uniform(1, 5, n)
+    s, h, e = _errors(n, H, 3, scale, rng)
+    means = np.full((n, H), 100.0)
+    res = quantiles_from_errors(means, s, h, e, np.full(n, 100.0), np.array(["smooth"] * n), (0.5, 0.9))
+    assert res.method == "pooled_errors"
+    # q90 - mean ~ 1.2816 * sd; with scaled pooling the width follows each series' scale
+    width = res.values[:, :, 1] - means
+    expected = 1.2816 * scale[:, None] * np.sqrt(np.arange(1, H + 1))[None, :]
+    assert np.median(width / expected) == pytest.approx(1.0, abs=0.15)
+    # the width grows with the step, because the pool is per step
+    assert np.all(np.diff(width.mean(axis=0)) > 0)
+
+
+def test_monotone_clipped_and_capped():
+    rng = np.random.default_rng(1)
+    n, H = 60, 3
+    s, h, e = _errors(n, H, 4, np.full(n, 3.0), rng)
+    means = np.full((n, H), 0.5)  # low mean: lower quantiles would go negative
+    cap = np.full(n, 4.0)
+    res = quantiles_from_errors(means, s, h, e, np.full(n, 2.0), np.array(["x"] * n), (0.1, 0.5, 0.9, 0.99), cap=cap)
+    v = res.values
+    assert np.all(v >= 0) and np.all(v <= 4.0) and np.all(np.isfinite(v))
+    assert np.all(np.diff(v, axis=2) >= 0)
+    assert (v[:, :, 0] == 0).all()
+
+
+def test_series_without_errors_borrow_the_class_relative_error():
+    # scale_i = (n_i MAE_i + n0 r_g level_i) / (n_i + n0)
+    mae = np.array([2.0, 4.0, 0.0])
+    n_err = np.array([40.0, 40.0, 0.0])
+    level = np.array([10.0, 20.0, 50.0])
+    groups = np.array(["a", "a", "a"])
+    scales = error_scales(mae, n_err, level, groups, prior_weight=10, min_errors=20)
+    r = 0.2  # both informative series have MAE / level = 0.2
+    assert scales[2] == pytest.approx(r * 50.0)
+    assert scales[0] == pytest.approx((40 * 2.0 + 10 * r * 10.0) / 50)
+
+
+def test_short_series_get_wider_quantiles():
+    rng = np.random.default_rng(2)
+    n, H = 80, 4
+    s, h, e = _errors(n, H, 3, np.full(n, 2.0), rng)
+    means = np.full((n + 1, H), 10.0)
+    level = np.full(n + 1, 10.0)
+    groups = np.array(["smooth"] * n + ["short"])
+    short = np.array([False] * n + [True])
+    res = quantiles_from_errors(means, s, h, e, level, groups, (0.5, 0.95), short=short, short_widen=1.5)
+    # the new series has no own errors: prior scale (median class ratio x level) x 1.5
+    long_scale = np.median(res.scales[:n])
+    assert res.scales[n] == pytest.approx(1.5 * long_scale, rel=0.15)
+    assert res.values[n, :, 1].mean() - 10 > res.values[:n, :, 1].mean() - 10
+
+
+def test_poisson_fallback_without_any_error():
+    means = np.array([[4.0, 4.0], [0.0, 0.0]])
+    empty = np.array([], dtype=int)
+    res = quantiles_from_errors(means, empty, empty, np.array([]), np.array([4.0, 0.0]), np.array(["short", "no_demand"]), (0.5, 0.9))
+    assert res.method == "poisson"
+    np.testing.assert_array_equal(res.values[0, 0], [4.0, 7.0])  # Poisson(4) median 4, q90 7
+    np.testing.assert_array_equal(res.values[1], 0.0)
