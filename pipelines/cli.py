@@ -133,12 +133,24 @@ def forecast_cmd(
         raise ConfigError(f"--quantiles {quantiles!r}: expected numbers like 0.5,0.9,0.95") from None
     if not levels or any(not 0 < q < 1 for q in levels):
         raise ConfigError(f"--quantiles {quantiles!r}: each level must lie in (0, 1)")
+    _check_freq(freq)
     m = season_length or _season_for(freq)
     frame = load_history(history, freq=freq)
     result = forecast(frame, horizon=horizon, freq=freq, season_length=m, quantiles=levels, n_jobs=jobs, seed=seed)
     output.parent.mkdir(parents=True, exist_ok=True)
     result.forecasts.to_csv(output, index=False, date_format="%Y-%m-%d", float_format="%.6g")
     typer.echo(f"{result.forecasts[['sku', 'location']].drop_duplicates().shape[0]} series, {len(result.forecasts)} rows -> {output}")
+
+
+def _check_freq(freq: str) -> None:
+    from pandas.tseries.frequencies import to_offset
+
+    from pipelines.settings import ConfigError
+
+    try:
+        to_offset(freq)
+    except ValueError:
+        raise ConfigError(f"--freq {freq!r}: not a pandas frequency (e.g. W-MON, MS, D)") from None
 
 
 def _season_for(freq: str) -> int:

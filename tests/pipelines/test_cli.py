@@ -85,3 +85,8 @@ def test_plan_command_rejects_a_bad_forecast_file(small_demo_dir, tmp_path):
     result = runner.invoke(app, ["plan", "--config", str(config), "--forecast", str(fc_path), "--output", str(tmp_path / "p")])
     assert result.exit_code == 2
     assert "fc.csv" in result.output and "row 2" in result.output and "mean" in result.output
+
+
+def test_forecast_command_rejects_an_unknown_frequency(history_csv, tmp_path):
+    result = runner.invoke(app, ["forecast", "--history", str(history_csv), "--horizon", "4", "--freq", "fortnightly", "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 2 and "fortnightly" in result.output
