@@ -37,6 +37,8 @@ SLACK_COLUMNS = ["constraint", "sku", "location", "date", "amount"]
 CAPACITY_COLUMNS = ["origin", "destination", "date", "capacity", "used", "shadow_price"]
 
 _TOL = 1e-6
+# Shortfalls smaller than this would print as "0 short": reasons treat them as none.
+_SHOW = 0.05
 
 
 @dataclass(frozen=True)
@@ -419,7 +421,7 @@ def _plan_rows(data: PlanData, qty: np.ndarray, rep: dict) -> pd.DataFrame:
         p = without[k]
         if kind[k] == "transfer":
             oname = data.locations[o]
-            if p < -_TOL:
+            if p < -_SHOW:
                 need = f"{dname} would run short by {_n(-p)}"
             elif p < lower - _TOL:
                 need = f"{dname} would fall to {_n(p)}, below its safety stock {_n(lower)}"
@@ -436,7 +438,7 @@ def _plan_rows(data: PlanData, qty: np.ndarray, rep: dict) -> pd.DataFrame:
                 if np.isfinite(plant_lead[d]) and plant_lead[d] > data.lead[e]:
                     text += f", sooner than plant replenishment ({_n(plant_lead[d])} periods)"
         elif has_out[d]:
-            if p < -_TOL:
+            if p < -_SHOW:
                 text = (f"DC replenishment for dealer demand: {dname} ships {_n(rep['shipments_out'][s, d, a])} "
                         f"in the {week} and would lack {_n(-p)} without it")
             elif p < lower - _TOL:
@@ -445,9 +447,11 @@ def _plan_rows(data: PlanData, qty: np.ndarray, rep: dict) -> pd.DataFrame:
                 text = (f"DC replenishment for dealer demand: {dname} ships {_n(cum_out[s, d, a])} "
                         f"to dealers from the {week}")
         else:
-            if p < -_TOL:
+            if p < -_SHOW:
                 text = (f"cover forecast demand: {_n(data.demand[s, d, a])} forecast in the {week}, "
                         f"stock would run out ({_n(-p)} short)")
+                if q[k] > -p + 0.5 and lower > _TOL:
+                    text += f"; the rest rebuilds {'min' if np.isfinite(mn) and mn >= ss else 'safety stock'} {_n(lower)}"
             elif np.isfinite(mn) and p < mn - _TOL:
                 text = f"below warning line: projected {_n(p)} < min {_n(mn)} in the {week}"
             elif p < lower - _TOL:
