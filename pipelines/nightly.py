@@ -219,6 +219,8 @@ def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, pro
             freq=settings.freq,
             slow_mover_periods=settings.alerts.slow_mover_periods,
             slow_mover_days=settings.alerts.slow_mover_days,
+            lanes=dataset.lanes,
+            projection=result.projection,
         )
     tables = {
         "forecasts": fc.forecasts,

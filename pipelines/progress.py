@@ -60,12 +60,30 @@ class Progress:
             log.info("stage %s done%s in %.1f s", name, suffix, elapsed)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now, not to the stream seen at set-up.
+
+    Test runners and notebooks swap ``sys.stderr``; a handler that kept the first one
+    would write into a closed stream on the next command.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # noqa: D102
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def configure_logging(verbose: bool = False) -> None:
     """Plain timestamped log lines on standard error (idempotent)."""
     root = logging.getLogger()
-    if not any(getattr(h, "_supplyplan", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler._supplyplan = True  # type: ignore[attr-defined]
         root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
