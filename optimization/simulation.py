@@ -616,6 +616,7 @@ def bullwhip_metrics(
     result: SimulationResult,
     warmup: int = 0,
     unit_holding_cost: np.ndarray | None = None,
+    unit_shortage_cost: np.ndarray | None = None,
     days_per_period: float = 7.0,
 ) -> pd.DataFrame:
     """Bullwhip ratio, service and stock per echelon of a replay.
@@ -645,6 +646,11 @@ def bullwhip_metrics(
       (DESIGN.md), with ``days_per_period`` days per period.
     - ``holding_cost``: average per period of sum(on hand x unit holding cost) when
       ``unit_holding_cost`` is given (currency per period), else NaN.
+    - ``shortage_cost``: dealers only, average per period of sum(consumer demand not
+      served on time x unit shortage cost) when ``unit_shortage_cost`` is given
+      (currency per period); 0 for DCs, whose late shipments are an internal delay
+      that shows up at the dealers (counting both would charge a shortage twice).
+    - ``cost`` = holding_cost + shortage_cost (transport costs are not simulated).
 
     Parameters
     ----------
@@ -653,6 +659,8 @@ def bullwhip_metrics(
         Replayed periods left out at the start (periods).
     unit_holding_cost : numpy.ndarray, shape (n_skus,), optional
         Holding cost per unit and period (currency per unit per period).
+    unit_shortage_cost : numpy.ndarray, shape (n_skus,), optional
+        Cost per unit of consumer demand not served on time (currency per unit).
     days_per_period : float
         Days in one period (7 for weekly data).
 
@@ -660,7 +668,8 @@ def bullwhip_metrics(
     -------
     pandas.DataFrame
         One row per echelon (``dealer``, ``dc``) with the columns above and
-        ``n_series``, ``n_periods``.
+        ``n_series``, ``n_periods``. NaN only where a figure is undefined (no demand
+        variance, no cost given).
     """
     r = {k: v[warmup:] for k, v in result.records.items()}
     n_t = r["dealer_demand"].shape[0]
@@ -686,6 +695,12 @@ def bullwhip_metrics(
             holding = float((on_hand * h[None, :, None]).sum(axis=(1, 2)).mean())
         else:
             holding = float("nan")
+        shortage = 0.0
+        if unit_shortage_cost is not None and echelon == "dealer":
+            p = np.asarray(unit_shortage_cost, dtype=float)
+            shortage = float(((received - served) * p[None, :, None]).sum(axis=(1, 2)).mean())
+        elif unit_shortage_cost is None:
+            shortage = float("nan")
         rows.append(
             {
                 "echelon": echelon,
@@ -698,6 +713,8 @@ def bullwhip_metrics(
                 "avg_backorders": float(backlog.sum(axis=(1, 2)).mean()),
                 "turnover_days": float(stock / mean_daily) if mean_daily > 0 else float("nan"),
                 "holding_cost": holding,
+                "shortage_cost": shortage,
+                "cost": holding + shortage,
                 "n_series": int(orders.shape[1] * orders.shape[2]),
                 "n_periods": int(n_t),
             }

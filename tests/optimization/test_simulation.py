@@ -183,8 +183,12 @@ def test_consumer_backorders_are_served_first_and_counted_late():
     np.testing.assert_allclose(r["dealer_served"][:, 0, 0], [3.0, 2.0, 0.0])
     np.testing.assert_allclose(r["dealer_backorders"][:, 0, 0], [2.0, 0.0, 0.0])
     np.testing.assert_allclose(r["dealer_on_hand"][:, 0, 0], [0.0, 2.0, 2.0])
-    m = bullwhip_metrics(res).set_index("echelon")
+    m = bullwhip_metrics(res, unit_holding_cost=np.array([1.0, 0.0]), unit_shortage_cost=np.array([10.0, 0.0])).set_index("echelon")
     assert m.loc["dealer", "fill_rate"] == pytest.approx(5.0 / 7.0)
+    assert m.loc["dealer", "holding_cost"] == pytest.approx(4.0 / 3.0)
+    assert m.loc["dealer", "shortage_cost"] == pytest.approx(20.0 / 3.0)
+    assert m.loc["dealer", "cost"] == pytest.approx(8.0)
+    assert m.loc["dc", "shortage_cost"] == 0.0
 
 
 def test_policy_sees_only_the_past():

@@ -1,0 +1,509 @@
+"""Bullwhip backtest: replay the last weeks of demand under the baseline and under VMI.
+
+Both policies run through the same simulator (:func:`optimization.simulation.simulate`)
+on the same demand, the same network and from the same starting stock, so the table
+compares policies, not starting points:
+
+``baseline``
+    :class:`optimization.policies.OrderUpToMovingAverage`: every dealer orders on its DC
+    from a moving average of its own sales, every DC orders on the plant from a moving
+    average of its dealers' orders (no information sharing).
+``vmi``
+    :class:`VmiPolicy`: the manufacturer sees the dealers' consumer demand, re-forecasts
+    every ``forecast_every`` weeks with :func:`forecasting.forecast`, recomputes safety
+    stock and solves :func:`optimization.replenishment.plan_replenishment` each week on
+    the simulator's current stock, then executes the plan's first-week shipments:
+    DC -> dealer (what the dealers "order" on the DCs), PLANT -> DC (the DCs' orders on
+    the plant) and DC -> DC transfers.
+
+This module combines forecasting and optimization, which the libraries may not do
+themselves; the I/O around it (loading, publishing, MLflow) is in
+:mod:`pipelines.backtest_flow`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from optimization.policies import Orders, OrderUpToMovingAverage
+from optimization.simulation import Network, SimulationResult, SimulationState, bullwhip_metrics, simulate, steady_state_start
+from pipelines.loading import Dataset
+from pipelines.settings import Settings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["run_backtest", "replay_policies", "BacktestReplay", "VmiPolicy", "BacktestSetup", "prepare_backtest", "TABLE_COLUMNS"]
+
+#: Leading columns of the backtest table (the contract of ``backtest.csv``); more follow.
+TABLE_COLUMNS = ["policy", "echelon", "bullwhip_ratio", "fill_rate", "avg_on_hand"]
+
+#: Fewest history periods before the replay window: enough for a moving average and for
+#: the forecaster's holdout.
+MIN_TRAINING_PERIODS = 13
+
+
+def _days_per_period(freq: str) -> float:
+    grid = pd.date_range("2001-01-01", periods=53, freq=freq)
+    return (grid[-1] - grid[0]).total_seconds() / 86400.0 / 52.0
+
+
+class BacktestSetup:
+    """Dense arrays and lookups shared by both policies of one backtest.
+
+    Attributes
+    ----------
+    network : Network
+    dates : pandas.DatetimeIndex
+        Period starts from the first demand period to the last, then on past the end far
+        enough to date any arrival (``dates[t]`` is period ``t`` of ``demand``).
+    demand : numpy.ndarray, shape (n_skus, n_dealers, n_periods)
+        Consumer demand per period (units; missing rows are zero).
+    start : int
+        First replayed period.
+    dealer_service, dc_service : numpy.ndarray
+        Cycle service level per SKU x dealer and SKU x DC (inventory rows, else the
+        configured default).
+    unit_holding_cost, unit_shortage_cost : numpy.ndarray, shape (n_skus,)
+        Currency per unit and period held; per unit of demand not served on time
+        (items' ``stockout_cost``, 0 when absent).
+    """
+
+    def __init__(self, dataset: Dataset, settings: Settings, weeks: int):
+        freq = settings.freq
+        demand = dataset.demand
+        if demand.empty:
+            raise ValueError("demand history is empty: nothing to replay")
+        skus = sorted(set(dataset.items["sku"].astype(str)) | set(demand["sku"].astype(str)))
+        self.network = Network.from_tables(dataset.locations, dataset.lanes, skus)
+        net = self.network
+        first, last = pd.Timestamp(demand["date"].min()), pd.Timestamp(demand["date"].max())
+        n_hist = len(pd.date_range(first, last, freq=freq))
+        self.dates = pd.date_range(first, periods=n_hist + net.max_lead + settings.plan.horizon + 2, freq=freq)
+        self.n_periods = n_hist
+        if weeks < 2:
+            raise ValueError("weeks must be >= 2")
+        self.start = n_hist - weeks
+        if self.start < MIN_TRAINING_PERIODS:
+            raise ValueError(
+                f"cannot replay {weeks} of {n_hist} periods: at least {MIN_TRAINING_PERIODS} periods "
+                "of history must remain before the replay window for training"
+            )
+
+        sku_pos = {s: i for i, s in enumerate(net.skus)}
+        dealer_pos = {d: i for i, d in enumerate(net.dealers)}
+        rows = demand.loc[demand["location"].astype(str).isin(dealer_pos)]
+        s_i = rows["sku"].astype(str).map(sku_pos).to_numpy()
+        d_i = rows["location"].astype(str).map(dealer_pos).to_numpy()
+        t_i = self.dates[:n_hist].get_indexer(pd.to_datetime(rows["date"]))
+        cube = np.zeros((net.n_skus, net.n_dealers, n_hist))
+        np.add.at(cube, (s_i, d_i, t_i), rows["qty"].to_numpy(dtype=float))
+        self.demand = cube
+
+        default = settings.plan.default_service_level
+        self.dealer_service = self._per_cell(dataset.inventory, "service_level", net.dealers, default)
+        self.dc_service = self._per_cell(dataset.inventory, "service_level", net.dcs, default)
+
+        items = dataset.items.assign(sku=dataset.items["sku"].astype(str)).set_index("sku").reindex(net.skus)
+        periods_year = max(1.0, round(365.25 / _days_per_period(freq)))
+        unit_cost = pd.to_numeric(items.get("unit_cost"), errors="coerce").fillna(0.0).to_numpy(float)
+        rate = pd.to_numeric(items.get("holding_rate"), errors="coerce").fillna(0.0).to_numpy(float)
+        self.unit_holding_cost = unit_cost * rate / periods_year
+        stockout = items["stockout_cost"] if "stockout_cost" in items else pd.Series(0.0, index=items.index)
+        self.unit_shortage_cost = pd.to_numeric(stockout, errors="coerce").fillna(0.0).to_numpy(float)
+        self.days_per_period = _days_per_period(freq)
+
+    def _per_cell(self, inventory: pd.DataFrame, column: str, locations: list, default: float) -> np.ndarray:
+        out = np.full((self.network.n_skus, len(locations)), float(default))
+        if column not in inventory:
+            return out
+        loc_pos = {loc: i for i, loc in enumerate(locations)}
+        sku_pos = {s: i for i, s in enumerate(self.network.skus)}
+        inv = inventory.loc[inventory["location"].astype(str).isin(loc_pos)]
+        values = pd.to_numeric(inv[column], errors="coerce").to_numpy(float)
+        ok = np.isfinite(values)
+        s_i = inv["sku"].astype(str).map(sku_pos).to_numpy()
+        l_i = inv["location"].astype(str).map(loc_pos).to_numpy()
+        ok &= ~pd.isna(s_i)
+        out[s_i[ok].astype(int), l_i[ok].astype(int)] = values[ok]
+        return out
+
+
+def prepare_backtest(dataset: Dataset, settings: Settings, weeks: int) -> BacktestSetup:
+    """Arrays, network and costs of a backtest replaying the last ``weeks`` periods."""
+    return BacktestSetup(dataset, settings, weeks)
+
+
+class VmiPolicy:
+    """supplyplan's own plan, recomputed every period, as a replay policy.
+
+    Every period ``t`` (date ``dates[t]``) the manufacturer
+
+    1. re-forecasts every ``forecast_every`` periods with :func:`forecasting.forecast` on
+       the demand rows dated before ``dates[t]`` (no peeking), over
+       ``max(forecast horizon, plan horizon) + forecast_every - 1`` periods so that the
+       forecast still covers the plan horizon when it is reused;
+    2. recomputes safety stock (:func:`optimization.safety_stock.compute_safety_stock`,
+       same dealer policy table as the nightly job) from the forecast rows from
+       ``dates[t]`` on and the forecaster's backtest errors;
+    3. solves :func:`optimization.replenishment.plan_replenishment` from ``dates[t]`` with
+       the simulator's stock: on hand per dealer and DC (a DC's stock net of what it still
+       owes its dealers), in-transit stock as ``inbound`` (what a DC owes a dealer counts
+       as arriving after the lane's lead time), and consumer backorders added to the first
+       period's demand;
+    4. executes the plan rows shipped in ``dates[t]``.
+
+    Dealers with ``vmi`` false are not planned by the LP; they order for themselves with
+    the ``fallback`` order-up-to policy.
+
+    Parameters
+    ----------
+    setup : BacktestSetup
+    dataset : Dataset
+    settings : Settings
+    fallback : OrderUpToMovingAverage
+        Policy of non-VMI dealers.
+    progress : pipelines.progress.Progress, optional
+
+    Attributes
+    ----------
+    timings_ : dict
+        Seconds spent in forecasting, safety stock and the LP, summed over periods.
+    statuses_ : list of str
+        Solver status of each period's plan.
+    """
+
+    def __init__(self, setup: BacktestSetup, dataset: Dataset, settings: Settings, fallback: OrderUpToMovingAverage, progress=None):
+        self.setup = setup
+        self.dataset = dataset
+        self.settings = settings
+        self.fallback = fallback
+        self.progress = progress
+        self.timings_ = {"forecast": 0.0, "safety_stock": 0.0, "plan": 0.0}
+        self.statuses_: list[str] = []
+        self._forecast = None
+        net = setup.network
+        locs = dataset.locations.assign(location=dataset.locations["location"].astype(str)).set_index("location")
+        vmi = locs["vmi"].reindex(net.dealers) if "vmi" in locs else pd.Series(True, index=net.dealers)
+        self.vmi_mask = vmi.fillna(False).astype(bool).to_numpy()
+        self.plants = set(locs.index[locs["kind"].astype(str).str.lower() == "plant"])
+        self._sku_pos = {s: i for i, s in enumerate(net.skus)}
+        self._dealer_pos = {d: i for i, d in enumerate(net.dealers)}
+        self._dc_pos = {d: i for i, d in enumerate(net.dcs)}
+        self._inventory_grid = self._inventory_template()
+
+    # -- inputs of the plan ---------------------------------------------------------------
+    def _inventory_template(self) -> pd.DataFrame:
+        """One inventory row per SKU x (DC, dealer) with the data's band and service level."""
+        net = self.setup.network
+        locs = list(net.dcs) + list(net.dealers)
+        grid = pd.DataFrame({"sku": np.repeat(net.skus, len(locs)), "location": np.tile(locs, net.n_skus)})
+        inv = self.dataset.inventory.assign(sku=self.dataset.inventory["sku"].astype(str), location=self.dataset.inventory["location"].astype(str))
+        extra = [c for c in ("min_qty", "max_qty", "service_level") if c in inv]
+        grid = grid.merge(inv[["sku", "location", *extra]], on=["sku", "location"], how="left")
+        grid["on_hand"] = 0.0
+        return grid[["sku", "location", "on_hand", *extra]]
+
+    def _inventory(self, state: SimulationState) -> pd.DataFrame:
+        net = self.setup.network
+        dc_free = np.maximum(state.dc_on_hand - state.dc_backorders, 0.0)
+        # grid order: per SKU, DCs then dealers
+        on_hand = np.concatenate([dc_free, state.dealer_on_hand], axis=1).ravel()
+        inv = self._inventory_grid.copy()
+        inv["on_hand"] = on_hand
+        return inv
+
+    def _inbound(self, state: SimulationState) -> pd.DataFrame:
+        net = self.setup.network
+        dates = self.setup.dates
+        frames = []
+        dealer_arrivals = state.dealer_in_transit.copy()
+        owed = state.dealer_owed
+        if owed.any():
+            lead = np.maximum(net.dealer_lead, 1)
+            k = np.arange(1, dealer_arrivals.shape[-1] + 1)
+            # what a DC still owes is shipped as soon as it can: expect it one lead time out
+            extra = np.where(k[None, None, :] == lead[None, :, None], owed[:, :, None], 0.0)
+            if dealer_arrivals.shape[-1] == 0:
+                dealer_arrivals = owed[:, :, None]
+            else:
+                dealer_arrivals = dealer_arrivals + extra
+        for arr, names in ((dealer_arrivals, net.dealers), (state.dc_in_transit, net.dcs)):
+            s_i, l_i, k_i = np.nonzero(arr > 1e-9)
+            if len(s_i):
+                frames.append(
+                    pd.DataFrame(
+                        {
+                            "sku": np.asarray(net.skus, dtype=object)[s_i],
+                            "location": np.asarray(names, dtype=object)[l_i],
+                            "arrival_date": dates[state.t + k_i + 1],
+                            "qty": arr[s_i, l_i, k_i],
+                        }
+                    )
+                )
+        if not frames:
+            return pd.DataFrame({"sku": [], "location": [], "arrival_date": pd.to_datetime([]), "qty": []})
+        return pd.concat(frames, ignore_index=True)
+
+    def _forecasts_now(self, state: SimulationState) -> pd.DataFrame:
+        date = self.setup.dates[state.t]
+        fc = self._forecast.forecasts
+        fc = fc.loc[fc["date"] >= date].copy()
+        backlog = state.dealer_backorders
+        s_i, d_i = np.nonzero(backlog > 1e-9)
+        if len(s_i):
+            add = pd.DataFrame(
+                {
+                    "sku": np.asarray(self.setup.network.skus, dtype=object)[s_i],
+                    "location": np.asarray(self.setup.network.dealers, dtype=object)[d_i],
+                    "date": date,
+                    "backlog": backlog[s_i, d_i],
+                }
+            )
+            fc = fc.merge(add, on=["sku", "location", "date"], how="outer")
+            value_cols = [c for c in fc.columns if c == "mean" or (c.startswith("q") and c[1:].replace(".", "").isdigit())]
+            fc[value_cols] = fc[value_cols].fillna(0.0).add(fc["backlog"].fillna(0.0), axis=0)
+            fc["model"] = fc["model"].fillna("backlog")
+            fc = fc.drop(columns="backlog")
+        return fc.sort_values(["sku", "location", "date"], kind="mergesort").reset_index(drop=True)
+
+    def _refresh_forecast(self, state: SimulationState) -> None:
+        from forecasting import forecast
+        from pipelines.nightly import forecast_options
+
+        date = self.setup.dates[state.t]
+        demand = self.dataset.demand
+        history = demand.loc[demand["date"] < date]
+        options = forecast_options(self.settings)
+        options["horizon"] = options["horizon"] + self.settings.backtest.forecast_every - 1
+        t0 = time.perf_counter()
+        self._forecast = forecast(history, **options)
+        self.timings_["forecast"] += time.perf_counter() - t0
+        if self.progress is not None:
+            self.progress.info(
+                f"vmi: forecast at {date.date()} ({len(self._forecast.selection)} series, {time.perf_counter() - t0:.1f} s)"
+            )
+
+    # -- the policy -----------------------------------------------------------------------
+    def decide(self, state: SimulationState) -> Orders:
+        """Plan from the current state and return the first period's shipments."""
+        from optimization.replenishment import plan_replenishment
+        from optimization.safety_stock import compute_safety_stock
+        from pipelines.nightly import plan_settings, replenishment_policy
+
+        net = self.setup.network
+        date = self.setup.dates[state.t]
+        if self._forecast is None or state.step % self.settings.backtest.forecast_every == 0:
+            self._refresh_forecast(state)
+        forecasts = self._forecasts_now(state)
+
+        t0 = time.perf_counter()
+        safety = compute_safety_stock(forecasts, self._forecast.errors, replenishment_policy(self.dataset, self.settings), start=date)
+        t1 = time.perf_counter()
+        result = plan_replenishment(
+            forecasts,
+            safety,
+            self._inventory(state),
+            self._inbound(state),
+            self.dataset.lanes,
+            self.dataset.locations,
+            self.dataset.items,
+            date,
+            settings=plan_settings(self.settings),
+        )
+        t2 = time.perf_counter()
+        self.timings_["safety_stock"] += t1 - t0
+        self.timings_["plan"] += t2 - t1
+        status = str(getattr(result, "status", ""))
+        self.statuses_.append(status)
+        if status == "empty":  # nothing stocked to plan: nothing to ship
+            self.statuses_[-1] = "optimal"
+        elif int(result.sol_status) not in (1, 2):  # pulp LpSolutionOptimal / IntegerFeasible
+            raise RuntimeError(f"VMI plan for {date.date()} has no usable solution: {status} (sol_status {result.sol_status})")
+        if status != "optimal":
+            log.warning("VMI plan for %s: solver status %s", date.date(), status)
+
+        orders = self._first_period(result.plan, date)
+        if not self.vmi_mask.all():
+            own = self.fallback.decide(state)
+            orders.dealer[:, ~self.vmi_mask] = own.dealer[:, ~self.vmi_mask]
+        return orders
+
+    def _first_period(self, plan: pd.DataFrame, date: pd.Timestamp) -> Orders:
+        net = self.setup.network
+        dealer = np.zeros((net.n_skus, net.n_dealers))
+        dc = np.zeros((net.n_skus, net.n_dcs))
+        transfers = np.zeros((net.n_skus, net.n_dcs, net.n_dcs))
+        now = plan.loc[(pd.to_datetime(plan["ship_date"]) == date) & (plan["qty"] > 0)]
+        if now.empty:
+            return Orders(dealer, dc, transfers)
+        s_i = now["sku"].astype(str).map(self._sku_pos)
+        origin = now["origin"].astype(str)
+        dest = now["destination"].astype(str)
+        qty = now["qty"].to_numpy(float)
+        o_dc = origin.map(self._dc_pos)
+        d_dc = dest.map(self._dc_pos)
+        d_dealer = dest.map(self._dealer_pos)
+
+        from_plant = origin.isin(self.plants).to_numpy() & d_dc.notna().to_numpy()
+        np.add.at(dc, (s_i[from_plant].astype(int), d_dc[from_plant].astype(int)), qty[from_plant])
+
+        to_dealer = o_dc.notna().to_numpy() & d_dealer.notna().to_numpy()
+        own_dc = net.dealer_dc[d_dealer[to_dealer].astype(int).to_numpy()] == o_dc[to_dealer].astype(int).to_numpy()
+        if not own_dc.all():
+            log.warning("VMI plan ships %d lines to dealers from a DC other than their parent; the replay ignores them", int((~own_dc).sum()))
+        sel = np.flatnonzero(to_dealer)[own_dc]
+        np.add.at(dealer, (s_i.iloc[sel].astype(int), d_dealer.iloc[sel].astype(int)), qty[sel])
+
+        transfer = o_dc.notna().to_numpy() & d_dc.notna().to_numpy()
+        if transfer.any():
+            np.add.at(
+                transfers,
+                (s_i[transfer].astype(int), o_dc[transfer].astype(int), d_dc[transfer].astype(int)),
+                qty[transfer],
+            )
+        return Orders(dealer, dc, transfers)
+
+
+def _metrics_table(name: str, result: SimulationResult, setup: BacktestSetup, warmup: int) -> pd.DataFrame:
+    table = bullwhip_metrics(
+        result,
+        warmup=warmup,
+        unit_holding_cost=setup.unit_holding_cost,
+        unit_shortage_cost=setup.unit_shortage_cost,
+        days_per_period=setup.days_per_period,
+    )
+    table.insert(0, "policy", name)
+    return table
+
+
+@dataclass
+class BacktestReplay:
+    """The replays of one backtest, before they are reduced to the table.
+
+    Attributes
+    ----------
+    setup : BacktestSetup
+    results : dict of str -> SimulationResult
+        Per policy name, the period-by-period records (see
+        :meth:`optimization.simulation.SimulationResult.to_frame`).
+    seconds : dict of str -> float
+        Wall time of each policy's replay.
+    details : dict of str -> dict
+        Per policy, extra figures (VMI: seconds in forecasting, safety stock and the LP;
+        number of weekly plans not solved to optimality).
+    warmup : int
+        Periods left out of the metrics at the start of the window.
+    """
+
+    setup: BacktestSetup
+    results: dict = field(default_factory=dict)
+    seconds: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)
+    warmup: int = 0
+
+    def table(self) -> pd.DataFrame:
+        """The comparison table of :func:`run_backtest`."""
+        tables = []
+        for name, result in self.results.items():
+            table = _metrics_table(name, result, self.setup, self.warmup)
+            table["seconds"] = round(self.seconds[name], 3)
+            for key, value in self.details.get(name, {}).items():
+                table[key] = value
+            tables.append(table)
+        table = pd.concat(tables, ignore_index=True)
+        rest = [c for c in table.columns if c not in TABLE_COLUMNS]
+        return table[TABLE_COLUMNS + rest]
+
+
+def replay_policies(
+    dataset: Dataset,
+    settings: Settings,
+    weeks: int | None = None,
+    progress=None,
+    policies: tuple[str, ...] = ("baseline", "vmi"),
+) -> BacktestReplay:
+    """Replay the last ``weeks`` periods under each policy; see :func:`run_backtest`."""
+    weeks = int(weeks or settings.backtest.weeks)
+    unknown = set(policies) - {"baseline", "vmi"}
+    if unknown:
+        raise ValueError(f"unknown policies {sorted(unknown)}")
+    setup = prepare_backtest(dataset, settings, weeks)
+    net = setup.network
+    baseline = OrderUpToMovingAverage(
+        ma_periods=settings.backtest.ma_periods,
+        service_level=setup.dealer_service,
+        dc_service_level=setup.dc_service,
+        review_period=settings.plan.review_period,
+    )
+    history = setup.demand[:, :, : setup.start]
+    levels = baseline.levels(net, history, np.einsum("sdt,dc->sct", history, net.membership))
+    initial = steady_state_start(net, levels["dealer_level"], levels["dc_level"], levels["dealer_mean"], levels["dc_mean"])
+    out = BacktestReplay(setup, warmup=min(net.max_lead, weeks - 2))
+    dates = setup.dates[setup.start : setup.n_periods]
+    for name in policies:
+        policy = baseline if name == "baseline" else VmiPolicy(setup, dataset, settings, baseline, progress=progress)
+        t0 = time.perf_counter()
+        out.results[name] = simulate(net, setup.demand, policy, setup.start, initial=initial, dates=dates)
+        out.seconds[name] = time.perf_counter() - t0
+        detail = ""
+        if name == "vmi":
+            out.details[name] = {f"seconds_{k}": round(v, 3) for k, v in policy.timings_.items()}
+            out.details[name]["plans_not_optimal"] = sum(s != "optimal" for s in policy.statuses_)
+            detail = ", " + ", ".join(f"{k} {v:.1f} s" for k, v in policy.timings_.items())
+        msg = f"{name}: {weeks} periods x {net.n_skus} SKUs x {net.n_dealers} dealers replayed in {out.seconds[name]:.1f} s{detail}"
+        log.info(msg)
+        if progress is not None:
+            progress.info(msg)
+    return out
+
+
+def run_backtest(
+    dataset: Dataset,
+    settings: Settings,
+    weeks: int | None = None,
+    progress=None,
+    policies: tuple[str, ...] = ("baseline", "vmi"),
+) -> pd.DataFrame:
+    """Replay the last ``weeks`` periods under the baseline and the VMI policy.
+
+    The periods before the window are the policies' history (moving averages, the
+    forecaster's training data). Both replays start from the same stock: every dealer
+    and DC at the baseline's order-up-to level at the start of the window, with a full
+    pipeline (:func:`optimization.simulation.steady_state_start`), so that neither
+    policy inherits a better start. Metrics leave out the first ``max lead time``
+    periods (warm-up: orders placed before any decision of the policy has arrived).
+
+    Parameters
+    ----------
+    dataset : Dataset
+        The validated input tables (demand, items, locations, inventory, inbound, lanes).
+        The inventory snapshot's stock and the inbound table are not used: they describe
+        the end of history, not the start of the window; its service levels and VMI band
+        (min/max) are.
+    settings : Settings
+        ``backtest`` (weeks, ma_periods, forecast_every), ``forecast``, ``plan``, ``freq``.
+    weeks : int, optional
+        Periods replayed; default ``settings.backtest.weeks``.
+    progress : pipelines.progress.Progress, optional
+        Receives one line per re-forecast and per policy.
+    policies : tuple of str
+        Policies to run, among ``baseline`` and ``vmi``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per policy and echelon with ``policy`` (baseline, vmi), ``echelon``
+        (``dealer``: orders placed on the DCs; ``dc``: orders placed on the plant),
+        ``bullwhip_ratio``, ``fill_rate``, ``avg_on_hand`` and the further columns of
+        :func:`optimization.simulation.bullwhip_metrics` (bullwhip_ratio_consumer,
+        bullwhip_ratio_median, cycle_service_level, avg_backorders, turnover_days,
+        holding_cost, shortage_cost, cost, n_series, n_periods), ``seconds`` (wall time
+        of the policy's replay) and, for VMI, ``seconds_forecast``,
+        ``seconds_safety_stock``, ``seconds_plan`` and ``plans_not_optimal``.
+    """
+    return replay_policies(dataset, settings, weeks, progress, policies).table()
