@@ -95,6 +95,9 @@ class ForecastConfig:
         Demand class -> candidate model names (see ``DEFAULT_CANDIDATES``).
     model_params : mapping
         Model name -> constructor parameters.
+    refit_backtest : bool
+        Re-estimate model parameters at every backtest origin; by default they are
+        estimated at the first origin and reused (frozen) at the later ones.
     seed : int
         Seed for random steps (none in this version: every step is deterministic).
     """
@@ -108,6 +111,7 @@ class ForecastConfig:
     min_train: int = 3
     candidates: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_CANDIDATES))
     model_params: Mapping[str, Mapping] = field(default_factory=dict)
+    refit_backtest: bool = False
     seed: int = 0
 
 
@@ -186,9 +190,11 @@ class ForecastResult:
     metrics: dict
 
 
-def _fit_predict(name: str, y: np.ndarray, h: int, cap: float, cfg: ForecastConfig) -> np.ndarray:
-    model = make_model(name, cfg.season_length, **dict(cfg.model_params.get(name, {})))
-    return check_forecast(model.fit(y).predict(h), h, cap)
+def _fit_predict(name: str, y: np.ndarray, h: int, cap: float, cfg: ForecastConfig, model=None):
+    """Fit (a fresh model of ``name``, or the given unfitted ``model``) and guard."""
+    if model is None:
+        model = make_model(name, cfg.season_length, **dict(cfg.model_params.get(name, {})))
+    return model.fit(y), check_forecast(model.predict(h), h, cap)
 
 
 def _cap(y: np.ndarray, max_multiple: float) -> float:
@@ -255,10 +261,16 @@ def forecast_series(y: np.ndarray, cfg: ForecastConfig) -> SeriesOutcome:
     for name in names:
         runs = []
         mases = []
+        first = None
         try:
             for o in origins:
                 train, actual = y[:o], y[o : o + h]
-                f = _fit_predict(name, train, h, _cap(train, cfg.max_multiple), cfg)[: actual.size]
+                # Parameters are estimated at the first origin only; later origins re-run
+                # the model with them (``frozen``), unless refit_backtest asks otherwise.
+                model = None if first is None or cfg.refit_backtest else first.frozen()
+                fitted, f = _fit_predict(name, train, h, _cap(train, cfg.max_multiple), cfg, model)
+                first = first or fitted
+                f = f[: actual.size]
                 runs.append((o, actual, f))
                 mases.append(float(np.mean(np.abs(actual - f))) / _safe_scale(train, cfg.season_length))
         except Exception as exc:  # any failure disqualifies the candidate, by design
@@ -281,7 +293,7 @@ def forecast_series(y: np.ndarray, cfg: ForecastConfig) -> SeriesOutcome:
     used, mean = None, None
     for name in order:
         try:
-            mean = _fit_predict(name, y, h, cap, cfg)
+            _, mean = _fit_predict(name, y, h, cap, cfg)
             used = name
             break
         except Exception as exc:
@@ -424,6 +436,7 @@ def forecast(
     min_pool: int = 50,
     chunks_per_job: int = 4,
     end=None,
+    refit_backtest: bool = False,
 ) -> ForecastResult:
     """Forecast every sku x location of a long demand table, with quantiles.
 
@@ -474,6 +487,11 @@ def forecast(
         Last period of the history (on the grid). Default: the table's last date. Give
         it when trailing zero-demand rows may be missing, so that every series still
         runs up to the as-of period and the forecast starts right after it.
+    refit_backtest : bool
+        Re-optimise model parameters at every backtest origin. Default: estimate them
+        at the first (oldest) origin and reuse them at the later ones, which makes an
+        origin cost ~1 ms instead of ~4 ms for ETS and barely changes the scores; the
+        final fit on the whole history is always fully optimised.
 
     Returns
     -------
@@ -520,6 +538,7 @@ def forecast(
         min_obs=int(min_obs) if min_obs is not None else 2 * h,
         candidates=merged,
         model_params={k: dict(v) for k, v in (model_params or {}).items()},
+        refit_backtest=bool(refit_backtest),
         seed=int(seed),
     )
     keys, series, grid = _prepare(history, freq, end)
@@ -557,6 +576,8 @@ def forecast(
         cap=np.array([o.cap for o in outcomes]),
         min_pool=min_pool,
         short_widen=short_widen,
+        err_origins=np.concatenate([o.origins for o in outcomes]).astype(int),
+        err_forecasts=np.concatenate([o.forecasts for o in outcomes]),
     )
 
     rep = np.repeat(np.arange(n_series), h)
@@ -622,15 +643,17 @@ def _run_metrics(outcomes, sel, err, err_series, qres, groups, qs) -> dict:
     out["bias"] = float((fcst - actual).sum() / total) if total > 0 else float("nan")
     out["quantiles_poisson"] = float(qres.method == "poisson")
     if qres.z_quantiles and actual.size:
+        # In-sample: the share of backtest errors at or below the pooled quantile they
+        # helped to estimate (a consistency check, not a held-out coverage).
         steps = err["step"].to_numpy(dtype=int)
         names = sorted(qres.z_quantiles)
         table = np.stack([qres.z_quantiles[g] for g in names])
         gidx = np.searchsorted(names, groups)
         z_q = table[gidx[err_series], steps - 1]
-        bound = np.maximum(fcst[:, None] + qres.scales[err_series][:, None] * z_q, 0.0)
-        covered = actual[:, None] <= bound + 1e-9
+        usable = np.isfinite(qres.z)
+        covered = qres.z[usable, None] <= z_q[usable] + 1e-12
         for j, q in enumerate(qs):
-            out[f"backtest_coverage_{quantile_column(q)}"] = float(covered[:, j].mean())
+            out[f"backtest_coverage_{quantile_column(q)}"] = float(covered[:, j].mean()) if usable.any() else float("nan")
     for name, count in sel["model"].value_counts().sort_index().items():
         out[f"n_model_{name}"] = float(count)
     return out

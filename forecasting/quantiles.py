@@ -21,20 +21,35 @@ Method (empirical, distribution-free; the models themselves carry no error model
    ``s_i`` multiplied by ``short_widen`` (default 1.5): their model choice itself is
    uncertain, and the widening is a deliberate, documented judgement rather than an
    estimate.
-3. For each class ``g`` and step ``h`` the empirical ``q``-quantile ``Z_{g,h}(q)`` of the
+3. Two refinements of the standardisation, both measured on held-out simulated data
+   (q90 coverage rose from 0.86-0.88 to 0.87-0.90 over three seeds):
+
+   - cross-fitting: an error from origin ``o`` is divided by the scale estimated from
+     the *other* origins' errors (same shrinkage formula). Dividing by a scale that
+     contains the error itself makes the pooled ``z`` too narrow (in-sample
+     studentisation);
+   - level adjustment: count demand is more variable when its mean is higher, so the
+     scale of a forecast ``f`` is ``s_i sqrt(f / fbar_i)`` (``fbar_i`` the mean of the
+     series' backtest forecasts, factor clipped to [0.5, 2]). The square root is the
+     Poisson variance law; a seasonal peak then gets a wider band than a trough.
+
+4. For each class ``g`` and step ``h`` the empirical ``q``-quantile ``Z_{g,h}(q)`` of the
    pooled ``z`` is taken. When a pool has fewer than ``min_pool`` values it is widened,
    in this order: all classes at step ``h``; class ``g`` at all steps; everything.
-4. ``Q_{i,h}(q) = clip(mean_{i,h} + s_i Z_{g,h}(q), 0, cap_i)``, then made monotone in
-   ``q`` by a running maximum (clipping can otherwise tie or, with ``cap``, cross).
+5. ``Q_{i,h}(q) = clip(mean_{i,h} + s_i sqrt(mean_{i,h} / fbar_i) Z_{g,h}(q), 0, cap_i)``,
+   then made monotone in ``q`` by a running maximum (clipping can otherwise tie or, with
+   ``cap``, cross).
 
 When no series has any backtest error at all (every series too short), the quantiles
 fall back to a Poisson distribution with the forecast mean, the textbook model of count
 demand without evidence of over-dispersion; this is flagged in the result.
 
 Assumptions worth knowing: errors are treated as exchangeable across origins and across
-series of a class once scaled; the chosen model's backtest errors are slightly
-optimistic (it was chosen for having small errors), so coverage is checked in the test
-suite on held-out simulated data.
+series of a class once scaled. Held-out q90 coverage on simulated dealer demand is
+0.87-0.90, slightly below nominal. Restricting every series to a single candidate gave
+the same coverage, so the optimism of using the *chosen* model's errors is small; the
+rest of the gap comes from the held-out weeks differing from the backtest weeks (season
+phase, promotions). The test suite checks coverage on held-out data.
 """
 
 from __future__ import annotations
@@ -45,7 +60,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-__all__ = ["quantile_column", "check_quantiles", "error_scales", "pooled_error_quantiles", "QuantileResult", "quantiles_from_errors"]
+__all__ = ["quantile_column", "check_quantiles", "class_error_ratio", "error_scales", "pooled_error_quantiles", "QuantileResult", "quantiles_from_errors"]
 
 
 def quantile_column(q: float) -> str:
@@ -87,6 +102,33 @@ def check_quantiles(quantiles: ArrayLike) -> tuple[float, ...]:
     return tuple(levels)
 
 
+def class_error_ratio(
+    mae: np.ndarray, n_errors: np.ndarray, level: np.ndarray, groups: np.ndarray, min_errors: int
+) -> np.ndarray:
+    """Prior relative error ``r_g`` of each series' class.
+
+    ``r_g = median(MAE_j / level_j)`` over the series ``j`` of class ``g`` with at least
+    ``min_errors`` backtest errors and positive level; the median over all classes when
+    a class has none, and 1 when no series qualifies.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``r_g`` for every series (dimensionless).
+    """
+    mae = np.where(n_errors > 0, np.nan_to_num(mae), 0.0)
+    informative = (n_errors >= min_errors) & (level > 0)
+    ratio = np.full(mae.shape, np.nan)
+    ratio[informative] = mae[informative] / level[informative]
+    overall = float(np.median(ratio[informative])) if informative.any() else 1.0
+    prior = np.full(mae.shape, overall)
+    for g in np.unique(groups):
+        members = (groups == g) & informative
+        if members.any():
+            prior[groups == g] = float(np.median(ratio[members]))
+    return prior
+
+
 def error_scales(
     mae: np.ndarray,
     n_errors: np.ndarray,
@@ -95,6 +137,7 @@ def error_scales(
     *,
     prior_weight: float,
     min_errors: int,
+    prior_ratio: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-series error scale ``s_i``, own MAE shrunk towards the class prior.
 
@@ -115,6 +158,8 @@ def error_scales(
         ``n_0``, the prior's weight in errors.
     min_errors : int
         Fewest own errors for a series to inform the class prior ``r_g``.
+    prior_ratio : numpy.ndarray, optional
+        ``r_g`` per series if already known (:func:`class_error_ratio`).
 
     Returns
     -------
@@ -122,17 +167,10 @@ def error_scales(
         ``s_i`` in units per period (0 for a series with no demand and no error).
     """
     mae = np.where(n_errors > 0, np.nan_to_num(mae), 0.0)
-    informative = (n_errors >= min_errors) & (level > 0)
-    ratio = np.full(mae.shape, np.nan)
-    ratio[informative] = mae[informative] / level[informative]
-    overall = float(np.median(ratio[informative])) if informative.any() else 1.0
-    prior = np.full(mae.shape, overall)
-    for g in np.unique(groups):
-        members = (groups == g) & informative
-        if members.any():
-            prior[groups == g] = float(np.median(ratio[members]))
+    if prior_ratio is None:
+        prior_ratio = class_error_ratio(mae, n_errors, level, groups, min_errors)
     n0 = float(prior_weight)
-    return (n_errors * mae + n0 * prior * level) / (n_errors + n0)
+    return (n_errors * mae + n0 * prior_ratio * level) / (n_errors + n0)
 
 
 def pooled_error_quantiles(
@@ -210,12 +248,15 @@ class QuantileResult:
     z_quantiles : dict
         ``{class: array (H, quantiles)}`` of pooled standardised error quantiles
         ``Z_{g,h}(q)``; empty for the Poisson fallback.
+    z : numpy.ndarray
+        Standardised value of every input error (``nan`` where the scale is zero).
     """
 
     values: np.ndarray
     scales: np.ndarray
     method: str
     z_quantiles: dict
+    z: np.ndarray
 
 
 def quantiles_from_errors(
@@ -233,6 +274,8 @@ def quantiles_from_errors(
     min_errors: int | None = None,
     min_pool: int = 50,
     short_widen: float = 1.5,
+    err_origins: np.ndarray | None = None,
+    err_forecasts: np.ndarray | None = None,
 ) -> QuantileResult:
     """Demand quantiles = mean forecast + scaled pooled empirical error quantiles.
 
@@ -263,6 +306,12 @@ def quantiles_from_errors(
         Fewest pooled errors per (class, step) before widening the pool.
     short_widen : float
         Scale multiplier for short series (>= 1).
+    err_origins : numpy.ndarray, optional
+        Origin of each error. When given, each error is standardised by its series'
+        scale estimated *without* that origin (cross-fitting, see module docstring).
+    err_forecasts : numpy.ndarray, optional
+        Backtest forecast behind each error, units per period. When given, scales
+        follow the forecast level (square-root law, see module docstring).
 
     Returns
     -------
@@ -279,22 +328,44 @@ def quantiles_from_errors(
     abs_sum = np.bincount(err_series, weights=np.abs(errors), minlength=n_series)
     with np.errstate(invalid="ignore", divide="ignore"):
         mae = np.where(n_err > 0, abs_sum / np.maximum(n_err, 1), 0.0)
-    scales = error_scales(
-        mae,
-        n_err,
-        np.asarray(level, dtype=float),
-        groups,
-        prior_weight=horizon if prior_weight is None else prior_weight,
-        min_errors=2 * horizon if min_errors is None else min_errors,
-    )
+    level = np.asarray(level, dtype=float)
+    n0 = horizon if prior_weight is None else prior_weight
+    prior = class_error_ratio(mae, n_err, level, groups, 2 * horizon if min_errors is None else min_errors)
+    scales = error_scales(mae, n_err, level, groups, prior_weight=n0, min_errors=0, prior_ratio=prior)
+    widen = np.ones(n_series)
     if short is not None:
-        scales = np.where(np.asarray(short, dtype=bool), scales * float(short_widen), scales)
-    usable = scales[err_series] > 0
-    z = errors[usable] / scales[err_series][usable]
+        widen = np.where(np.asarray(short, dtype=bool), float(short_widen), 1.0)
+    scales = scales * widen
+    if err_origins is not None and errors.size:
+        # Leave-one-origin-out scale for standardising: an error must not shrink its own
+        # scale, or the pooled z are too narrow (in-sample studentisation).
+        cell = np.unique(np.stack([err_series, np.asarray(err_origins, dtype=np.int64)]), axis=1, return_inverse=True)[1].ravel()
+        cell_n = np.bincount(cell).astype(float)
+        cell_abs = np.bincount(cell, weights=np.abs(errors))
+        n_out = n_err[err_series] - cell_n[cell]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mae_out = np.where(n_out > 0, (abs_sum[err_series] - cell_abs[cell]) / np.maximum(n_out, 1), 0.0)
+        err_scale = (n_out * mae_out + n0 * prior[err_series] * level[err_series]) / (n_out + n0) * widen[err_series]
+    else:
+        err_scale = scales[err_series]
+    rel = np.ones(errors.size)
+    rel_mean = np.ones_like(means)
+    if err_forecasts is not None and errors.size:
+        f = np.maximum(np.asarray(err_forecasts, dtype=float), 0.0)
+        fbar = np.bincount(err_series, weights=f, minlength=n_series) / np.maximum(n_err, 1)
+        ok = fbar > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = np.where(ok[err_series], np.sqrt(f / np.where(ok, fbar, 1.0)[err_series]), 1.0)
+            rel_mean = np.where(ok[:, None], np.sqrt(np.maximum(means, 0) / np.where(ok, fbar, 1.0)[:, None]), 1.0)
+        rel = np.clip(rel, 0.5, 2.0)
+        rel_mean = np.clip(rel_mean, 0.5, 2.0)
+    err_scale = err_scale * rel
+    usable = err_scale > 0
+    z = errors[usable] / err_scale[usable]
     table = pooled_error_quantiles(z, err_steps[usable], groups[err_series][usable], groups, horizon, qs, min_pool)
     if table:
         z_q = np.stack([table[g] for g in groups]) if n_series else np.empty((0, horizon, len(qs)))
-        values = means[:, :, None] + scales[:, None, None] * z_q
+        values = means[:, :, None] + (scales[:, None] * rel_mean)[:, :, None] * z_q
         method = "pooled_errors"
     else:
         values = stats.poisson.ppf(np.asarray(qs)[None, None, :], np.maximum(means, 0)[:, :, None])
@@ -304,4 +375,6 @@ def quantiles_from_errors(
     if cap is not None:
         values = np.minimum(values, np.asarray(cap, dtype=float)[:, None, None])
     values = np.maximum.accumulate(values, axis=2)
-    return QuantileResult(values=values, scales=scales, method=method, z_quantiles=table)
+    z_all = np.full(errors.size, np.nan)
+    z_all[usable] = z
+    return QuantileResult(values=values, scales=scales, method=method, z_quantiles=table, z=z_all)

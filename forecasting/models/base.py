@@ -108,6 +108,20 @@ class SeriesModel:
     def _predict(self, h: int) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def frozen(self) -> "SeriesModel":
+        """An unfitted copy whose data-driven hyper-parameters are fixed.
+
+        Used by the rolling-origin backtest: parameters are estimated once, at the first
+        origin, and later origins only re-run the model's filter with them, which is
+        several times cheaper for optimised models (see :class:`~forecasting.models.ETS`).
+        Models without estimated hyper-parameters return a plain clone.
+
+        Returns
+        -------
+        SeriesModel
+        """
+        return type(self)(**self.get_params())
+
     def get_params(self) -> dict:
         """Constructor parameters (scikit-learn style), for logging and cloning."""
         return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}

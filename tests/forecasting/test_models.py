@@ -116,3 +116,21 @@ def test_make_model_ignores_foreign_options():
     assert isinstance(m, MovingAverage) and m.window == 4
     with pytest.raises(ValueError, match="unknown model"):
         make_model("prophet")
+
+
+@pytest.mark.parametrize("model", MODELS_UNDER_TEST, ids=repr)
+def test_frozen_copy_is_unfitted_and_reproduces_the_fit(model):
+    y = SERIES["seasonal"]
+    fitted = type(model)(**model.get_params()).fit(y)
+    frozen = fitted.frozen()
+    assert not hasattr(frozen, "n_obs_")
+    # same data, parameters fixed at the fitted values: the same forecast
+    np.testing.assert_allclose(frozen.fit(y).predict(13), fitted.predict(13), rtol=1e-6, atol=1e-6)
+
+
+def test_frozen_ets_does_not_reoptimise():
+    y = SERIES["trend_down"]
+    fitted = ETS(season_length=52).fit(y[:120])
+    later = fitted.frozen().fit(y)
+    assert later.params_ == pytest.approx(fitted.params_)
+    assert later.smoothing == fitted.params_
