@@ -140,7 +140,9 @@ class SeriesOutcome:
         ``y[:origin]``), step ``h`` (1-based), error ``actual - forecast``, actual and
         forecast, units per period.
     scores : dict
-        Candidate name -> mean MASE over origins (``nan`` if it failed).
+        Candidate name -> ranking score: mean over origins of MASE, with the scale made
+        usable when it is zero (see ``_safe_scale``); ``nan`` if the candidate failed
+        or had no origin.
     chosen_scores : dict
         ``mase``, ``rmsse``, ``wape``, ``bias`` of the used model's backtest.
     fallback : str
@@ -175,8 +177,10 @@ class ForecastResult:
         sku, location, date, mean, one column per quantile (``q50``...), model.
     selection : pandas.DataFrame
         One row per series: sku, location, model, demand_class, n_obs, adi, cv2, short,
-        n_origins, mase, rmsse, wape, bias (chosen model's backtest), ``mase_<model>``
-        per candidate, error_scale, fallback.
+        n_origins, mase, rmsse, wape, bias (the used model's backtest, DESIGN.md
+        formulas, ``nan`` where a denominator is zero), ``mase_<model>`` per candidate
+        (the ranking score, see :class:`SeriesOutcome`), error_scale (``s_i`` of
+        :mod:`forecasting.quantiles`, units per period), fallback.
     errors : pandas.DataFrame
         sku, location, origin (date of the last training period), step (1..H), error
         (actual - forecast), date (target period), actual, forecast.
@@ -544,7 +548,7 @@ def forecast(
     keys, series, grid = _prepare(history, freq, end)
     last_date = grid[-1]
     n_series = len(series)
-    workers = os.cpu_count() or 1 if n_jobs == -1 else max(1, int(n_jobs))
+    workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, int(n_jobs))
     workers = min(workers, n_series)
     if workers <= 1:
         outcomes = _run_chunk(series, cfg)

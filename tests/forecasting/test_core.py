@@ -174,6 +174,17 @@ def test_bad_input_is_rejected():
         forecast(good, horizon=0)
 
 
+def test_refit_backtest_option_reoptimises_at_every_origin(small_history):
+    frozen = forecast(small_history, horizon=H, freq="W-MON", season_length=52)
+    refit = forecast(small_history, horizon=H, freq="W-MON", season_length=52, refit_backtest=True)
+    ets = frozen.selection["mase_ets"].notna()
+    assert ets.any()
+    # same candidates and data, only the parameters at later origins differ
+    assert not np.allclose(frozen.selection.loc[ets, "mase_ets"], refit.selection.loc[ets, "mase_ets"])
+    np.testing.assert_allclose(frozen.selection["mase_seasonal_naive"], refit.selection["mase_seasonal_naive"])
+    assert (refit.forecasts[["mean", *QCOLS]].to_numpy() >= 0).all()
+
+
 def test_parallel_gives_identical_results():
     hist = simulate_demand(n_skus=6, n_locations=3, periods=120, short_share=0.2, seed=9)
     one = forecast(hist, horizon=H, freq="W-MON", season_length=52, n_jobs=1, seed=3)
