@@ -37,7 +37,7 @@ from pandas.tseries.frequencies import to_offset
 from threadpoolctl import threadpool_limits
 
 from . import metrics as _metrics
-from .backtest import UnstableForecast, check_forecast, rolling_origins
+from .backtest import check_forecast, rolling_origins
 from .classify import classify_demand
 from .models import make_model
 from .quantiles import check_quantiles, quantile_column, quantiles_from_errors
