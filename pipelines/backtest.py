@@ -416,6 +416,9 @@ class BacktestReplay:
                 table[key] = value
             tables.append(table)
         table = pd.concat(tables, ignore_index=True)
+        # the baseline spends no time forecasting or planning: 0, not NaN (MLflow metrics)
+        detail_cols = sorted({k for d in self.details.values() for k in d})
+        table[detail_cols] = table[detail_cols].fillna(0)
         rest = [c for c in table.columns if c not in TABLE_COLUMNS]
         return table[TABLE_COLUMNS + rest]
 
