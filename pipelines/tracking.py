@@ -26,8 +26,9 @@ _MODEL_CODE = Path(__file__).with_name("forecaster_model.py")
 
 
 def _quiet_mlflow() -> None:
-    # MLflow logs schema migrations and pickling advice at INFO/WARNING on every run;
-    # planners only need our own stage lines.
+    # MLflow logs schema migrations and signature advice at INFO/WARNING on every run;
+    # planners only need our own stage lines. Called after importing mlflow, which sets
+    # its own logger levels on import.
     for name in ("mlflow", "alembic", "mlflow.store.db.utils", "mlflow.models"):
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="mlflow")
@@ -49,8 +50,9 @@ class Tracker:
     @contextmanager
     def start(self, run_name: str, tags: dict[str, str]) -> Iterator["Tracker"]:
         """Open an MLflow run; it ends FAILED if the block raises."""
-        _quiet_mlflow()
         import mlflow
+
+        _quiet_mlflow()
 
         mlflow.set_tracking_uri(self.settings.resolved_tracking_uri)
         client = mlflow.MlflowClient()

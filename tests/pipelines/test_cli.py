@@ -90,3 +90,28 @@ def test_plan_command_rejects_a_bad_forecast_file(small_demo_dir, tmp_path):
 def test_forecast_command_rejects_an_unknown_frequency(history_csv, tmp_path):
     result = runner.invoke(app, ["forecast", "--history", str(history_csv), "--horizon", "4", "--freq", "fortnightly", "--output", str(tmp_path / "o.csv")])
     assert result.exit_code == 2 and "fortnightly" in result.output
+
+
+def test_backtest_command_prints_and_publishes_the_comparison(small_demo_dir, tmp_path):
+    config = make_config(tmp_path, small_demo_dir)
+    result = runner.invoke(app, ["backtest", "--config", str(config), "--weeks", "6"])
+    assert result.exit_code == 0, result.output
+    published = pd.read_csv(tmp_path / "out" / "backtest" / "latest" / "backtest.csv")
+    assert set(zip(published["policy"], published["echelon"])) == {
+        ("baseline", "dealer"), ("baseline", "dc"), ("vmi", "dealer"), ("vmi", "dc")
+    }
+    assert published[["bullwhip_ratio", "fill_rate", "avg_on_hand"]].notna().all().all()
+    assert published["fill_rate"].between(0, 1).all()
+    assert "baseline" in result.output and "vmi" in result.output and "bullwhip_ratio" in result.output
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'out' / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=[f"test-{tmp_path.name}"], filter_string="tags.`supplyplan.kind` = 'backtest'")
+    assert len(runs) == 1 and "metrics.vmi_dc_bullwhip_ratio" in runs.columns
+
+
+def test_serve_refuses_to_start_without_an_api_key(small_demo_dir, tmp_path, monkeypatch):
+    monkeypatch.delenv("SUPPLYPLAN_API_KEY", raising=False)
+    config = make_config(tmp_path, small_demo_dir)
+    result = runner.invoke(app, ["serve", "--config", str(config)])
+    assert result.exit_code == 2 and "key" in result.output.lower()

@@ -121,3 +121,25 @@ def test_missing_config_exits_2(tmp_path):
     result = runner.invoke(app, ["nightly", "--config", str(tmp_path / "none.yaml")])
     assert result.exit_code == 2
     assert "not found" in result.output
+
+
+def test_api_serves_the_published_proposals(nightly_twice, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from pipelines.api.app import create_app
+    from pipelines.settings import load_settings
+
+    tmp, config, _, run2 = nightly_twice
+    monkeypatch.setenv("SUPPLYPLAN_API_KEY", "test-key-0123456789")
+    client = TestClient(create_app(load_settings(config)))
+    plan = read_table(run2, "plan")
+    dealer_lines = plan[plan["destination"].str.startswith("DLR-")]
+    dealer = dealer_lines["destination"].iloc[0]
+    response = client.get("/v1/order-proposals", params={"dealer": dealer}, headers={"X-API-Key": "test-key-0123456789"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["run_id"] == run2.name
+    assert len(body["lines"]) == (dealer_lines["destination"] == dealer).sum()
+    assert {line["run_id"] for line in body["lines"]} == {run2.name}
+    assert client.get("/v1/order-proposals", params={"dealer": dealer}).status_code == 401
+    assert client.get("/v1/order-proposals", params={"dealer": "DLR-NOPE"}, headers={"X-API-Key": "test-key-0123456789"}).status_code == 404
