@@ -103,11 +103,11 @@ def nightly(
 
     settings = _settings(config, data)
     result = run_nightly(settings, as_of=as_of)
-    typer.echo(f"run_id      {result.run_id}")
-    typer.echo(f"published   {result.run_dir}")
+    typer.echo(f"run_id        {result.run_id}")
+    typer.echo(f"published     {result.run_dir}")
     for name in ("forecasts", "safety_stock", "plan", "alerts"):
-        typer.echo(f"{name:12s}{len(result.tables[name])} rows")
-    typer.echo(f"mlflow run  {result.mlflow_run_id}  model version {result.model_version}")
+        typer.echo(f"{name:14s}{len(result.tables[name])} rows")
+    typer.echo(f"mlflow run    {result.mlflow_run_id}  model version {result.model_version}")
 
 
 @app.command("forecast")
