@@ -427,7 +427,11 @@ def _parse_bool(col: pa.ChunkedArray) -> tuple[pd.Series, np.ndarray]:
 
 def _parse_id(col: pa.ChunkedArray) -> pd.Series:
     series = _text(col).to_pandas()
-    return series if series.dtype == "str" else series.astype("str")
+    if series.dtype == "str":
+        return series
+    # pandas 2 has no null-preserving "str" dtype: astype(str) would turn an empty
+    # optional id (a plant's parent) into the text "None".
+    return series.astype("str").mask(series.isna())
 
 
 def _typed_frame(raw: pa.Table, contract: TableContract, findings: _Findings) -> pd.DataFrame:

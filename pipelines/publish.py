@@ -76,8 +76,9 @@ class RunWriter:
         table.to_csv(path, index=False, date_format="%Y-%m-%d", float_format="%.6g")
         with sqlite3.connect(self._db) as con:
             sql_table = table.copy()
-            for col in sql_table.select_dtypes(include=["datetime64[ns]", "datetime64[us]", "datetime64[s]"]):
-                sql_table[col] = sql_table[col].dt.strftime("%Y-%m-%d")
+            for col in sql_table.columns:
+                if pd.api.types.is_datetime64_any_dtype(sql_table[col]):
+                    sql_table[col] = sql_table[col].dt.strftime("%Y-%m-%d")
             sql_table.to_sql(name, con, if_exists="replace", index=False)
         return path
 
