@@ -15,15 +15,25 @@ Timing of period ``t`` (the same for every policy):
    ``t - 1``) and returns its orders;
 3. each DC ships what its dealers ordered plus what it still owes them, as far as its
    on-hand stock allows; when short, every dealer gets the same share of what it is
-   owed (proportional rationing) and the rest stays owed (backordered at the DC);
-4. transfers leave the DCs (cut back proportionally to the stock left);
-5. the plant ships every DC order in full (unlimited supply);
+   owed (proportional rationing) and the rest stays owed (backordered at the DC); a
+   DC -> dealer lane with a capacity (units per period, all SKUs together) carries at
+   most that much, every SKU cut by the same share, the rest stays owed;
+4. transfers leave the DCs (cut back proportionally to the stock left, then to the
+   transfer lane's capacity; what is cut is not sent);
+5. the plant ships every DC order plus what it still owes the DC (unlimited stock), up
+   to the plant -> DC lane's capacity; the rest stays owed by the plant;
 6. consumer demand at the dealers is served from on-hand stock, older backorders first;
    what cannot be served is backordered (default) or lost (``lost_sales=True``).
 
 So an order placed in ``t`` with lead time ``L`` covers demand up to the arrival of the
 next one: the protection period is ``L + R`` with ``R`` the review period. DCs always
 backorder their dealers' orders; ``lost_sales`` concerns consumer demand only.
+
+``allow_returns=True`` is the linear setting of Chen, Drezner, Ryan and Simchi-Levi
+(2000), used to check the bullwhip formulas: orders may be negative (returned stock that
+travels back through the same lanes, without capacity limits), and net stock may go
+negative on arrival (dealers: the shortfall becomes backorders; DCs: on-hand then records
+net stock, which is negative while returns exceed stock).
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ __all__ = [
     "simulate",
     "steady_state_start",
     "bullwhip_metrics",
+    "order_amplification",
     "Orders",
     "OrderUpToMovingAverage",
     "Policy",
@@ -75,6 +86,16 @@ class Network:
     transfer_lead : numpy.ndarray of int, shape (n_dcs, n_dcs), optional
         Lead time of the DC ``i`` -> DC ``j`` transfer lane (periods), -1 where there is
         no lane. Default: no transfer lanes.
+    dealer_capacity, dc_capacity : numpy.ndarray, shapes (n_dealers,), (n_dcs,), optional
+        Capacity of the lane into each dealer (from its DC) and into each DC (from the
+        plant), units per period over all SKUs; ``inf`` = unlimited (default).
+    transfer_capacity : numpy.ndarray, shape (n_dcs, n_dcs), optional
+        Capacity of each DC -> DC lane (units per period); default unlimited.
+    dealer_cost, dc_cost : numpy.ndarray, optional
+        Transport cost per unit on the lane into each dealer / DC (currency per unit);
+        default 0.
+    transfer_cost : numpy.ndarray, shape (n_dcs, n_dcs), optional
+        Transport cost per unit on each DC -> DC lane (currency per unit); default 0.
     """
 
     skus: list
@@ -84,6 +105,12 @@ class Network:
     dealer_lead: np.ndarray
     dc_lead: np.ndarray
     transfer_lead: np.ndarray | None = None
+    dealer_capacity: np.ndarray | None = None
+    dc_capacity: np.ndarray | None = None
+    transfer_capacity: np.ndarray | None = None
+    dealer_cost: np.ndarray | None = None
+    dc_cost: np.ndarray | None = None
+    transfer_cost: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.skus = list(self.skus)
@@ -106,6 +133,22 @@ class Network:
         if (self.dealer_lead < 0).any() or (self.dc_lead < 0).any():
             raise ValueError("lead times must be >= 0 periods")
         np.fill_diagonal(self.transfer_lead, -1)
+        for name, shape, default in (
+            ("dealer_capacity", (self.n_dealers,), np.inf),
+            ("dc_capacity", (self.n_dcs,), np.inf),
+            ("transfer_capacity", (self.n_dcs, self.n_dcs), np.inf),
+            ("dealer_cost", (self.n_dealers,), 0.0),
+            ("dc_cost", (self.n_dcs,), 0.0),
+            ("transfer_cost", (self.n_dcs, self.n_dcs), 0.0),
+        ):
+            value = getattr(self, name)
+            value = np.full(shape, default) if value is None else np.asarray(value, dtype=float)
+            value = np.where(np.isnan(value), default, value)
+            if value.shape != shape:
+                raise ValueError(f"{name} must have shape {shape}")
+            if (value < 0).any():
+                raise ValueError(f"{name} must be >= 0")
+            setattr(self, name, value)
 
     @property
     def n_skus(self) -> int:
@@ -138,7 +181,9 @@ class Network:
 
         Dealers are the ``kind == "dealer"`` rows, supplied by their ``parent`` DC; DCs the
         ``kind == "dc"`` rows, supplied by their parent plant. Lead times come from the
-        lanes parent -> location; DC -> DC lanes become transfer lanes.
+        lanes parent -> location; DC -> DC lanes become transfer lanes. The lanes'
+        optional ``capacity`` (units per period, NaN = unlimited) and ``cost_per_unit``
+        are kept per lane.
 
         Raises
         ------
@@ -156,6 +201,11 @@ class Network:
         if bad:
             raise ValueError(f"dealers whose parent is not a DC: {bad[:5]}")
         lead = {(str(o), str(d)): int(l) for o, d, l in lanes[["origin", "destination", "lead_time"]].itertuples(index=False)}
+        cap_col = lanes["capacity"] if "capacity" in lanes else pd.Series(np.nan, index=lanes.index)
+        cost_col = lanes["cost_per_unit"] if "cost_per_unit" in lanes else pd.Series(0.0, index=lanes.index)
+        keys = list(zip(lanes["origin"].astype(str), lanes["destination"].astype(str)))
+        capacity = dict(zip(keys, pd.to_numeric(cap_col, errors="coerce").fillna(np.inf).to_numpy(float)))
+        cost = dict(zip(keys, pd.to_numeric(cost_col, errors="coerce").fillna(0.0).to_numpy(float)))
 
         def lane(origin: str, dest: str) -> int:
             if (origin, dest) not in lead:
@@ -164,10 +214,16 @@ class Network:
 
         dc_parent = loc.set_index(loc["location"].astype(str))["parent"].astype(str)
         transfer = np.full((len(dcs), len(dcs)), -1, dtype=int)
+        t_cap = np.full((len(dcs), len(dcs)), np.inf)
+        t_cost = np.zeros((len(dcs), len(dcs)))
         for i, a in enumerate(dcs):
             for j, b in enumerate(dcs):
                 if i != j and (a, b) in lead:
                     transfer[i, j] = lead[(a, b)]
+                    t_cap[i, j] = capacity[(a, b)]
+                    t_cost[i, j] = cost[(a, b)]
+        dealer_lanes = list(zip(parents, dealers))
+        dc_lanes = [(dc_parent[c], c) for c in dcs]
         return cls(
             skus=[str(s) for s in skus],
             dealers=dealers,
@@ -176,6 +232,12 @@ class Network:
             dealer_lead=np.array([lane(p, d) for d, p in zip(dealers, parents)], dtype=int),
             dc_lead=np.array([lane(dc_parent[c], c) for c in dcs], dtype=int),
             transfer_lead=transfer,
+            dealer_capacity=np.array([capacity[k] for k in dealer_lanes]),
+            dc_capacity=np.array([capacity[k] for k in dc_lanes]),
+            transfer_capacity=t_cap,
+            dealer_cost=np.array([cost[k] for k in dealer_lanes]),
+            dc_cost=np.array([cost[k] for k in dc_lanes]),
+            transfer_cost=t_cost,
         )
 
 
@@ -226,6 +288,9 @@ class SimulationState:
     dc_demand : numpy.ndarray, shape (n_skus, n_dcs, t)
         Demand the DCs observed so far: their dealers' orders (before the replay: a
         proxy, see :func:`simulate`).
+    dc_owed : numpy.ndarray, shape (n_skus, n_dcs)
+        Units the DC ordered that the plant has not shipped yet (held back by the plant
+        -> DC lane's capacity).
     """
 
     network: Network
@@ -240,6 +305,11 @@ class SimulationState:
     dc_in_transit: np.ndarray
     dealer_demand: np.ndarray
     dc_demand: np.ndarray
+    dc_owed: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.dc_owed is None:
+            self.dc_owed = np.zeros_like(self.dc_on_hand)
 
     @property
     def dealer_position(self) -> np.ndarray:
@@ -248,8 +318,8 @@ class SimulationState:
 
     @property
     def dc_position(self) -> np.ndarray:
-        """DC inventory position: on hand + in transit - owed to dealers."""
-        return self.dc_on_hand + self.dc_in_transit.sum(axis=-1) - self.dc_backorders
+        """DC inventory position: on hand + in transit + owed by the plant - owed to dealers."""
+        return self.dc_on_hand + self.dc_in_transit.sum(axis=-1) + self.dc_owed - self.dc_backorders
 
 
 #: Per-period records of a replay: name -> (echelon, meaning).
@@ -265,6 +335,9 @@ RECORDS = {
     "dc_shipped": ("dc", "units shipped to dealers"),
     "dc_served": ("dc", "part of this period's dealer orders shipped in the period (units)"),
     "dc_orders": ("dc", "orders placed on the plant (units)"),
+    "dc_inbound": ("dc", "units the plant shipped to the DC in the period"),
+    "dc_owed": ("dc", "units the plant owes the DC at the end of the period (lane capacity)"),
+    "dc_transfer_cost": ("dc", "transport cost of the transfers sent by the DC (currency)"),
     "dc_transfer_out": ("dc", "units sent to other DCs"),
     "dc_transfer_in": ("dc", "units sent to this DC by other DCs (arrive after the lead time)"),
     "dc_on_hand": ("dc", "on hand at the end of the period (units)"),
@@ -326,15 +399,15 @@ class SimulationResult:
         return out
 
 
-def _check_orders(orders: Orders, net: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _check_orders(orders: Orders, net: Network, allow_returns: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     dealer = np.asarray(orders.dealer, dtype=float)
     dc = np.asarray(orders.dc, dtype=float)
     if dealer.shape != (net.n_skus, net.n_dealers) or dc.shape != (net.n_skus, net.n_dcs):
         raise ValueError(f"policy returned orders of shape {dealer.shape} / {dc.shape}")
     if not (np.isfinite(dealer).all() and np.isfinite(dc).all()):
         raise ValueError("policy returned non-finite orders")
-    if (dealer < -_EPS).any() or (dc < -_EPS).any():
-        raise ValueError("policy returned negative orders")
+    if not allow_returns and ((dealer < -_EPS).any() or (dc < -_EPS).any()):
+        raise ValueError("policy returned negative orders (allow_returns=False)")
     transfers = orders.transfers
     if transfers is not None:
         transfers = np.asarray(transfers, dtype=float)
@@ -346,7 +419,15 @@ def _check_orders(orders: Orders, net: Network) -> tuple[np.ndarray, np.ndarray,
         if (transfers[:, no_lane] > _EPS).any():
             raise ValueError("transfer along a DC -> DC pair without a lane")
         transfers = np.maximum(transfers, 0.0)
+    if allow_returns:
+        return dealer, dc, transfers
     return np.maximum(dealer, 0.0), np.maximum(dc, 0.0), transfers
+
+
+def _capacity_share(load: np.ndarray, capacity: np.ndarray) -> np.ndarray:
+    """Share of each lane's load it can carry: min(1, capacity / load), 1 for no load."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(load > _EPS, np.minimum(1.0, capacity / load), 1.0)
 
 
 def _load_in_transit(buf: np.ndarray, in_transit: np.ndarray | None, t0: int) -> None:
@@ -371,6 +452,7 @@ def simulate(
     periods: int | None = None,
     dates: pd.DatetimeIndex | None = None,
     callback=None,
+    allow_returns: bool = False,
 ) -> SimulationResult:
     """Replay dealer demand through plant -> DCs -> dealers under a policy.
 
@@ -400,6 +482,9 @@ def simulate(
         Period start dates of the replayed periods, kept on the result.
     callback : callable, optional
         ``callback(step, n_periods)`` after each period (progress display).
+    allow_returns : bool
+        Accept negative orders (returns) and let net stock go negative: Chen et al.'s
+        linear setting (see the module docstring). Not with ``lost_sales``.
 
     Returns
     -------
@@ -413,6 +498,8 @@ def simulate(
         raise ValueError(f"demand has shape {demand.shape}, expected ({n_s}, {n_d}, n_periods)")
     if not np.isfinite(demand).all() or (demand < 0).any():
         raise ValueError("demand must be finite and >= 0")
+    if allow_returns and lost_sales:
+        raise ValueError("allow_returns needs backorders (lost_sales=False)")
     n_total = demand.shape[2]
     if not 0 <= start < n_total:
         raise ValueError("start must index a period of demand")
@@ -444,6 +531,7 @@ def simulate(
             raise ValueError("initial on-hand stock must be >= 0")
     backorders = np.zeros((n_s, n_d))
     owed = np.zeros((n_s, n_d))
+    plant_owed = np.zeros((n_s, n_c))
     initial_stock = {
         "dealer_on_hand": dealer_oh.copy(),
         "dealer_in_transit": dealer_buf.sum(-1),
@@ -467,6 +555,10 @@ def simulate(
         dealer_buf[:, :, slot] = 0.0
         dc_oh += dc_buf[:, :, slot]
         dc_buf[:, :, slot] = 0.0
+        if allow_returns:
+            # a returned unit arriving when there is no stock lowers net stock: backorder
+            backorders = backorders + np.maximum(-dealer_oh, 0.0)
+            dealer_oh = np.maximum(dealer_oh, 0.0)
 
         # 2. the policy decides
         ahead = [(t + k) % width for k in range(1, width)]
@@ -483,20 +575,28 @@ def simulate(
             dc_in_transit=dc_buf[:, :, ahead],
             dealer_demand=demand[:, :, :t],
             dc_demand=dc_obs[:, :, :t],
+            dc_owed=plant_owed,
         )
-        dealer_q, dc_q, transfers = _check_orders(policy.decide(state), net)
+        dealer_q, dc_q, transfers = _check_orders(policy.decide(state), net, allow_returns)
 
-        # 3. DCs ship what is owed, rationed proportionally when short
+        # 3. DCs ship what is owed, rationed proportionally when short, then cut to the
+        #    lane capacity (one share per lane for all SKUs); returns go back at once
+        returned = np.minimum(dealer_q, 0.0)
+        dealer_q_pos = dealer_q - returned
         prev_owed = owed
-        due = owed + dealer_q
+        due = owed + dealer_q_pos
         due_dc = due @ member
         with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(due_dc > _EPS, np.minimum(1.0, dc_oh / due_dc), 1.0)
+            share = np.clip(np.where(due_dc > _EPS, dc_oh / due_dc, 1.0), 0.0, 1.0)
         ship = due * share[:, net.dealer_dc]
-        shipped_dc = ship @ member
-        dc_oh = np.maximum(dc_oh - shipped_dc, 0.0)
+        ship = ship * _capacity_share(ship.sum(axis=0), net.dealer_capacity)[None, :]
         owed = due - ship
-        on_time = np.clip(ship - prev_owed, 0.0, dealer_q)
+        ship = ship + returned
+        shipped_dc = ship @ member
+        dc_oh = dc_oh - shipped_dc
+        if not allow_returns:
+            dc_oh = np.maximum(dc_oh, 0.0)
+        on_time = np.clip(ship - prev_owed, 0.0, dealer_q_pos)
         arrive = (t + net.dealer_lead) % width
         dealer_buf[:, d_idx, arrive] += np.where(dealer_l0, 0.0, ship)
         dealer_oh += np.where(dealer_l0, ship, 0.0)
@@ -504,25 +604,33 @@ def simulate(
         # 4. transfers, cut back to the stock left
         t_out = np.zeros((n_s, n_c))
         t_in = np.zeros((n_s, n_c))
+        t_cost = np.zeros((n_s, n_c))
         if transfers is not None and transfer_pairs:
             wanted = transfers.sum(axis=2)
             with np.errstate(divide="ignore", invalid="ignore"):
-                cut = np.where(wanted > _EPS, np.minimum(1.0, dc_oh / wanted), 1.0)
+                cut = np.clip(np.where(wanted > _EPS, dc_oh / wanted, 1.0), 0.0, 1.0)
             transfers = transfers * cut[:, :, None]
+            transfers = transfers * _capacity_share(transfers.sum(axis=0), net.transfer_capacity)[None, :, :]
             for i, j, lead in transfer_pairs:
                 qty = transfers[:, i, j]
                 t_out[:, i] += qty
                 t_in[:, j] += qty
+                t_cost[:, i] += qty * net.transfer_cost[i, j]
                 if lead == 0:
                     dc_oh[:, j] += qty
                 else:
                     dc_buf[:, j, (t + lead) % width] += qty
-            dc_oh = np.maximum(dc_oh - t_out, 0.0)
+            dc_oh = dc_oh - t_out if allow_returns else np.maximum(dc_oh - t_out, 0.0)
 
-        # 5. the plant ships every DC order in full
+        # 5. the plant ships DC orders and what it owes, up to the lane capacity
+        returned = np.minimum(dc_q, 0.0)
+        wanted = plant_owed + dc_q - returned
+        plant_ship = wanted * _capacity_share(wanted.sum(axis=0), net.dc_capacity)[None, :]
+        plant_owed = wanted - plant_ship
+        plant_ship = plant_ship + returned
         arrive = (t + net.dc_lead) % width
-        dc_buf[:, c_idx, arrive] += np.where(dc_l0, 0.0, dc_q)
-        dc_oh += np.where(dc_l0, dc_q, 0.0)
+        dc_buf[:, c_idx, arrive] += np.where(dc_l0, 0.0, plant_ship)
+        dc_oh += np.where(dc_l0, plant_ship, 0.0)
 
         # 6. consumer demand, older backorders first
         d = demand[:, :, t]
@@ -548,6 +656,9 @@ def simulate(
         rec["dc_shipped"][step] = shipped_dc
         rec["dc_served"][step] = on_time @ member
         rec["dc_orders"][step] = dc_q
+        rec["dc_inbound"][step] = plant_ship
+        rec["dc_owed"][step] = plant_owed
+        rec["dc_transfer_cost"][step] = t_cost
         rec["dc_transfer_out"][step] = t_out
         rec["dc_transfer_in"][step] = t_in
         rec["dc_on_hand"][step] = dc_oh
@@ -562,6 +673,7 @@ def simulate(
         "dc_in_transit": dc_buf.sum(-1),
         "dealer_owed": owed.copy(),
         "dealer_backorders": backorders.copy(),
+        "dc_owed": plant_owed.copy(),
     }
     return SimulationResult(net, start, rec, initial_stock, final_stock, lost_sales=lost_sales, dates=dates)
 
@@ -650,7 +762,13 @@ def bullwhip_metrics(
       served on time x unit shortage cost) when ``unit_shortage_cost`` is given
       (currency per period); 0 for DCs, whose late shipments are an internal delay
       that shows up at the dealers (counting both would charge a shortage twice).
-    - ``cost`` = holding_cost + shortage_cost (transport costs are not simulated).
+    - ``transport_cost``: average per period of units shipped on the lanes into the
+      echelon times the lane's ``cost_per_unit`` (dealers: DC -> dealer; DCs: plant ->
+      DC plus the transfers they send), currency per period.
+    - ``backorders``: units of consumer demand (dealers) or dealer orders (DCs) not
+      served in the period they arose, summed over the window (a flow; the stock of
+      backorders is ``avg_backorders``).
+    - ``cost`` = holding_cost + shortage_cost + transport_cost.
 
     Parameters
     ----------
@@ -667,7 +785,10 @@ def bullwhip_metrics(
     Returns
     -------
     pandas.DataFrame
-        One row per echelon (``dealer``, ``dc``) with the columns above and
+        One row per echelon (``dealer``, ``dc``) with the columns above (bullwhip_ratio,
+        bullwhip_ratio_consumer, bullwhip_ratio_median, fill_rate, cycle_service_level,
+        avg_on_hand, avg_backorders, backorders, turnover_days, holding_cost,
+        shortage_cost, transport_cost, cost) and
         ``n_series``, ``n_periods``. NaN only where a figure is undefined (no demand
         variance, no cost given).
     """
@@ -677,6 +798,11 @@ def bullwhip_metrics(
         raise ValueError("need at least two periods after the warm-up")
     member = result.network.membership
     consumer_dc = np.einsum("tsd,dc->tsc", r["dealer_demand"], member)
+    net = result.network
+    transport = {
+        "dealer": float((r["dealer_received"] * net.dealer_cost[None, None, :]).sum(axis=(1, 2)).mean()),
+        "dc": float(((r["dc_inbound"] * net.dc_cost[None, None, :]).sum(axis=(1, 2)) + r["dc_transfer_cost"].sum(axis=(1, 2))).mean()),
+    }
     rows = []
     for echelon, orders, received, consumer, served, on_hand, backlog in (
         ("dealer", r["dealer_orders"], r["dealer_demand"], r["dealer_demand"], r["dealer_served"], r["dealer_on_hand"],
@@ -711,12 +837,45 @@ def bullwhip_metrics(
                 "cycle_service_level": float(((received - served) <= 1e-6 * np.maximum(received, 1.0)).mean()),
                 "avg_on_hand": float(stock),
                 "avg_backorders": float(backlog.sum(axis=(1, 2)).mean()),
+                "backorders": float(np.maximum(received - served, 0.0).sum()),
                 "turnover_days": float(stock / mean_daily) if mean_daily > 0 else float("nan"),
                 "holding_cost": holding,
                 "shortage_cost": shortage,
-                "cost": holding + shortage,
+                "transport_cost": transport[echelon],
+                "cost": holding + shortage + transport[echelon],
                 "n_series": int(orders.shape[1] * orders.shape[2]),
                 "n_periods": int(n_t),
             }
         )
     return pd.DataFrame(rows)
+
+
+def order_amplification(result: SimulationResult, warmup: int = 0) -> pd.DataFrame:
+    """Per-period totals behind the order-amplification chart.
+
+    Parameters
+    ----------
+    result : SimulationResult
+    warmup : int
+        Replayed periods left out at the start (periods).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per period: ``period`` (replay index, or date when the result has
+        dates), ``consumer_demand`` (units demanded at all dealers), ``dealer_orders``
+        (units the dealers ordered on the DCs) and ``dc_orders`` (units the DCs ordered
+        on the plant), each summed over SKUs and locations. The bullwhip effect shows as
+        the order lines swinging wider than the demand line, more so upstream.
+    """
+    r = result.records
+    period = np.arange(result.n_periods)
+    frame = pd.DataFrame(
+        {
+            "period": np.asarray(result.dates) if result.dates is not None else period,
+            "consumer_demand": r["dealer_demand"].sum(axis=(1, 2)),
+            "dealer_orders": r["dealer_orders"].sum(axis=(1, 2)),
+            "dc_orders": r["dc_orders"].sum(axis=(1, 2)),
+        }
+    )
+    return frame.iloc[warmup:].reset_index(drop=True)

@@ -310,3 +310,152 @@ def test_to_frame_is_long():
     assert len(frame) == 4 * 2 * (3 + 2)
     assert set(frame["echelon"]) == {"dealer", "dc"}
     assert {"demand", "orders", "shipped", "on_hand", "backorders"} <= set(frame.columns)
+
+
+def capacitated_network(transfers=True) -> Network:
+    net = tiny_network(transfers=transfers)
+    return Network(
+        skus=net.skus, dealers=net.dealers, dcs=net.dcs, dealer_dc=net.dealer_dc,
+        dealer_lead=net.dealer_lead, dc_lead=net.dc_lead, transfer_lead=net.transfer_lead,
+        dealer_capacity=[4.0, np.inf, 3.0], dc_capacity=[6.0, 5.0],
+        transfer_capacity=np.array([[np.inf, 1.0], [2.0, np.inf]]),
+        dealer_cost=[1.0, 2.0, 3.0], dc_cost=[0.5, 0.25], transfer_cost=np.array([[0.0, 4.0], [5.0, 0.0]]),
+    )
+
+
+def test_lane_capacities_bind_on_every_lane_and_backlogs_carry_over():
+    net = capacitated_network()
+    rng = np.random.default_rng(5)
+    demand = rng.poisson(3.0, (2, 3, 30)).astype(float)
+    initial = InitialState(np.full((2, 3), 5.0), np.full((2, 2), 30.0))
+    res = simulate(net, demand, RandomOrders(2, scale=5.0, transfers=True), start=5, initial=initial)
+    r, f, i = res.records, res.final_stock, res.initial_stock
+    received = r["dealer_received"].sum(axis=1)  # all SKUs per dealer lane and period
+    assert (received <= np.array([4.0, np.inf, 3.0]) + 1e-9).all()
+    assert np.isclose(received[:, 0].max(), 4.0) and np.isclose(received[:, 2].max(), 3.0)
+    inbound = r["dc_inbound"].sum(axis=1)
+    assert (inbound <= np.array([6.0, 5.0]) + 1e-9).all() and np.isclose(inbound.max(axis=0), [6.0, 5.0]).all()
+    # the plant owes what it could not ship and ships it later
+    np.testing.assert_allclose(r["dc_orders"].sum(axis=0), r["dc_inbound"].sum(axis=0) + f["dc_owed"], atol=1e-8)
+    assert (r["dc_owed"] > 0).any()
+    # the dealers' owed stock likewise
+    np.testing.assert_allclose(r["dealer_orders"].sum(axis=(0, 2)), r["dealer_received"].sum(axis=(0, 2)) + f["dealer_owed"].sum(1), atol=1e-8)
+    # transfers: at most the lane capacity; their cost is recorded per sending DC
+    out = r["dc_transfer_out"].sum(axis=1)
+    assert (out[:, 0] <= 1.0 + 1e-9).all() and (out[:, 1] <= 2.0 + 1e-9).all()
+    np.testing.assert_allclose(r["dc_transfer_cost"].sum(axis=1), out * np.array([4.0, 5.0]))
+    # units are conserved with plant shipments (not orders) entering the network
+    sold = demand[:, :, 5:].sum(axis=(1, 2)) - f["dealer_backorders"].sum(1)
+    start_units = sum(i[k].sum(1) for k in ("dealer_on_hand", "dealer_in_transit", "dc_on_hand", "dc_in_transit"))
+    end_units = sum(f[k].sum(1) for k in ("dealer_on_hand", "dealer_in_transit", "dc_on_hand", "dc_in_transit"))
+    np.testing.assert_allclose(start_units + r["dc_inbound"].sum(axis=(0, 2)), end_units + sold, atol=1e-8)
+    # transport cost per echelon = units on the lanes into it x cost per unit
+    m = bullwhip_metrics(res).set_index("echelon")
+    dealer_cost = (r["dealer_received"] * np.array([1.0, 2.0, 3.0])).sum(axis=(1, 2)).mean()
+    dc_cost = ((r["dc_inbound"] * np.array([0.5, 0.25])).sum(axis=(1, 2)) + r["dc_transfer_cost"].sum(axis=(1, 2))).mean()
+    np.testing.assert_allclose([m.loc["dealer", "transport_cost"], m.loc["dc", "transport_cost"]], [dealer_cost, dc_cost])
+    assert np.isnan(m.loc["dealer", "cost"])  # no holding cost given: the total is unknown
+
+
+def test_plant_backlog_is_part_of_the_dc_position():
+    net = Network(skus=["A"], dealers=["D"], dcs=["C"], dealer_dc=[0], dealer_lead=[1], dc_lead=[1], dc_capacity=[4.0])
+    dc = np.zeros((4, 1, 1))
+    dc[0] = 10.0
+    policy = Scripted(np.zeros((4, 1, 1)), dc)
+    seen = []
+    real = policy.decide
+    policy.decide = lambda state: (seen.append((state.dc_owed.copy(), state.dc_position.copy())), real(state))[1]
+    res = simulate(net, np.zeros((1, 1, 4)), policy, start=0)
+    assert [float(o[0, 0]) for o, _ in seen] == [0.0, 6.0, 2.0, 0.0]
+    assert all(float(p[0, 0]) == (0.0 if k == 0 else 10.0) for k, (_, p) in enumerate(seen))
+    np.testing.assert_allclose(res.records["dc_inbound"][:, 0, 0], [4.0, 4.0, 2.0, 0.0])
+
+
+def test_negative_orders_need_allow_returns_and_then_flow_back():
+    net = tiny_network(dealer_lead=1, dc_lead=1)
+    dealer = np.zeros((3, 2, 3))
+    dealer[0, 0, 0] = -2.0
+    dc = np.zeros((3, 2, 2))
+    dc[1, 0, 0] = -1.0
+    initial = InitialState(np.full((2, 3), 5.0), np.full((2, 2), 10.0))
+    with pytest.raises(ValueError, match="negative"):
+        simulate(net, np.zeros((2, 3, 3)), Scripted(dealer, dc), start=0, initial=initial)
+    res = simulate(net, np.zeros((2, 3, 3)), Scripted(dealer, dc), start=0, initial=initial, allow_returns=True)
+    r = res.records
+    assert r["dc_on_hand"][0, 0, 0] == 12.0  # the dealer's return is back at its DC at once
+    assert r["dealer_on_hand"][1, 0, 0] == 3.0  # and leaves the dealer after the lead time
+    assert r["dc_on_hand"][2, 0, 0] == 11.0  # the DC's return reaches the plant one lead time later
+    with pytest.raises(ValueError, match="backorders"):
+        simulate(net, np.zeros((2, 3, 3)), Scripted(dealer, dc), start=0, allow_returns=True, lost_sales=True)
+
+
+def test_lanes_table_gives_capacities_and_costs():
+    locations = pd.DataFrame({"location": ["P", "C1", "C2", "D1"], "kind": ["plant", "dc", "dc", "dealer"],
+                              "parent": ["", "P", "P", "C1"]})
+    lanes = pd.DataFrame({"origin": ["P", "P", "C1", "C1"], "destination": ["C1", "C2", "D1", "C2"],
+                          "lead_time": [2, 2, 1, 1], "cost_per_unit": [1.5, 1.0, 0.5, 3.0],
+                          "capacity": [100.0, np.nan, 20.0, 5.0]})
+    net = Network.from_tables(locations, lanes, ["A"])
+    np.testing.assert_allclose(net.dc_capacity, [100.0, np.inf])
+    np.testing.assert_allclose(net.dealer_capacity, [20.0])
+    np.testing.assert_allclose(net.dc_cost, [1.5, 1.0])
+    assert net.transfer_capacity[0, 1] == 5.0 and net.transfer_cost[0, 1] == 3.0 and net.transfer_lead[1, 0] == -1
+
+
+def test_order_amplification_sums_the_echelons():
+    from optimization.simulation import order_amplification
+
+    net = tiny_network()
+    demand = np.random.default_rng(0).poisson(5.0, (2, 3, 30)).astype(float)
+    res = simulate(net, demand, OrderUpToMovingAverage(ma_periods=3), start=10,
+                   dates=pd.date_range("2024-01-01", periods=20, freq="W-MON"))
+    amp = order_amplification(res, warmup=2)
+    assert list(amp.columns) == ["period", "consumer_demand", "dealer_orders", "dc_orders"] and len(amp) == 18
+    np.testing.assert_allclose(amp["consumer_demand"], demand[:, :, 12:].sum(axis=(0, 1)))
+    np.testing.assert_allclose(amp["dc_orders"], res.records["dc_orders"][2:].sum(axis=(1, 2)))
+    assert amp["period"].iloc[0] == pd.Timestamp("2024-01-15")
+
+
+def test_exponential_smoothing_policy_incremental_equals_from_scratch():
+    from optimization.policies import OrderUpToExponentialSmoothing, exponential_smoothing
+
+    y = np.array([[[4.0, 6.0, 5.0, 9.0, 3.0]]])
+    level, errors = exponential_smoothing(y, 0.5, init_periods=2)
+    f = 5.0  # mean of the first two, then F += 0.5 (D - F) for 5, 9, 3
+    for d in (5.0, 9.0, 3.0):
+        f += 0.5 * (d - f)
+    assert level[0, 0] == pytest.approx(f) and np.isnan(errors[0, 0, :2]).all()
+
+    net = tiny_network()
+    demand = np.random.default_rng(4).poisson(6.0, (2, 3, 40)).astype(float)
+    policy = OrderUpToExponentialSmoothing(alpha=0.3, sigma_periods=5)
+    res = simulate(net, demand, policy, start=12)
+    fresh = OrderUpToExponentialSmoothing(alpha=0.3, sigma_periods=5)
+    dc_hist = np.concatenate([np.einsum("sdt,dc->sct", demand[:, :, :12], net.membership),
+                              res.records["dc_demand"].transpose(1, 2, 0)], axis=-1)
+    a = policy.levels(net, demand, dc_hist)   # cached state advanced one period
+    b = fresh.levels(net, demand, dc_hist)    # recomputed over the whole history
+    for key in ("dealer_level", "dc_level", "dealer_sigma"):
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-10)
+
+
+def test_min_max_orders_up_to_max_at_or_below_min():
+    from optimization.policies import MinMaxPolicy
+
+    net = Network(skus=["A", "B"], dealers=["D1", "D2"], dcs=["C"], dealer_dc=[0, 0], dealer_lead=[1, 1], dc_lead=[1])
+    min_qty = np.array([[3.0, 3.0], [2.0, np.nan]])
+    max_qty = np.array([[10.0, 10.0], [6.0, np.nan]])
+    initial = InitialState(np.array([[3.0, 4.0], [5.0, 0.0]]), np.full((2, 1), 100.0))
+    demand = np.zeros((2, 2, 3))
+    demand[:, :, 1] = [[1.0, 1.0], [1.0, 1.0]]
+    upstream = OrderUpToMovingAverage(ma_periods=2)
+    res = simulate(net, demand, MinMaxPolicy(min_qty, max_qty, upstream=upstream), start=1, initial=initial)
+    q = res.records["dealer_orders"]
+    assert q[0, 0, 0] == 7.0  # at min: order up to max
+    assert q[0, 0, 1] == 0.0  # above min: wait
+    assert q[0, 1, 0] == 0.0  # 5 > 2
+    # no band: the upstream order-up-to policy orders for that dealer
+    own = upstream.levels(net, demand[:, :, :1], np.zeros((2, 1, 1)))["dealer_level"][1, 1]
+    assert q[0, 1, 1] == pytest.approx(max(own, 0.0))
+    assert q[1, 0, 0] == 0.0  # D1: position 3 + 7 - 1 = 9 > 3
+    assert q[1, 0, 1] == 7.0  # D2: 4 - 1 = 3, down to its min: up to 10
