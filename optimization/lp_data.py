@@ -20,7 +20,8 @@ from pandas.tseries.frequencies import to_offset
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PlanData", "prepare_plan_data", "days_per_period", "periods_per_year", "period_grid", "period_index"]
+__all__ = ["PlanData", "prepare_plan_data", "days_per_period", "periods_per_year", "period_grid", "period_index",
+           "service_class_factor"]
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 
@@ -102,8 +103,14 @@ class PlanData:
         Unit cost (currency/unit) and holding cost per unit and period.
     lost_sale : (S, L) float
         Penalty per unit of demand not met (currency/unit): the item's stockout_cost, else
-        ``stockout_cost_multiple * unit_cost``, plus the cheapest transport cost from a
-        plant to the location, so that serving demand is never cheaper to skip than to ship.
+        ``stockout_cost_multiple * unit_cost``, scaled by the service class of the cell
+        (see :func:`service_class_factor`), plus the cheapest transport cost from a plant
+        to the location, so that serving demand is never cheaper to skip than to ship.
+    case_pack, moq : (S,) float
+        Shipments are whole multiples of ``case_pack`` units and, when positive, at least
+        ``moq`` units (1 and 0 when the items table has no such columns).
+    service_level : (S, L) float
+        Cycle service level target of the cell (NaN when none was given).
     """
 
     skus: np.ndarray
@@ -131,6 +138,23 @@ class PlanData:
     unit_cost: np.ndarray
     holding: np.ndarray
     lost_sale: np.ndarray
+    case_pack: np.ndarray = None
+    moq: np.ndarray = None
+    service_level: np.ndarray = None
+
+    def __post_init__(self):
+        S, L = len(self.skus), len(self.locations)
+        if self.case_pack is None:
+            self.case_pack = np.ones(S)
+        if self.moq is None:
+            self.moq = np.zeros(S)
+        if self.service_level is None:
+            self.service_level = np.full((S, L), np.nan)
+
+    @property
+    def lot_size(self) -> np.ndarray:
+        """(S,) smallest positive shipment: MOQ rounded up to whole case packs (units)."""
+        return np.maximum(self.case_pack, np.ceil(self.moq / self.case_pack - 1e-9) * self.case_pack)
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -150,8 +174,43 @@ class PlanData:
 
 _PER_SKU = (
     "skus", "demand", "inbound", "on_hand", "safety_stock", "min_qty", "max_qty",
-    "lower", "upper", "unit_cost", "holding", "lost_sale",
+    "lower", "upper", "unit_cost", "holding", "lost_sale", "case_pack", "moq", "service_level",
 )
+
+
+def service_class_factor(service_level, reference: float | None = 0.95) -> np.ndarray:
+    r"""Multiplier of the lost-sale penalty for a cell's service class.
+
+    A cycle service level :math:`a` is what a newsvendor with critical ratio
+    :math:`p / (p + h) = a` would choose (Snyder and Shen 2019, eq. (4.17)), so the
+    shortage cost it implies is :math:`p = h\,a / (1 - a)`. Relative to a reference
+    class :math:`a_0`, the penalty is scaled by
+
+    .. math:: f(a) = \frac{a / (1 - a)}{a_0 / (1 - a_0)}
+
+    (0.90 -> 0.47, 0.95 -> 1, 0.98 -> 2.58 with :math:`a_0` = 0.95). Missing levels and
+    ``reference=None`` give 1.
+
+    Parameters
+    ----------
+    service_level : array_like
+        Cycle service levels in (0, 1), NaN where none.
+    reference : float or None
+        :math:`a_0` in (0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        Dimensionless factors > 0.
+    """
+    a = np.asarray(service_level, dtype=float)
+    if reference is None:
+        return np.ones_like(a)
+    if not 0 < reference < 1:
+        raise ValueError("reference service level must be in (0, 1)")
+    ok = np.isfinite(a) & (a > 0) & (a < 1)
+    odds = np.where(ok, a / np.where(ok, 1 - a, 1.0), reference / (1 - reference))
+    return odds / (reference / (1 - reference))
 
 
 def _as_bool(values: pd.Series) -> pd.Series:
@@ -181,11 +240,16 @@ def prepare_plan_data(
     periods_year: float | None = None,
     stockout_cost_multiple: float = 2.0,
     skus=None,
+    service_reference_level: float | None = None,
+    lot_sizing: bool = True,
 ) -> PlanData:
     """Join the contract tables into :class:`PlanData`.
 
     Parameters are the tables of :func:`optimization.replenishment.plan_replenishment`;
-    see there. Non-VMI dealers are left out (they order for themselves), and so are lanes
+    see there. ``service_reference_level`` scales each cell's lost-sale penalty by its
+    service class (:func:`service_class_factor`; None: no scaling); the cell's service level
+    is the safety-stock table's ``service_level``, else the inventory row's.
+    ``lot_sizing=False`` ignores case_pack and moq. Non-VMI dealers are left out (they order for themselves), and so are lanes
     into them or into a plant. Raises ``ValueError`` on inputs the LP cannot represent
     (unknown lane endpoints, duplicate lanes, negative or NaN stock or forecasts, SKUs
     without an items row).
@@ -314,9 +378,16 @@ def prepare_plan_data(
         min_qty[s_i, l_i] = _num(inv, "min_qty").to_numpy()[ok]
         max_qty[s_i, l_i] = _num(inv, "max_qty").to_numpy()[ok]
     safety = np.zeros((S, L))
+    service = np.full((S, L), np.nan)
+    if len(inv) and "service_level" in inv.columns:
+        s_i, l_i, ok = cell_index(inv)
+        service[s_i, l_i] = _num(inv, "service_level").to_numpy()[ok]
     if len(ss):
         s_i, l_i, ok = cell_index(ss)
         safety[s_i, l_i] = np.nan_to_num(_num(ss, "safety_stock").to_numpy()[ok].clip(min=0))
+        if "service_level" in ss.columns:
+            lvl = _num(ss, "service_level").to_numpy()[ok]
+            service[s_i, l_i] = np.where(np.isfinite(lvl), lvl, service[s_i, l_i])
     upper = np.where(np.isfinite(max_qty), max_qty, np.inf)
     lower = np.maximum(safety, np.nan_to_num(min_qty, nan=0.0))
     capped = lower > upper
@@ -334,7 +405,15 @@ def prepare_plan_data(
         if np.array_equal(before, route):
             break
     route = np.where(np.isfinite(route), route, 0.0)
-    lost_sale = stockout[:, None] + route[None, :]
+    lost_sale = stockout[:, None] * service_class_factor(service, service_reference_level) + route[None, :]
+
+    case_pack = np.ones(S)
+    moq = np.zeros(S)
+    if lot_sizing:
+        pack = _num(it, "case_pack").to_numpy(float)
+        case_pack = np.where(np.isfinite(pack) & (pack >= 1), np.round(pack), 1.0)
+        m = _num(it, "moq").to_numpy(float)
+        moq = np.where(np.isfinite(m) & (m > 0), m, 0.0)
 
     return PlanData(
         skus=sku_names,
@@ -362,4 +441,7 @@ def prepare_plan_data(
         unit_cost=unit_cost,
         holding=holding,
         lost_sale=lost_sale,
+        case_pack=case_pack,
+        moq=moq,
+        service_level=service,
     )

@@ -30,6 +30,19 @@ removes two rows per cell and keeps the model small.
 
 Plants are unconstrained sources. A shipment is only modelled when it arrives inside
 the horizon (:math:`t + \ell_e \le T - 1`).
+
+Lot sizing (exact switch, ``build_model(..., exact_lots=True)``): for SKUs with a case
+pack :math:`k_s > 1` or an MOQ :math:`m_s > 1`, each shipment is
+:math:`x = k_s n` with integer :math:`n \ge 0`, and :math:`m_s y \le x \le M y` with
+binary :math:`y` (ship at least the MOQ or nothing), a MILP. By default the LP ignores
+lots and :func:`optimization.replenishment.round_and_repair` imposes them.
+
+Two ways to the same HiGHS solve (:func:`solve`): ``backend="highspy"`` passes the
+column-wise matrix straight to ``highspy.Highs.passModel`` (numpy arrays, no Python
+object per variable), ``backend="pulp"`` builds the PuLP model the issue names and lets
+PuLP call HiGHS. Both give HiGHS the same columns and rows in the same order; the direct
+path exists because building PuLP's per-variable Python objects is most of the time at
+network scale (thousands of SKUs), not because the model differs.
 """
 
 from __future__ import annotations
@@ -42,6 +55,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pulp
+from scipy import sparse
 
 from .lp_data import PlanData
 
@@ -108,6 +122,7 @@ class LinearProgram:
     capacity_row: np.ndarray  # (E, T)
     capacity: np.ndarray  # (E,) used in the model
     build_seconds: float = 0.0
+    integrality: np.ndarray | None = None  # (n,) 1 for integer columns (exact lots), else None
 
     @property
     def n_variables(self) -> int:
@@ -126,7 +141,14 @@ def _number(mask: np.ndarray, start: int) -> tuple[np.ndarray, int]:
     return out, start + n
 
 
-def build_model(data: PlanData, weights: PenaltyWeights = PenaltyWeights(), capacity: np.ndarray | None = None) -> LinearProgram:
+def build_model(
+    data: PlanData,
+    weights: PenaltyWeights = PenaltyWeights(),
+    capacity: np.ndarray | None = None,
+    *,
+    exact_lots: bool = False,
+    capacity_price: np.ndarray | None = None,
+) -> LinearProgram:
     """Build the LP of the module docstring for all SKUs of ``data``.
 
     Parameters
@@ -136,7 +158,11 @@ def build_model(data: PlanData, weights: PenaltyWeights = PenaltyWeights(), capa
     weights : PenaltyWeights
     capacity : (E,) array, optional
         Lane capacities (units per period) to use instead of ``data.capacity``, e.g. a
-        SKU group's share in a decomposition.
+        SKU group's share in a decomposition; an (E, T) array gives one per period.
+    exact_lots : bool
+        Add the case-pack / MOQ integer model (a MILP; see the module docstring).
+    capacity_price : (E, T) array, optional
+        Price per unit of lane use added to the transport cost (Lagrangian coordination).
 
     Returns
     -------
@@ -145,6 +171,7 @@ def build_model(data: PlanData, weights: PenaltyWeights = PenaltyWeights(), capa
     t0 = time.perf_counter()
     S, L, E, T = data.shape
     cap = data.capacity if capacity is None else np.asarray(capacity, float)
+    cap_et = np.broadcast_to(cap[:, None], (E, T)) if cap.ndim == 1 else cap
     has_out = np.zeros(L, bool)
     has_out[data.lane_o[data.lane_o >= 0]] = True
     total_demand = data.demand.sum(axis=2)
@@ -187,6 +214,8 @@ def build_model(data: PlanData, weights: PenaltyWeights = PenaltyWeights(), capa
     upper3 = np.broadcast_to(data.upper[:, :, None], (S, L, T))
 
     cost[x_col[x_mask]] = np.broadcast_to(data.lane_cost[None, :, None], (S, E, T))[x_mask]
+    if capacity_price is not None:
+        cost[x_col[x_mask]] += np.broadcast_to(np.asarray(capacity_price, float)[None, :, :], (S, E, T))[x_mask]
     for mask, col in ((low_mask, low_col), (mid_mask, mid_col), (high_mask, high_col)):
         hold_col[col[mask]] = hold[mask]
     cost[low_col[low_mask]] = hold[low_mask] - w_below[low_mask]
@@ -224,19 +253,53 @@ def build_model(data: PlanData, weights: PenaltyWeights = PenaltyWeights(), capa
     row_hi = list(rhs[cell])
 
     capacity_row = np.full((E, T), -1, dtype=np.int64)
-    for e in np.flatnonzero(np.isfinite(cap)):
+    for e in np.flatnonzero(np.isfinite(cap_et).any(axis=1)):
         for t in range(T):
             xc = x_col[:, e, t]
             xc = xc[xc >= 0]
-            if len(xc) == 0:
+            if len(xc) == 0 or not np.isfinite(cap_et[e, t]):
                 continue
             capacity_row[e, t] = n_rows
             rows.append(np.full(len(xc), n_rows, dtype=np.int64))
             cols.append(xc)
             vals.append(np.ones(len(xc)))
             row_lo.append(-np.inf)
-            row_hi.append(float(cap[e]))
+            row_hi.append(float(cap_et[e, t]))
             n_rows += 1
+
+    integrality = None
+    lot = data.lot_size
+    lots = (data.case_pack > 1) | (lot > 1)
+    if exact_lots and lots.any():
+        # x = pack * n, lot * y <= x <= M * y per shipment of a SKU with lots.
+        s_i, e_i, t_i = np.nonzero(x_mask & lots[:, None, None])
+        xc = x_col[s_i, e_i, t_i]
+        k = len(xc)
+        big = data.demand.sum(axis=(1, 2)) + data.lower.sum(axis=1) + data.on_hand.sum(axis=1) \
+            + data.inbound.sum(axis=(1, 2))
+        big = np.ceil(big / data.case_pack + 1) * data.case_pack + lot
+        m_e = np.minimum(big[s_i], np.floor(cap_et[e_i, t_i] + 1e-9))
+        n_col = np.arange(n, n + k)
+        y_col = np.arange(n + k, n + 2 * k)
+        n += 2 * k
+        lb = np.concatenate([lb, np.zeros(2 * k)])
+        ub = np.concatenate([ub, np.floor(m_e / data.case_pack[s_i] + 1e-9), np.ones(k)])
+        cost = np.concatenate([cost, np.zeros(2 * k)])
+        hold_col = np.concatenate([hold_col, np.zeros(2 * k)])
+        integrality = np.zeros(n, dtype=np.int8)
+        integrality[n_col] = 1
+        integrality[y_col] = 1
+        r_pack = np.arange(n_rows, n_rows + k)
+        r_min = r_pack + k
+        r_max = r_pack + 2 * k
+        n_rows += 3 * k
+        for r, c, v in ((r_pack, xc, 1.0), (r_pack, n_col, -data.case_pack[s_i]), (r_min, xc, 1.0),
+                        (r_min, y_col, -lot[s_i]), (r_max, xc, 1.0), (r_max, y_col, -m_e)):
+            rows.append(r)
+            cols.append(c)
+            vals.append(np.broadcast_to(np.asarray(v, float), (k,)).copy())
+        row_lo += [0.0] * k + [0.0] * k + [-np.inf] * k
+        row_hi += [0.0] * k + [np.inf] * k + [0.0] * k
 
     lp = LinearProgram(
         lb=lb,
@@ -257,6 +320,7 @@ def build_model(data: PlanData, weights: PenaltyWeights = PenaltyWeights(), capa
         balance_row=balance_row,
         capacity_row=capacity_row,
         capacity=cap,
+        integrality=integrality,
     )
     lp.build_seconds = time.perf_counter() - t0
     return lp
@@ -270,8 +334,10 @@ def to_pulp(lp: LinearProgram, name: str = "replenishment") -> tuple[pulp.LpProb
     """
     prob = pulp.LpProblem(name, pulp.LpMinimize)
     width = max(7, len(str(lp.n_variables)))
+    cats = ["Integer" if i else "Continuous" for i in lp.integrality] if lp.integrality is not None else None
     variables = [
-        prob.add_variable(f"v{j:0{width}d}", float(lo), None if hi == np.inf else float(hi))
+        prob.add_variable(f"v{j:0{width}d}", float(lo), None if hi == np.inf else float(hi),
+                          cats[j] if cats is not None else "Continuous")
         for j, (lo, hi) in enumerate(zip(lp.lb.tolist(), lp.ub.tolist()))
     ]
     var_arr = np.empty(len(variables), dtype=object)
@@ -363,13 +429,109 @@ class Solution:
     pulp_build_seconds: float
 
 
-def solve(lp: LinearProgram, *, time_limit: float | None = 60.0, threads: int | None = None) -> Solution:
-    """Solve ``lp`` with HiGHS through PuLP and check the status.
+def solve(
+    lp: LinearProgram,
+    *,
+    time_limit: float | None = 60.0,
+    threads: int | None = None,
+    backend: str = "highspy",
+) -> Solution:
+    """Solve ``lp`` with HiGHS and check the status.
 
-    ``status`` is ``"optimal"`` or ``"time limit with feasible solution"``; anything else
-    (infeasible, unbounded, no primal solution when the time limit hit) raises
-    :class:`PlanError` with the solver's own words.
+    Parameters
+    ----------
+    lp : LinearProgram
+    time_limit : float or None
+        Seconds.
+    threads : int or None
+        HiGHS threads (None: HiGHS's default).
+    backend : {"highspy", "pulp"}
+        ``highspy`` passes the matrix to HiGHS directly; ``pulp`` builds the PuLP model
+        first (see the module docstring). Same model, same solver.
+
+    Returns
+    -------
+    Solution
+        ``status`` is ``"optimal"`` or ``"time limit with feasible solution"``; anything
+        else (infeasible, unbounded, no primal solution when the time limit hit) raises
+        :class:`PlanError` with the solver's own words.
     """
+    if backend == "pulp":
+        return _solve_pulp(lp, time_limit=time_limit, threads=threads)
+    if backend != "highspy":
+        raise ValueError(f"backend must be 'highspy' or 'pulp', got {backend!r}")
+    return _solve_highspy(lp, time_limit=time_limit, threads=threads)
+
+
+def _status_or_raise(model_status: str, primal_feasible: bool, time_limit, mip: bool) -> str:
+    low = model_status.lower()
+    if low == "optimal" and primal_feasible:
+        return "optimal"
+    if primal_feasible and ("time limit" in low or "iteration limit" in low or "interrupt" in low):
+        return "time limit with feasible solution"
+    if "time limit" in low:
+        raise PlanError(
+            f"the replenishment {'MILP' if mip else 'LP'} has no feasible solution yet: HiGHS stopped at the "
+            f"time limit ({time_limit} s) before finding one; raise the time limit"
+        )
+    raise PlanError(f"the replenishment {'MILP' if mip else 'LP'} has no feasible solution: HiGHS {model_status!r}")
+
+
+def _solve_highspy(lp: LinearProgram, *, time_limit: float | None, threads: int | None) -> Solution:
+    import highspy
+
+    t0 = time.perf_counter()
+    _silence_highs_banner()
+    if threads is not None:
+        _reset_highs_scheduler()
+    inf = highspy.kHighsInf
+    mat = sparse.csc_matrix((lp.val, (lp.row, lp.col)), shape=(lp.n_constraints, lp.n_variables))
+    mat.sum_duplicates()
+    mat.sort_indices()
+    model = highspy.HighsLp()
+    model.num_col_ = lp.n_variables
+    model.num_row_ = lp.n_constraints
+    model.col_cost_ = lp.cost
+    model.col_lower_ = lp.lb
+    model.col_upper_ = np.where(np.isfinite(lp.ub), lp.ub, inf)
+    model.row_lower_ = np.where(np.isfinite(lp.row_lo), lp.row_lo, -inf)
+    model.row_upper_ = np.where(np.isfinite(lp.row_hi), lp.row_hi, inf)
+    model.offset_ = lp.constant
+    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    model.a_matrix_.start_ = mat.indptr.astype(np.int32)
+    model.a_matrix_.index_ = mat.indices.astype(np.int32)
+    model.a_matrix_.value_ = mat.data
+    mip = lp.integrality is not None
+    if mip:
+        model.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
+                              for i in lp.integrality]
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    if time_limit is not None:
+        h.setOptionValue("time_limit", float(time_limit))
+    if threads is not None:
+        h.setOptionValue("threads", int(threads))
+    h.passModel(model)
+    t1 = time.perf_counter()
+    h.run()
+    t2 = time.perf_counter()
+    model_status = h.modelStatusToString(h.getModelStatus())
+    info = h.getInfo()
+    primal_feasible = int(info.primal_solution_status) == 2
+    status = _status_or_raise(model_status, primal_feasible, time_limit, mip)
+    sol = h.getSolution()
+    values = np.asarray(sol.col_value, dtype=float)
+    duals = np.asarray(sol.row_dual, dtype=float) if (sol.dual_valid and not mip) else np.zeros(lp.n_constraints)
+    objective = float(lp.cost @ values + lp.constant)
+    logger.info("%s %s: %d variables, %d rows, objective %.2f, %.2fs", "MILP" if mip else "LP", status,
+                lp.n_variables, lp.n_constraints, objective, t2 - t1)
+    return Solution(values=values, duals=duals, objective=objective, status=status,
+                    sol_status=1 if status == "optimal" else 2, pulp_status="",
+                    solve_seconds=t2 - t1, pulp_build_seconds=t1 - t0)
+
+
+def _solve_pulp(lp: LinearProgram, *, time_limit: float | None, threads: int | None) -> Solution:
+    """Solve ``lp`` with HiGHS through PuLP and check the status."""
     t0 = time.perf_counter()
     prob, variables, constraints = to_pulp(lp)
     t1 = time.perf_counter()

@@ -21,20 +21,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .decompose import GroupResult, solve_decomposed, solve_group
 from .lp_data import PlanData, prepare_plan_data
-from .lp_model import LinearProgram, PenaltyWeights, PlanError, Solution, build_model, solve
+from .lp_model import PenaltyWeights, PlanError
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["PlanSettings", "PlanResult", "PlanError", "plan_replenishment", "round_and_repair", "replay_plan"]
 
-PLAN_COLUMNS = ["sku", "origin", "destination", "ship_date", "arrival_date", "qty", "kind", "reason"]
+PLAN_COLUMNS = ["sku", "origin", "destination", "ship_date", "arrival_date", "qty", "kind", "reason", "reason_code"]
 PROJECTION_COLUMNS = [
     "sku", "location", "date", "demand", "arrivals", "shipments_out", "on_hand",
     "safety_stock", "min_qty", "max_qty", "shortage",
 ]
 SLACK_COLUMNS = ["constraint", "sku", "location", "date", "amount"]
-CAPACITY_COLUMNS = ["origin", "destination", "date", "capacity", "used", "shadow_price"]
+CAPACITY_COLUMNS = ["origin", "destination", "date", "capacity", "used", "shadow_price", "binding"]
 
 _TOL = 1e-6
 # Shortfalls smaller than this would print as "0 short": reasons treat them as none.
@@ -68,8 +69,33 @@ class PlanSettings:
         For the holding cost per period (unit_cost * holding_rate / periods_per_year);
         None infers it from ``freq`` (52 for weekly).
     round_quantities : bool, default True
-        Round shipments to whole units and repair (see :func:`round_and_repair`); False
-        keeps the LP's continuous quantities.
+        Round shipments to whole units (whole case packs, at least the MOQ) and repair
+        (see :func:`round_and_repair`); False keeps the LP's continuous quantities.
+    lot_sizing : bool, default True
+        Honour the items' case_pack and moq (every shipment a whole number of packs and,
+        when positive, at least the MOQ). False ships any whole number of units.
+    exact_lots : bool, default False
+        Model packs and MOQ exactly in a MILP instead of LP + rounding and repair.
+        Slower (integer variables per shipment); meant for small networks and checks.
+    service_reference_level : float or None, default 0.95
+        Shortage cost by service class: a cell's lost-sale penalty is scaled by
+        :func:`optimization.lp_data.service_class_factor` of its service level relative
+        to this one; None charges every class the same.
+    solver : {"highspy", "pulp"}, default "highspy"
+        How the model reaches HiGHS (:func:`optimization.lp_model.solve`); same model,
+        same solver, ``pulp`` builds the PuLP model first.
+    group_size : int, default 500
+        Plans with more SKUs are decomposed into SKU groups of about this size, solved
+        separately and coordinated on shared lane capacities
+        (:mod:`optimization.decompose`).
+    workers : int, default 1
+        Local processes for the groups (ignored when ``plan_replenishment`` gets an
+        ``executor``).
+    max_rounds : int, default 10
+        Coordination rounds at most.
+    gap_tol : float, default 2e-4
+        Relative gap between the decomposed plan's cost and the lower bound at which
+        coordination stops (0.02 %).
     """
 
     horizon: int = 13
@@ -83,6 +109,14 @@ class PlanSettings:
     dealer_holding_premium: float = 0.1
     periods_per_year: float | None = None
     round_quantities: bool = True
+    lot_sizing: bool = True
+    exact_lots: bool = False
+    service_reference_level: float | None = 0.95
+    solver: str = "highspy"
+    group_size: int = 500
+    workers: int = 1
+    max_rounds: int = 10
+    gap_tol: float = 2e-4
 
     @property
     def weights(self) -> PenaltyWeights:
@@ -141,6 +175,7 @@ def plan_replenishment(
     settings: PlanSettings = PlanSettings(),
     *,
     skus=None,
+    executor=None,
 ) -> PlanResult:
     """Plan VMI shipments DC -> dealer, plant -> DC replenishment and DC <-> DC transfers.
 
@@ -187,6 +222,9 @@ def plan_replenishment(
     settings : PlanSettings
     skus : iterable of str, optional
         Plan only these SKUs (with the full lane capacities).
+    executor : object with ``submit``, optional
+        Runs the SKU groups of a decomposed plan (e.g. a ``dask.distributed.Client``);
+        default local processes (``settings.workers``).
 
     Returns
     -------
@@ -209,35 +247,92 @@ def plan_replenishment(
         forecasts, safety_stock, inventory, inbound, lanes, locations, items, start,
         horizon=settings.horizon, freq=settings.freq, periods_year=settings.periods_per_year,
         stockout_cost_multiple=settings.stockout_cost_multiple, skus=skus,
+        service_reference_level=settings.service_reference_level, lot_sizing=settings.lot_sizing,
     )
     t1 = time.perf_counter()
     S, L, E, T = data.shape
     if S == 0 or L == 0:
         logger.info("nothing to plan: %d SKUs, %d stocked locations", S, L)
         return _empty_result(t1 - t0)
-    lp = build_model(data, settings.weights)
-    sol = solve(lp, time_limit=settings.time_limit, threads=settings.threads)
+    solved = solve_network(data, settings, executor=executor)
 
-    x = np.zeros((S, E, T))
-    has_x = lp.x_col >= 0
-    x[has_x] = np.clip(sol.values[lp.x_col[has_x]], 0.0, None)
+    x = solved.x
     qty = round_and_repair(data, x) if settings.round_quantities else replay_plan(data, x, repair=False)[0]
     _, rep = replay_plan(data, qty, repair=False)
 
-    plan = _plan_rows(data, qty, rep)
-    active = lp.balance_row >= 0
-    projection = _projection(data, rep, active)
+    plan = _plan_rows(data, qty, rep, x)
+    projection = _projection(data, rep, solved.active)
     slacks = _slacks(projection)
-    capacity = _capacity_table(data, lp, sol, qty)
-    kpis = _kpis(data, lp, sol, qty, rep, plan, slacks, capacity)
+    capacity = _capacity_table(data, solved, qty)
+    kpis = _kpis(data, solved, qty, rep, plan, slacks, capacity)
     kpis["prepare_seconds"] = t1 - t0
     kpis["total_seconds"] = time.perf_counter() - t0
     logger.info(
         "plan %s: %d rows, %.0f units shipped, %.0f units short, %d band violations",
-        sol.status, len(plan), kpis["total_shipped"], kpis["units_short"], kpis["n_band_violations"],
+        solved.status, len(plan), kpis["total_shipped"], kpis["units_short"], kpis["n_band_violations"],
     )
-    return PlanResult(plan=plan, projection=projection, slacks=slacks, status=sol.status,
-                      sol_status=sol.sol_status, objective=sol.objective, kpis=kpis, capacity=capacity)
+    return PlanResult(plan=plan, projection=projection, slacks=slacks, status=solved.status,
+                      sol_status=solved.sol_status, objective=solved.objective, kpis=kpis, capacity=capacity)
+
+
+@dataclass
+class NetworkSolution:
+    """The LP solution of the whole network, from one model or from SKU groups."""
+
+    x: np.ndarray  # (S, E, T)
+    active: np.ndarray  # (S, L, T)
+    capacity_row: np.ndarray  # (E, T) bool
+    shadow_price: np.ndarray  # (E, T) >= 0
+    parts: dict
+    objective: float
+    status: str
+    sol_status: int
+    info: dict
+
+
+def solve_network(data: PlanData, settings: PlanSettings, *, executor=None) -> NetworkSolution:
+    """Solve the plan LP of ``data``: one model, or SKU groups when there are more than
+    ``settings.group_size`` SKUs (:func:`optimization.decompose.solve_decomposed`).
+
+    Raises :class:`PlanError` when a model has no feasible solution.
+    """
+    S, L, E, T = data.shape
+    if S <= settings.group_size:
+        res = solve_group(data, settings.weights, time_limit=settings.time_limit, threads=settings.threads,
+                          exact_lots=settings.exact_lots, backend=settings.solver)
+        groups, info = [res], {"n_groups": 1, "coordination_rounds": 0, "decomposition_gap": 0.0}
+        shadow = -res.capacity_dual
+        objective, status = res.objective, res.status
+    else:
+        workers = settings.workers if settings.workers else 1
+        dec = solve_decomposed(
+            data, settings.weights, group_size=settings.group_size, workers=workers, executor=executor,
+            time_limit=settings.time_limit, threads=1 if (workers > 1 or executor is not None) else settings.threads,
+            exact_lots=settings.exact_lots, backend=settings.solver, max_rounds=settings.max_rounds,
+            gap_tol=settings.gap_tol, time_budget=settings.time_limit,
+        )
+        groups, shadow, objective = dec.groups, dec.shadow_price, dec.objective
+        info = {"n_groups": len(groups), "coordination_rounds": dec.rounds, "decomposition_gap": dec.gap,
+                "lower_bound": dec.lower_bound, "decomposition_seconds": dec.seconds}
+        status = "optimal" if all(g.status == "optimal" for g in groups) else "time limit with feasible solution"
+        if dec.gap > settings.gap_tol:
+            status = f"feasible (decomposition gap {dec.gap:.1e})"
+    x = np.zeros((S, E, T))
+    active = np.zeros((S, L, T), bool)
+    for g in groups:
+        x[g.sku_index] = g.x
+        active[g.sku_index] = g.active
+    parts = {k: float(sum(g.parts[k] for g in groups)) for k in groups[0].parts}
+    info.update(
+        build_seconds=float(sum(g.build_seconds for g in groups)),
+        solve_seconds=float(sum(g.solve_seconds for g in groups)),
+        n_variables=int(sum(g.n_variables for g in groups)),
+        n_constraints=int(sum(g.n_constraints for g in groups)),
+    )
+    cap_row = np.logical_or.reduce([g.capacity_row for g in groups])
+    return NetworkSolution(x=x, active=active, capacity_row=cap_row, shadow_price=np.clip(shadow, 0.0, None),
+                           parts=parts, objective=objective, status=status,
+                           sol_status=1 if status == "optimal" else 2, info=info)
 
 
 # --------------------------------------------------------------------------------------
@@ -246,15 +341,25 @@ def plan_replenishment(
 
 
 def round_and_repair(data: PlanData, x: np.ndarray) -> np.ndarray:
-    """Whole-unit shipments that keep every hard constraint of the LP.
+    """Whole-lot shipments that keep every hard constraint of the LP.
 
-    1. Round each shipment to the nearest unit (LP vertex values such as 2.9999999
-       become 3; dust below 0.5 disappears).
-    2. Lane capacity: where rounding up pushed a lane-period over its capacity, take
-       units back from the SKUs rounded up the most.
+    A lot is the item's case pack :math:`k_s`; a positive shipment is at least
+    :math:`m_s` = MOQ rounded up to whole packs (``PlanData.lot_size``; 1 and 1 without
+    lot sizing).
+
+    1. Cumulative rounding per SKU and lane: in each period ship the whole packs nearest
+       to what the LP has shipped so far minus what was already shipped, or the MOQ when
+       that owed amount reaches half of it, or nothing. Totals over the horizon stay
+       within half a lot of the LP's, and a slow item's fractions add up to a lot
+       instead of being rounded away every period. Nothing ships in a period whose
+       arrival would fall outside the horizon.
+    2. Lane capacity: where rounding pushed a lane-period over its capacity, take packs
+       back from the SKUs rounded up the most (a shipment cut below its MOQ goes to 0).
     3. Stock: replay the plan period by period; where a location would ship more than
-       it has (rounding up at a dealer, or a smaller inflow rounded down), cut its
-       outgoing shipments of that SKU and period, those rounded up the most first.
+       it has, cut its outgoing shipments of that SKU and period the same way.
+
+    Only reductions happen after step 1, and each is checked against the rule it
+    repairs, so the result keeps lanes, capacities, stock and lots.
 
     Parameters
     ----------
@@ -264,23 +369,42 @@ def round_and_repair(data: PlanData, x: np.ndarray) -> np.ndarray:
 
     Returns
     -------
-    (S, E, T) array of whole units, ``<= ceil(x)`` everywhere.
+    (S, E, T) array of whole units, multiples of the case pack, 0 or >= the MOQ.
     """
-    q = np.floor(np.clip(x, 0.0, None) + 0.5)
     S, L, E, T = data.shape
+    x = np.clip(x, 0.0, None)
+    pack = data.case_pack[:, None]
+    lot = data.lot_size[:, None]
+    can_ship = (np.arange(T)[None, :] + data.lead[:, None]) < T  # (E, T)
+    q = np.zeros_like(x)
+    shipped = np.zeros((S, E))
+    cum = np.cumsum(x, axis=2)
+    for t in range(T):
+        owed = cum[:, :, t] - shipped
+        n = np.floor(owed / pack + 0.5) * pack
+        n = np.where(n >= lot, n, np.where(owed >= 0.5 * lot - 1e-9, lot, 0.0))
+        n = np.where(can_ship[None, :, t], np.maximum(n, 0.0), 0.0)
+        q[:, :, t] = n
+        shipped += n
     for e in np.flatnonzero(np.isfinite(data.capacity)):
         limit = np.floor(data.capacity[e] + 1e-9)
         for t in range(T):
             excess = q[:, e, t].sum() - limit
             if excess <= 0:
                 continue
-            _take_back(q[:, e, t], x[:, e, t], excess)
+            _take_back(q[:, e, t], x[:, e, t], excess, data.case_pack, data.lot_size)
     q, _ = replay_plan(data, q, repair=True, reference=x)
     return q
 
 
-def _take_back(q_slice: np.ndarray, x_slice: np.ndarray, amount: float) -> None:
-    """Reduce ``q_slice`` (in place) by ``amount`` whole units, most rounded-up entries first."""
+def _take_back(q_slice: np.ndarray, x_slice: np.ndarray, amount: float, step=1.0, lot=1.0) -> None:
+    """Reduce ``q_slice`` (in place) by at least ``amount`` units, most rounded-up entries first.
+
+    Each entry goes down by whole ``step`` units (its case pack); one that falls below its
+    ``lot`` (MOQ) goes to 0.
+    """
+    step = np.broadcast_to(np.asarray(step, float), q_slice.shape)
+    lot = np.broadcast_to(np.asarray(lot, float), q_slice.shape)
     order = np.lexsort((-q_slice, -(q_slice - x_slice)))
     left = amount
     while left > 1e-9:
@@ -288,9 +412,12 @@ def _take_back(q_slice: np.ndarray, x_slice: np.ndarray, amount: float) -> None:
         for i in order:
             if left <= 1e-9:
                 break
-            if q_slice[i] >= 1:
-                q_slice[i] -= 1
-                left -= 1
+            if q_slice[i] > 0:
+                new = q_slice[i] - step[i]
+                if new < lot[i] - 1e-9:
+                    new = 0.0
+                left -= q_slice[i] - new
+                q_slice[i] = new
                 progressed = True
         if not progressed:
             break
@@ -347,10 +474,15 @@ def replay_plan(data: PlanData, qty: np.ndarray, *, repair: bool = False, refere
             lanes_out = out_lanes[l]
             out = qty[:, lanes_out, t].sum(axis=1) if len(lanes_out) else np.zeros(S)
             if repair and len(lanes_out):
-                limit = np.floor(avail + 1e-9) if np.all(qty == np.round(qty)) else avail
+                whole = np.all(qty == np.round(qty))
+                limit = np.floor(avail + 1e-9) if whole else avail
                 for s in np.flatnonzero(out > limit + 1e-9):
                     row = qty[s, lanes_out, t]
-                    _take_back(row, ref[s, lanes_out, t], np.ceil(out[s] - limit[s] - 1e-9))
+                    if whole:
+                        _take_back(row, ref[s, lanes_out, t], np.ceil(out[s] - limit[s] - 1e-9),
+                                   data.case_pack[s], data.lot_size[s])
+                    else:
+                        row = row * (max(limit[s], 0.0) / out[s])
                     qty[s, lanes_out, t] = row
                 out = qty[:, lanes_out, t].sum(axis=1)
             sold = np.clip(np.minimum(data.demand[:, l, t], avail - out), 0.0, None)
@@ -381,7 +513,19 @@ def _n(v: float) -> str:
     return f"{v:.1f}"
 
 
-def _plan_rows(data: PlanData, qty: np.ndarray, rep: dict) -> pd.DataFrame:
+#: Reason codes of plan rows (``reason_code``, ``;``-separated when several apply).
+REASON_CODES = {
+    "cover_forecast": "ships forecast demand the destination could not serve from stock",
+    "below_min": "projected stock below the warning line min_qty",
+    "rebuild_safety_stock": "projected stock below safety stock",
+    "dc_replenishment": "DC stock for the dealers' shipments",
+    "transfer_surplus": "stock moved from a location with surplus",
+    "capacity_limited": "the lane is at capacity in that period",
+    "lot_rounding": "quantity rounded to whole case packs / the MOQ",
+}
+
+
+def _plan_rows(data: PlanData, qty: np.ndarray, rep: dict, x: np.ndarray | None = None) -> pd.DataFrame:
     S, L, E, T = data.shape
     s_i, e_i, t_i = np.nonzero(qty > _TOL)
     if len(s_i) == 0:
@@ -413,7 +557,8 @@ def _plan_rows(data: PlanData, qty: np.ndarray, rep: dict) -> pd.DataFrame:
     cum_out = np.cumsum(rep["shipments_out"][:, :, ::-1], axis=2)[:, :, ::-1]  # from t to the end
     demand_ahead = np.cumsum(data.demand[:, :, ::-1], axis=2)[:, :, ::-1]
 
-    reasons = []
+    reasons, codes = [], []
+    lots = (data.case_pack > 1) | (data.lot_size > 1)
     for k in range(len(q)):
         s, e, t, a, d, o = s_i[k], e_i[k], t_i[k], a_i[k], d_i[k], o_i[k]
         dname, week = data.locations[d], f"week of {grid[a].date()}"
@@ -428,6 +573,8 @@ def _plan_rows(data: PlanData, qty: np.ndarray, rep: dict) -> pd.DataFrame:
             else:
                 need = None
             keeps = _n(rep["on_hand"][s, o, t])
+            code = ["transfer_surplus"] + (["rebuild_safety_stock"] if need and "safety" in need else
+                                           ["cover_forecast"] if need else [])
             if need is None:
                 # In band at arrival: the LP moves stock that would otherwise sit at the origin
                 # instead of bringing new stock, for the destination's later shipments.
@@ -438,6 +585,7 @@ def _plan_rows(data: PlanData, qty: np.ndarray, rep: dict) -> pd.DataFrame:
                 if np.isfinite(plant_lead[d]) and plant_lead[d] > data.lead[e]:
                     text += f", sooner than plant replenishment ({_n(plant_lead[d])} periods)"
         elif has_out[d]:
+            code = ["dc_replenishment"] + (["rebuild_safety_stock"] if -_SHOW <= p < lower - _TOL else [])
             if p < -_SHOW:
                 text = (f"DC replenishment for dealer demand: {dname} ships {_n(rep['shipments_out'][s, d, a])} "
                         f"in the {week} and would lack {_n(-p)} without it")
@@ -447,21 +595,31 @@ def _plan_rows(data: PlanData, qty: np.ndarray, rep: dict) -> pd.DataFrame:
                 text = (f"DC replenishment for dealer demand: {dname} ships {_n(cum_out[s, d, a])} "
                         f"to dealers from the {week}")
         else:
+            code = ["cover_forecast"]
             if p < -_SHOW:
                 text = (f"cover forecast demand: {_n(data.demand[s, d, a])} forecast in the {week}, "
                         f"stock would run out ({_n(-p)} short)")
                 if q[k] > -p + 0.5 and lower > _TOL:
                     text += f"; the rest rebuilds {'min' if np.isfinite(mn) and mn >= ss else 'safety stock'} {_n(lower)}"
             elif np.isfinite(mn) and p < mn - _TOL:
+                code = ["below_min"]
                 text = f"below warning line: projected {_n(p)} < min {_n(mn)} in the {week}"
             elif p < lower - _TOL:
+                code = ["rebuild_safety_stock"]
                 text = f"rebuild safety stock: projected {_n(p)} < safety stock {_n(ss)} in the {week}"
             else:
                 text = f"cover forecast demand: {_n(demand_ahead[s, d, a])} forecast from the {week} to the horizon"
         cap = data.capacity[e]
         if np.isfinite(cap) and used[e, t] >= cap - 0.5:
             text += f"; lane {data.lane_origin[e]}->{dname} at capacity ({_n(cap)} per period)"
+            code.append("capacity_limited")
+        if lots[s] and x is not None and abs(q[k] - x[s, e, t]) >= 0.5:
+            pack, lot = data.case_pack[s], data.lot_size[s]
+            rule = f"case pack {_n(pack)}" + (f", MOQ {_n(data.moq[s])}" if lot > pack else "")
+            text += f"; {_n(q[k])} = whole lots ({rule}) for an optimal {_n(x[s, e, t])}"
+            code.append("lot_rounding")
         reasons.append(text)
+        codes.append(";".join(code))
 
     plan = pd.DataFrame(
         {
@@ -473,6 +631,7 @@ def _plan_rows(data: PlanData, qty: np.ndarray, rep: dict) -> pd.DataFrame:
             "qty": q,
             "kind": kind,
             "reason": reasons,
+            "reason_code": codes,
         }
     )
     if np.all(q == np.round(q)):
@@ -521,65 +680,48 @@ def _slacks(proj: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["constraint", "location", "sku", "date"], kind="mergesort").reset_index(drop=True)
 
 
-def _capacity_table(data: PlanData, lp: LinearProgram, sol: Solution, qty: np.ndarray) -> pd.DataFrame:
-    e_i, t_i = np.nonzero(lp.capacity_row >= 0)
+def _capacity_table(data: PlanData, solved: NetworkSolution, qty: np.ndarray) -> pd.DataFrame:
+    e_i, t_i = np.nonzero(solved.capacity_row)
     if len(e_i) == 0:
         return pd.DataFrame(columns=CAPACITY_COLUMNS)
-    rows = lp.capacity_row[e_i, t_i]
+    used = qty.sum(axis=0)[e_i, t_i]
+    cap = data.capacity[e_i]
     return pd.DataFrame(
         {
             "origin": data.lane_origin[e_i],
             "destination": data.lane_destination[e_i],
             "date": data.dates[t_i],
-            "capacity": lp.capacity[e_i],
-            "used": qty.sum(axis=0)[e_i, t_i],
-            # HiGHS dual of a <= row in a minimisation is d(objective)/d(rhs) <= 0.
-            "shadow_price": np.clip(-sol.duals[rows], 0.0, None),
+            "capacity": cap,
+            "used": used,
+            # HiGHS dual of a <= row in a minimisation is d(objective)/d(rhs) <= 0; the
+            # table shows what one more unit would save (>= 0).
+            "shadow_price": solved.shadow_price[e_i, t_i],
+            "binding": (used >= cap - 0.5) | (solved.shadow_price[e_i, t_i] > 1e-9),
         }
     )
 
 
-def _kpis(data, lp, sol, qty, rep, plan, slacks, capacity) -> dict:
-    v = sol.values
-    S, L, E, T = data.shape
-
-    def total(col: np.ndarray, weight: np.ndarray) -> float:
-        m = col >= 0
-        return float((weight[col[m]] * v[col[m]]).sum()) if m.any() else 0.0
-
-    stock = np.zeros((S, L, T))
-    for col in (lp.low_col, lp.mid_col, lp.high_col):
-        m = col >= 0
-        stock[m] += v[col[m]]
-    holding = float((data.holding[:, None, None] * stock).sum())
-    holding_with_premium = sum(total(c, lp.hold) for c in (lp.low_col, lp.mid_col, lp.high_col))
-    transport = total(lp.x_col, lp.cost)
-    lost = total(lp.lost_col, lp.cost)
-    above = total(lp.high_col, lp.cost - lp.hold)
-    below = lp.constant - total(lp.low_col, lp.hold - lp.cost)
+def _kpis(data, solved: NetworkSolution, qty, rep, plan, slacks, capacity) -> dict:
     band_rows = slacks["constraint"].isin(["below_min", "below_safety_stock", "above_max"])
-    binding = int((capacity["used"] >= capacity["capacity"] - 0.5).sum()) if len(capacity) else 0
-    return {
-        "objective": sol.objective,
-        "holding_cost": holding,
-        "dealer_holding_premium": holding_with_premium - holding,
-        "transport_cost": transport,
-        "lost_sales_cost": lost,
-        "below_band_cost": below,
-        "above_max_cost": above,
+    binding = int(capacity["binding"].sum()) if len(capacity) else 0
+    out = {"objective": solved.objective}
+    out.update(solved.parts)
+    out.update({
         "total_shipped": float(qty.sum()),
         "units_short": float(np.clip(rep["shortage"], 0, None).sum()),
         "n_band_violations": int(band_rows.sum()),
         "n_plan_rows": int(len(plan)),
         "n_transfers": int((plan["kind"] == "transfer").sum()) if len(plan) else 0,
         "n_binding_capacities": binding,
-        "build_seconds": lp.build_seconds + sol.pulp_build_seconds,
-        "solve_seconds": sol.solve_seconds,
-        "n_variables": lp.n_variables,
-        "n_constraints": lp.n_constraints,
-        "n_skus": S,
-        "sol_status": sol.sol_status,
-    }
+        "n_skus": data.shape[0],
+        "sol_status": solved.sol_status,
+    })
+    for name in ("lost_sales", "below_min", "below_safety_stock", "above_max"):
+        m = slacks["constraint"] == name
+        out[f"slack_{name}_units"] = float(slacks.loc[m, "amount"].sum())
+        out[f"slack_{name}_count"] = int(m.sum())
+    out.update({k: float(v) for k, v in solved.info.items()})
+    return out
 
 
 def _empty_result(prepare_seconds: float) -> PlanResult:

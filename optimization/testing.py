@@ -30,6 +30,7 @@ def assert_plan_feasible(
     freq: str = "W-MON",
     integer: bool = True,
     tol: float = 1e-6,
+    items: pd.DataFrame | None = None,
 ) -> dict:
     """Raise ``AssertionError`` unless ``plan`` is physically executable.
 
@@ -38,6 +39,8 @@ def assert_plan_feasible(
     - every row ships on a configured lane, with qty > 0, finite (and whole when
       ``integer``), and arrival_date = ship_date + lead_time periods;
     - per lane and ship date, the total over SKUs is within the lane's capacity;
+    - with ``items`` (sku, case_pack, moq): every quantity is a whole number of case
+      packs and at least the MOQ;
     - per non-plant location and SKU, period by period from ``start``:
       on_hand + inbound + plan arrivals covers the plan's departures (a location never
       ships more than it has), and stock after the projection's sales never goes
@@ -64,6 +67,16 @@ def assert_plan_feasible(
         assert (q > 0).all(), f"plan has non-positive quantities: {p.loc[q <= 0].head().to_dict('records')}"
         if integer:
             assert (q == np.round(q)).all(), f"plan has fractional quantities: {p.loc[q != np.round(q)].head().to_dict('records')}"
+        if items is not None and len(items):
+            it = items.set_index(items["sku"].astype(str))
+            pack = pd.to_numeric(p["sku"].astype(str).map(it.get("case_pack", pd.Series(dtype=float))), errors="coerce")
+            pack = pack.where(pack >= 1, 1.0).fillna(1.0)
+            moq = pd.to_numeric(p["sku"].astype(str).map(it.get("moq", pd.Series(dtype=float))), errors="coerce").fillna(0.0)
+            ratio = q / pack
+            off_pack = (ratio - np.round(ratio)).abs() > 1e-9
+            assert not off_pack.any(), f"plan quantities not in whole case packs: {p.loc[off_pack].head().to_dict('records')}"
+            small = q < moq - tol
+            assert not small.any(), f"plan quantities below the MOQ: {p.loc[small].head().to_dict('records')}"
         keys = pd.MultiIndex.from_frame(p[["origin", "destination"]])
         missing = ~keys.isin(lane_key.index)
         assert not missing.any(), f"plan ships on lanes that do not exist: {sorted(set(keys[missing]))[:5]}"
