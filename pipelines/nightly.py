@@ -133,7 +133,8 @@ def forecast_options(settings: Settings) -> dict:
 
 def plan_settings(settings: Settings) -> PlanSettings:
     """``PlanSettings`` of the optimizer from a configuration."""
-    return PlanSettings(horizon=settings.plan.horizon, freq=settings.freq, time_limit=settings.plan.time_limit)
+    return PlanSettings(horizon=settings.plan.horizon, freq=settings.freq, time_limit=settings.plan.time_limit,
+                        workers=settings.plan.workers, group_size=settings.plan.group_size)
 
 
 def inputs_fingerprint(data_dir: Path) -> str:
@@ -230,6 +231,7 @@ def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, pro
         "projection": result.projection,
         "selection": fc.selection,
         "slacks": result.slacks,
+        "capacity": result.capacity,
         "errors": fc.errors,
     }
     metrics: dict[str, float] = {"n_series": n_series, "forecast_fallbacks": fallbacks}
@@ -379,6 +381,7 @@ def run_plan(
     if output is not None:
         output = Path(output)
         output.mkdir(parents=True, exist_ok=True)
-        for name, frame in {"plan": result.plan, "safety_stock": safety, "projection": result.projection, "slacks": result.slacks}.items():
+        for name, frame in {"plan": result.plan, "safety_stock": safety, "projection": result.projection, "slacks": result.slacks,
+                             "capacity": result.capacity}.items():
             frame.to_csv(output / f"{name}.csv", index=False, date_format="%Y-%m-%d", float_format="%.6g")
     return result

@@ -51,6 +51,8 @@ class PlanSettingsConfig(_Section):
     review_period: int = Field(1, ge=1, description="periods between two plans (R)")
     default_service_level: float = Field(0.95, gt=0, lt=1)
     time_limit: float = Field(300.0, gt=0, description="solver time limit, seconds")
+    workers: int = Field(2, ge=1, description="local processes for SKU groups of a decomposed plan")
+    group_size: int = Field(500, ge=1, description="SKUs per group; plans with more SKUs are decomposed")
 
 
 class AlertSettings(_Section):
