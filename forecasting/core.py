@@ -1,21 +1,27 @@
 """The orchestrator: long demand table in, forecasts with quantiles out.
 
 :func:`forecast` owns everything that concerns more than one series: the long frame,
-filling missing periods, grouping, the process pool, pooling errors for quantiles and
-the run-level metrics. :func:`forecast_series` is the whole per-series pipeline (pure,
-numpy in, :class:`SeriesOutcome` out):
+filling missing periods, grouping, the worker processes (or a Dask cluster), the global
+model, pooled seasonal shapes, pooling errors for quantiles and the run-level metrics.
+:func:`forecast_series` is the whole per-series pipeline (pure, numpy in,
+:class:`SeriesOutcome` out):
 
 1. classify the demand (ADI / CV², :mod:`forecasting.classify`) and pick the candidate
-   models of that class (``DEFAULT_CANDIDATES``); series with fewer than ``min_obs``
-   periods (new items) only get the honest simple models;
-2. rolling-origin backtest of every candidate (:mod:`forecasting.backtest`), scored by
-   MASE per origin (DESIGN.md), averaged over origins;
-3. the candidate with the lowest mean MASE is refitted on the whole history; a candidate
-   that raises, returns NaN/inf or explodes (above ``max_multiple`` x the history
-   maximum) in the backtest or the refit is replaced by the next best, the fallback chain
-   ending in seasonal naive and moving average; every replacement is recorded;
+   models of that class (:data:`DEFAULT_CANDIDATES`, overridable per class); series with
+   fewer than ``min_obs`` periods (new items) get the ``short`` set: the honest simple
+   models plus the seasonal shape borrowed from their group (:mod:`forecasting.shapes`);
+2. rolling-origin backtest of every candidate (:mod:`forecasting.backtest`), scored per
+   origin by MASE, RMSSE, WAPE and bias (DESIGN.md), ranked by the mean over origins of
+   ``select_by`` (MASE by default);
+3. the best candidate is refitted on the whole history; a candidate that raises, returns
+   NaN/inf or explodes (above ``max_multiple`` x the history maximum) in the backtest or
+   the refit is replaced by the next best, the fallback chain ending in seasonal naive
+   and moving average; every replacement is recorded with its reason;
 4. the mean forecast is clipped to ``[0, cap]``.
 
+The global model (:mod:`forecasting.models.global_model`) is trained across all series
+once per backtest cutoff (on data before that cutoff only) and once on the whole
+history; its forecasts enter step 2 as one more candidate, scored on the same origins.
 Quantiles are computed afterwards across all series (:mod:`forecasting.quantiles`),
 which is why they are not part of the per-series step.
 """
@@ -24,12 +30,11 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
 import os
+import re
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,36 +44,99 @@ from threadpoolctl import threadpool_limits
 from . import metrics as _metrics
 from .backtest import check_forecast, rolling_origins
 from .classify import classify_demand
-from .models import make_model
-from .quantiles import check_quantiles, quantile_column, quantiles_from_errors
+from .models import MODELS, make_model
+from .models.global_model import GlobalBoosting, GlobalForecast, Panel
+from .parallel import TaskRunner
+from .quantiles import (
+    calibrate_levels,
+    check_quantiles,
+    conformal_shift,
+    quantile_column,
+    quantiles_from_errors,
+)
+from .shapes import ALL_GROUP, BorrowedShape, pooled_profiles
 
 __all__ = [
     "DEFAULT_CANDIDATES",
     "FALLBACK_CHAIN",
+    "GLOBAL_MODEL",
+    "SHAPE_MODEL",
     "ForecastConfig",
     "ForecastResult",
     "SeriesOutcome",
+    "candidate_table",
     "forecast",
     "forecast_series",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: Candidate models per demand class (tried in this order; ties go to the first).
+#: Name of the global gradient-boosting candidate (computed by the orchestrator).
+GLOBAL_MODEL = "global"
+#: Name of the borrowed-seasonal-shape candidate (needs a group profile).
+SHAPE_MODEL = BorrowedShape.name
+
+#: Candidate models per demand class, tried in this order (ties go to the first). Names
+#: that are not registered in :data:`forecasting.models.MODELS` (and are not the
+#: orchestrator's own ``global`` / ``seasonal_shape``) are skipped, so that models added
+#: to the registry under these names join without touching this table; an explicit
+#: ``candidates=`` entry with an unknown name is an error instead.
 DEFAULT_CANDIDATES: dict[str, tuple[str, ...]] = {
-    "smooth": ("ets", "seasonal_naive", "moving_average"),
-    "erratic": ("ets", "seasonal_naive", "moving_average"),
-    # ETS assumes a demand in every period; Croston-type models were built for zeros.
-    "intermittent": ("sba", "moving_average", "seasonal_naive"),
-    "lumpy": ("sba", "moving_average", "seasonal_naive"),
-    # Too little history to tell models apart: only simple, explainable ones.
-    "short": ("moving_average", "naive"),
+    # Regular demand: seasonal models, the global model, the seasonal baselines.
+    "smooth": ("ets", "theta", "stl", "global", "seasonal_naive", "moving_average"),
+    "erratic": ("ets", "theta", "stl", "global", "seasonal_naive", "moving_average"),
+    # ETS assumes a demand in every period; Croston-type models, TSB and temporal
+    # aggregation were built for zeros.
+    "intermittent": ("sba", "tsb", "adida", "croston", "global", "moving_average"),
+    "lumpy": ("sba", "tsb", "adida", "global", "moving_average"),
+    # Too little history to tell many models apart: simple, explainable ones and the
+    # seasonal shape borrowed from the series' group.
+    "short": ("moving_average", "naive", SHAPE_MODEL),
     "no_demand": ("moving_average",),
 }
 #: Always backtested after the candidates, so that a fallback has errors too.
 FALLBACK_CHAIN: tuple[str, ...] = ("seasonal_naive", "moving_average")
+#: Scores kept per candidate (``select_by`` must be one of them).
+SCORES = ("mase", "rmsse", "wape", "bias")
 
 _KEYS = ["sku", "location"]
+_ORCHESTRATOR_MODELS = (GLOBAL_MODEL, SHAPE_MODEL)
+
+
+def candidate_table(candidates: Mapping[str, Sequence[str]] | None = None) -> dict[str, tuple[str, ...]]:
+    """The candidate table in force: defaults, overridden per class, unknown names out.
+
+    Parameters
+    ----------
+    candidates : mapping, optional
+        Demand class -> model names, replacing the default list of that class.
+
+    Returns
+    -------
+    dict
+        Class -> available model names, in order.
+
+    Raises
+    ------
+    ValueError
+        Unknown class, or an explicitly requested model that does not exist.
+
+    Examples
+    --------
+    >>> candidate_table({"short": ["naive"]})["short"]
+    ('naive',)
+    """
+    known = set(MODELS) | set(_ORCHESTRATOR_MODELS)
+    table = {k: tuple(n for n in v if n in known) for k, v in DEFAULT_CANDIDATES.items()}
+    for key, names in (candidates or {}).items():
+        if key not in DEFAULT_CANDIDATES:
+            raise ValueError(f"unknown demand class {key!r} in candidates; known: {sorted(DEFAULT_CANDIDATES)}")
+        names = (names,) if isinstance(names, str) else tuple(names)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"unknown model(s) {unknown} in candidates[{key!r}]; known: {sorted(known)}")
+        table[key] = names
+    return table
 
 
 @dataclass(frozen=True)
@@ -92,14 +160,16 @@ class ForecastConfig:
     min_train : int
         Fewest training periods at a backtest origin.
     candidates : mapping
-        Demand class -> candidate model names (see ``DEFAULT_CANDIDATES``).
+        Demand class -> candidate model names (see :func:`candidate_table`).
     model_params : mapping
         Model name -> constructor parameters.
     refit_backtest : bool
         Re-estimate model parameters at every backtest origin; by default they are
         estimated at the first origin and reused (frozen) at the later ones.
+    select_by : str
+        Score that ranks candidates: ``mase`` (default), ``rmsse`` or ``wape``.
     seed : int
-        Seed for random steps (none in this version: every step is deterministic).
+        Seed for random steps (the global model's row sample and boosting).
     """
 
     horizon: int
@@ -109,9 +179,10 @@ class ForecastConfig:
     max_multiple: float = 3.0
     min_obs: int = 26
     min_train: int = 3
-    candidates: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_CANDIDATES))
+    candidates: Mapping[str, tuple[str, ...]] = field(default_factory=candidate_table)
     model_params: Mapping[str, Mapping] = field(default_factory=dict)
     refit_backtest: bool = False
+    select_by: str = "mase"
     seed: int = 0
 
 
@@ -140,13 +211,18 @@ class SeriesOutcome:
         ``y[:origin]``), step ``h`` (1-based), error ``actual - forecast``, actual and
         forecast, units per period.
     scores : dict
-        Candidate name -> ranking score: mean over origins of MASE, with the scale made
-        usable when it is zero (see ``_safe_scale``); ``nan`` if the candidate failed
-        or had no origin.
+        Candidate name -> ranking score: mean over origins of ``select_by`` (MASE with
+        the scale made usable when it is zero, see ``_safe_scale``); ``nan`` if the
+        candidate failed or had no origin.
     chosen_scores : dict
         ``mase``, ``rmsse``, ``wape``, ``bias`` of the used model's backtest.
     fallback : str
         Why the used model is not the first choice ("" when it is).
+    candidate_scores : dict
+        Candidate name -> ``{mase, rmsse, wape, bias, n_origins}`` of its backtest.
+    fallback_kinds : tuple of str
+        One entry per recorded failure: ``error`` (the fit raised), ``nonfinite``,
+        ``explosion`` or ``other``.
     """
 
     model: str
@@ -165,6 +241,8 @@ class SeriesOutcome:
     scores: dict
     chosen_scores: dict
     fallback: str
+    candidate_scores: dict = field(default_factory=dict)
+    fallback_kinds: tuple = ()
 
 
 @dataclass
@@ -180,24 +258,48 @@ class ForecastResult:
         n_origins, mase, rmsse, wape, bias (the used model's backtest, DESIGN.md
         formulas, ``nan`` where a denominator is zero), ``mase_<model>`` per candidate
         (the ranking score, see :class:`SeriesOutcome`), error_scale (``s_i`` of
-        :mod:`forecasting.quantiles`, units per period), fallback.
+        :mod:`forecasting.quantiles`, units per period), ``pinball_q..`` (the used
+        model's backtest pinball loss per quantile, units per period), group, shape
+        (the borrowed profile's group or ""), promo_lift, price_elasticity, fallback.
     errors : pandas.DataFrame
         sku, location, origin (date of the last training period), step (1..H), error
         (actual - forecast), date (target period), actual, forecast.
     metrics : dict
         Run-level figures (floats), see :func:`forecast`.
+    scores : pandas.DataFrame
+        Every candidate's backtest per series: sku, location, model, mase, rmsse, wape,
+        bias, n_origins, chosen.
+    coverage : pandas.DataFrame
+        Held-out (leave-one-origin-out) quantile coverage per demand class, see
+        :func:`forecasting.quantiles.calibrate_levels`.
+    effects : pandas.DataFrame
+        Promotion and price effects estimated by the global model per series: sku,
+        location, group, n_promo_periods, promo_lift, price_elasticity.
+    errors_by_step : pandas.DataFrame
+        demand_class, step, n, mae, bias, wape of the used models' backtest errors.
     """
 
     forecasts: pd.DataFrame
     selection: pd.DataFrame
     errors: pd.DataFrame
     metrics: dict
+    scores: pd.DataFrame = field(default_factory=pd.DataFrame)
+    coverage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    effects: pd.DataFrame = field(default_factory=pd.DataFrame)
+    errors_by_step: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _fit_predict(name: str, y: np.ndarray, h: int, cap: float, cfg: ForecastConfig, model=None):
+def _make(name: str, cfg: ForecastConfig, profile: np.ndarray | None):
+    params = dict(cfg.model_params.get(name, {}))
+    if name == SHAPE_MODEL:
+        return BorrowedShape(profile, **{k: v for k, v in params.items() if k == "window"})
+    return make_model(name, cfg.season_length, **params)
+
+
+def _fit_predict(name: str, y: np.ndarray, h: int, cap: float, cfg: ForecastConfig, model=None, profile=None):
     """Fit (a fresh model of ``name``, or the given unfitted ``model``) and guard."""
     if model is None:
-        model = make_model(name, cfg.season_length, **dict(cfg.model_params.get(name, {})))
+        model = _make(name, cfg, profile)
     return model.fit(y), check_forecast(model.predict(h), h, cap)
 
 
@@ -224,9 +326,20 @@ def _nanmean(values: list[float]) -> float:
     return float(arr.mean()) if arr.size else float("nan")
 
 
-def _candidate_names(label: str, short: bool, min_train_len: int, cfg: ForecastConfig) -> list[str]:
+def _fallback_kind(reason: str) -> str:
+    if "non-finite" in reason:
+        return "nonfinite"
+    if "explosion" in reason:
+        return "explosion"
+    if "failed" in reason:
+        return "error"
+    return "other"
+
+
+def _candidate_names(label: str, short: bool, min_train_len: int, cfg: ForecastConfig, available: set) -> list[str]:
     key = "short" if short and label != "no_demand" else label
-    names = list(cfg.candidates.get(key, DEFAULT_CANDIDATES[key]))
+    names = [n for n in cfg.candidates.get(key, DEFAULT_CANDIDATES[key]) if n in available or n in MODELS]
+    names = [n for n in names if n not in _ORCHESTRATOR_MODELS or n in available]
     for name in FALLBACK_CHAIN:
         if name not in names:
             names.append(name)
@@ -236,7 +349,25 @@ def _candidate_names(label: str, short: bool, min_train_len: int, cfg: ForecastC
     return names
 
 
-def forecast_series(y: np.ndarray, cfg: ForecastConfig) -> SeriesOutcome:
+def _scores(runs: list, y: np.ndarray, m: int) -> dict:
+    a_arr = np.concatenate([a for _, a, _ in runs])
+    f_arr = np.concatenate([f for _, _, f in runs])
+    return {
+        "mase": _nanmean([_metrics.mase(a, f, y[:o], m) for o, a, f in runs]),
+        "rmsse": _nanmean([_metrics.rmsse(a, f, y[:o]) for o, a, f in runs]),
+        "wape": _metrics.wape(a_arr, f_arr),
+        "bias": _metrics.bias(a_arr, f_arr),
+        "n_origins": len(runs),
+    }
+
+
+def forecast_series(
+    y: np.ndarray,
+    cfg: ForecastConfig,
+    *,
+    profile: np.ndarray | None = None,
+    external: Mapping[str, tuple[Mapping[int, np.ndarray], np.ndarray]] | None = None,
+) -> SeriesOutcome:
     """Classify, backtest, select, refit and guard one series.
 
     Parameters
@@ -245,6 +376,13 @@ def forecast_series(y: np.ndarray, cfg: ForecastConfig) -> SeriesOutcome:
         Demand per period, units, oldest first, zeros included, no gaps.
     cfg : ForecastConfig
         Settings.
+    profile : numpy.ndarray, optional
+        ``m`` multiplicative seasonal factors borrowed from the series' group, index 0
+        belonging to ``y[0]`` (enables the ``seasonal_shape`` candidate).
+    external : mapping, optional
+        Forecasts computed outside this function (the global model): name ->
+        ``({origin: H forecasts}, H final forecasts)``, units per period. A candidate
+        that lacks one of this series' origins is not considered.
 
     Returns
     -------
@@ -253,36 +391,51 @@ def forecast_series(y: np.ndarray, cfg: ForecastConfig) -> SeriesOutcome:
     y = np.asarray(y, dtype=float)
     n = y.size
     h = cfg.horizon
+    external = dict(external or {})
     cls = classify_demand(y)
     short = n < cfg.min_obs
     origins = rolling_origins(n, h, cfg.backtest_windows, cfg.backtest_step, cfg.min_train)
     min_train_len = min(origins) if origins else n
-    names = _candidate_names(cls.label, short, min_train_len, cfg)
+    available = set(external) | ({SHAPE_MODEL} if profile is not None else set())
+    names = _candidate_names(cls.label, short, min_train_len, cfg, available)
+    # an externally computed candidate must cover exactly this series' origins
+    names = [nm for nm in names if nm not in external or all(o in external[nm][0] for o in origins)]
 
     reasons: list[str] = []
     backtests: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {}
     scores: dict[str, float] = {}
+    cand_scores: dict[str, dict] = {}
     for name in names:
         runs = []
-        mases = []
+        ranks = []
         first = None
         try:
             for o in origins:
                 train, actual = y[:o], y[o : o + h]
-                # Parameters are estimated at the first origin only; later origins re-run
-                # the model with them (``frozen``), unless refit_backtest asks otherwise.
-                model = None if first is None or cfg.refit_backtest else first.frozen()
-                fitted, f = _fit_predict(name, train, h, _cap(train, cfg.max_multiple), cfg, model)
-                first = first or fitted
+                cap_o = _cap(train, cfg.max_multiple)
+                if name in external:
+                    f = check_forecast(np.asarray(external[name][0][o], dtype=float)[:h], h, cap_o)
+                else:
+                    # Parameters are estimated at the first origin only; later origins
+                    # re-run the model with them (``frozen``), unless refit_backtest.
+                    model = None if first is None or cfg.refit_backtest else first.frozen()
+                    fitted, f = _fit_predict(name, train, h, cap_o, cfg, model, profile)
+                    first = first or fitted
                 f = f[: actual.size]
                 runs.append((o, actual, f))
-                mases.append(float(np.mean(np.abs(actual - f))) / _safe_scale(train, cfg.season_length))
+                if cfg.select_by == "mase":
+                    ranks.append(float(np.mean(np.abs(actual - f))) / _safe_scale(train, cfg.season_length))
         except Exception as exc:  # any failure disqualifies the candidate, by design
             reasons.append(f"{name} failed in backtest at origin {o} of {n}: {type(exc).__name__}: {exc}")
             scores[name] = float("nan")
             continue
         backtests[name] = runs
-        scores[name] = float(np.mean(mases)) if mases else float("nan")
+        if runs:
+            cand_scores[name] = _scores(runs, y, cfg.season_length)
+        if cfg.select_by == "mase":
+            scores[name] = float(np.mean(ranks)) if ranks else float("nan")
+        else:
+            scores[name] = float(cand_scores[name][cfg.select_by]) if runs else float("nan")
 
     # Best score first; candidates without a backtest (too little data) keep their
     # configured order after the scored ones, failed ones are not retried.
@@ -297,7 +450,10 @@ def forecast_series(y: np.ndarray, cfg: ForecastConfig) -> SeriesOutcome:
     used, mean = None, None
     for name in order:
         try:
-            _, mean = _fit_predict(name, y, h, cap, cfg)
+            if name in external:
+                mean = check_forecast(np.asarray(external[name][1], dtype=float), h, cap)
+            else:
+                _, mean = _fit_predict(name, y, h, cap, cfg, None, profile)
             used = name
             break
         except Exception as exc:
@@ -308,6 +464,7 @@ def forecast_series(y: np.ndarray, cfg: ForecastConfig) -> SeriesOutcome:
         mean = np.clip(np.full(h, float(np.mean(y[-window:])) if n else 0.0), 0.0, cap)
         used = "moving_average"
         reasons.append("all candidates failed; used the plain recent mean")
+    kinds = tuple(_fallback_kind(r) for r in reasons)
     if used != preferred and preferred is not None and not any(r.startswith(preferred) for r in reasons):
         reasons.append(f"{preferred} not used")
     if reasons:
@@ -319,16 +476,11 @@ def forecast_series(y: np.ndarray, cfg: ForecastConfig) -> SeriesOutcome:
         s_arr = np.concatenate([np.arange(1, a.size + 1) for _, a, _ in runs])
         a_arr = np.concatenate([a for _, a, _ in runs])
         f_arr = np.concatenate([f for _, _, f in runs])
-        chosen = {
-            "mase": _nanmean([_metrics.mase(a, f, y[:o], cfg.season_length) for o, a, f in runs]),
-            "rmsse": _nanmean([_metrics.rmsse(a, f, y[:o]) for o, a, f in runs]),
-            "wape": _metrics.wape(a_arr, f_arr),
-            "bias": _metrics.bias(a_arr, f_arr),
-        }
+        chosen = {k: cand_scores[used][k] for k in SCORES}
     else:
         o_arr = s_arr = np.empty(0, dtype=int)
         a_arr = f_arr = np.empty(0)
-        chosen = dict.fromkeys(("mase", "rmsse", "wape", "bias"), float("nan"))
+        chosen = dict.fromkeys(SCORES, float("nan"))
     return SeriesOutcome(
         model=used,
         mean=mean,
@@ -346,44 +498,68 @@ def forecast_series(y: np.ndarray, cfg: ForecastConfig) -> SeriesOutcome:
         scores=scores,
         chosen_scores=chosen,
         fallback="; ".join(reasons),
+        candidate_scores=cand_scores,
+        fallback_kinds=kinds,
     )
 
 
-def _run_chunk(series: list[np.ndarray], cfg: ForecastConfig) -> list[SeriesOutcome]:
+def _run_chunk(series: list[np.ndarray], cfg: ForecastConfig, profiles=None, externals=None) -> list[SeriesOutcome]:
     # BLAS with one thread in every process, also in the serial path: a multi-threaded
     # BLAS sums in a different order, the last bits of the least-squares fits differ,
     # and the optimiser can then stop elsewhere, so n_jobs=1 and n_jobs>1 would differ.
+    profiles = profiles or [None] * len(series)
+    externals = externals or [None] * len(series)
     with threadpool_limits(1):
-        return [forecast_series(y, cfg) for y in series]
+        return [forecast_series(y, cfg, profile=p, external=e) for y, p, e in zip(series, profiles, externals)]
 
 
-def _init_worker() -> None:
-    # One process per core already: nested BLAS/OpenMP threads would oversubscribe the
-    # cores. The env vars cover libraries loaded later; threadpoolctl the loaded ones.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    threadpool_limits(1)
+def _global_task(model: GlobalBoosting, panel: Panel, cutoff: int, origins: tuple, quantiles: bool, effects: bool,
+                 plans_known: bool, future_promo, future_price) -> GlobalForecast:
+    # One thread: several fits run side by side in worker processes, and single-threaded
+    # histogram sums make local and Dask runs bit-for-bit identical.
+    with threadpool_limits(1):
+        try:
+            return model.fit_predict(panel, cutoff, origins=origins, quantiles=quantiles, effects=effects,
+                                     plans_known=plans_known, future_promo=future_promo, future_price=future_price)
+        except Exception as exc:  # a failed global fit must not sink the run: NaN -> fallback
+            S = panel.y.shape[0]
+            return GlobalForecast(cutoff, np.full((len(origins), S, model.horizon), np.nan), np.zeros((len(origins), S)),
+                                  origins=tuple(origins), error=f"{type(exc).__name__}: {exc}")
 
 
-def _prepare(history: pd.DataFrame, freq: str, end=None) -> tuple[pd.DataFrame, list[np.ndarray], pd.DatetimeIndex]:
-    """Validate the long frame and cut it into gap-free arrays, one per series."""
+def _prepare(history: pd.DataFrame, freq: str, end=None):
+    """Validate the long frame and cut it into gap-free arrays, one per series.
+
+    Returns keys, series, grid, start positions and the promo / price matrices
+    (``(S, T)``, ``None`` when the column is absent).
+    """
+    if not isinstance(history, pd.DataFrame):
+        raise ValueError(f"history must be a pandas DataFrame, got {type(history).__name__}")
     missing = [c for c in (*_KEYS, "date", "qty") if c not in history.columns]
     if missing:
         raise ValueError(f"history lacks column(s) {missing}; needs sku, location, date, qty")
-    frame = history[[*_KEYS, "date", "qty"]].copy()
+    extra = [c for c in ("promo", "price") if c in history.columns]
+    frame = history[[*_KEYS, "date", "qty", *extra]].copy()
     if frame.empty:
         raise ValueError("history has no rows")
-    frame["date"] = pd.to_datetime(frame["date"])
+    try:
+        frame["date"] = pd.to_datetime(frame["date"])
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"history date is not a date column: {exc}") from None
+    if frame["date"].isna().any():
+        raise ValueError("history has missing dates")
     qty = pd.to_numeric(frame["qty"], errors="coerce").astype(float)
     if qty.isna().any() or not np.all(np.isfinite(qty)):
-        raise ValueError("history qty has missing or non-numeric values")
+        bad = frame.loc[~np.isfinite(qty.fillna(np.inf)), "qty"].iloc[0]
+        raise ValueError(f"history qty has missing or non-numeric values (e.g. {bad!r})")
     if (qty < 0).any():
-        raise ValueError("history qty has negative values")
+        raise ValueError(f"history qty has negative values (e.g. {float(qty[qty < 0].iloc[0])})")
     frame["qty"] = qty
     if frame[_KEYS].isna().any().any():
         raise ValueError("history has missing sku or location")
     if frame.duplicated([*_KEYS, "date"]).any():
-        raise ValueError("history has duplicate (sku, location, date) rows")
+        dup = frame.loc[frame.duplicated([*_KEYS, "date"]), [*_KEYS, "date"]].iloc[0]
+        raise ValueError(f"history has duplicate (sku, location, date) rows, e.g. {tuple(dup.astype(str))}")
     offset = to_offset(freq)
     dates = frame["date"]
     off_grid = ~dates.map(offset.is_on_offset).astype(bool)
@@ -398,22 +574,69 @@ def _prepare(history: pd.DataFrame, freq: str, end=None) -> tuple[pd.DataFrame, 
         if dates.max() > last:
             raise ValueError(f"history has dates after end {last.date()}")
     grid = pd.date_range(dates.min(), last, freq=offset)
-    pos = grid.get_indexer(dates)
-    frame["_pos"] = pos
+    frame["_pos"] = grid.get_indexer(dates)
     frame = frame.sort_values([*_KEYS, "_pos"], kind="mergesort")
     grouped = frame.groupby(_KEYS, sort=True, observed=True)
     keys = grouped.size().index.to_frame(index=False)
     sizes = grouped.size().to_numpy()
-    bounds = np.cumsum(sizes)[:-1]
-    last = len(grid) - 1
-    series = []
+    row_series = np.repeat(np.arange(sizes.size), sizes)
+    pos = frame["_pos"].to_numpy()
+    first = pos[np.r_[0, np.cumsum(sizes)[:-1]]]
+    T = len(grid)
     # Each series runs from its own first row to the last date of the whole history:
     # missing periods inside that span, and after a series' last row, are zero demand.
-    for p, q in zip(np.split(frame["_pos"].to_numpy(), bounds), np.split(frame["qty"].to_numpy(), bounds)):
-        y = np.zeros(last - p[0] + 1)
-        y[p - p[0]] = q
-        series.append(y)
-    return keys, series, grid
+    Y = np.full((sizes.size, T), np.nan)
+    Y[np.arange(T)[None, :] >= first[:, None]] = 0.0
+    Y[row_series, pos] = frame["qty"].to_numpy()
+    series = [Y[i, first[i]:].copy() for i in range(sizes.size)]
+    promo = price = None
+    if "promo" in extra:
+        p = pd.to_numeric(frame["promo"], errors="coerce").fillna(0.0).to_numpy(float)
+        promo = np.zeros((sizes.size, T))
+        promo[row_series, pos] = (p > 0).astype(float)
+    if "price" in extra:
+        pr = pd.to_numeric(frame["price"], errors="coerce").to_numpy(float)
+        price = np.full((sizes.size, T), np.nan)
+        price[row_series, pos] = np.where(pr > 0, pr, np.nan)
+    return keys, series, grid, first.astype(int), Y, promo, price
+
+
+def _group_labels(keys: pd.DataFrame, groups: pd.DataFrame | None) -> np.ndarray:
+    """Group of every series from a ``groups`` table (sku[, location], group)."""
+    if groups is None:
+        return np.array([None] * len(keys), dtype=object)
+    if not isinstance(groups, pd.DataFrame) or "group" not in groups.columns or "sku" not in groups.columns:
+        raise ValueError("groups must be a DataFrame with columns sku, group and optionally location")
+    on = [c for c in _KEYS if c in groups.columns]
+    table = groups[[*on, "group"]].drop_duplicates(on)
+    merged = keys.merge(table.astype({c: keys[c].dtype for c in on}, errors="ignore"), on=on, how="left")
+    return merged["group"].astype(object).where(merged["group"].notna(), None).to_numpy()
+
+
+def _future_matrices(future: pd.DataFrame | None, keys: pd.DataFrame, dates: pd.DatetimeIndex, panel: Panel):
+    """Planned promo / price of the forecast periods as ``(S, H)`` matrices."""
+    if future is None:
+        return None, None
+    missing = [c for c in (*_KEYS, "date") if c not in future.columns]
+    if missing:
+        raise ValueError(f"future lacks column(s) {missing}; needs sku, location, date and promo and/or price")
+    S, H = len(keys), len(dates)
+    idx = keys.reset_index().rename(columns={"index": "_i"})
+    f = future.assign(date=pd.to_datetime(future["date"])).merge(idx, on=_KEYS, how="inner")
+    col = dates.get_indexer(f["date"])
+    f = f[col >= 0]
+    col = col[col >= 0]
+    promo = price = None
+    if "promo" in f.columns:
+        promo = np.zeros((S, H))
+        promo[f["_i"].to_numpy(), col] = (pd.to_numeric(f["promo"], errors="coerce").fillna(0).to_numpy() > 0).astype(float)
+    if "price" in f.columns and panel.has_price:
+        last = pd.DataFrame(panel.price.T).ffill().to_numpy().T[:, -1]
+        price = np.repeat(last[:, None], H, axis=1)
+        vals = pd.to_numeric(f["price"], errors="coerce").to_numpy(float)
+        ok = vals > 0
+        price[f["_i"].to_numpy()[ok], col[ok]] = vals[ok]
+    return promo, price
 
 
 def _chunks(n: int, parts: int) -> list[slice]:
@@ -441,6 +664,13 @@ def forecast(
     chunks_per_job: int = 4,
     end=None,
     refit_backtest: bool = False,
+    groups: pd.DataFrame | None = None,
+    scheduler: Any = None,
+    global_model: bool = True,
+    global_params: Mapping[str, Any] | None = None,
+    future: pd.DataFrame | None = None,
+    select_by: str = "mase",
+    calibrate: bool = True,
 ) -> ForecastResult:
     """Forecast every sku x location of a long demand table, with quantiles.
 
@@ -448,9 +678,9 @@ def forecast(
     ----------
     history : pandas.DataFrame
         Columns sku, location, date (period start, on the ``freq`` grid), qty (units per
-        period, >= 0). Other columns (promo, price) are ignored in this version. Each
-        series runs from its first row to the last date of the whole table (or
-        ``end``); missing periods are zero demand.
+        period, >= 0); optional promo (0/1) and price (currency per unit), which feed the
+        global model. Each series runs from its first row to the last date of the whole
+        table (or ``end``); missing periods are zero demand.
     horizon : int
         ``H``, periods to forecast after the last history date.
     freq : str
@@ -461,10 +691,10 @@ def forecast(
         Quantile levels in (0, 1); one output column each, named by
         :func:`~forecasting.quantiles.quantile_column`.
     n_jobs : int
-        Worker processes (``-1``: one per CPU). Results are identical for any value.
+        Local worker processes (``-1``: one per CPU). Results are identical for any value.
     seed : int
-        Seed for random steps. This version has none (backtest, selection and error
-        quantiles are deterministic); the argument keeps the contract stable.
+        Seed of the global model's row sample and boosting (everything else is
+        deterministic).
     backtest_windows : int
         Rolling origins per series (each forecasts ``H`` periods).
     backtest_step : int, optional
@@ -473,11 +703,11 @@ def forecast(
         Forecasts above ``max_multiple`` x the history maximum count as an explosion
         (fallback); all outputs are capped there.
     min_obs : int, optional
-        Series with fewer periods are short (new items): simple models and quantiles
-        widened by ``short_widen``. Default ``2 H``.
+        Series with fewer periods are short (new items): the ``short`` candidates and
+        quantiles widened by ``short_widen``. Default ``2 H``.
     candidates : mapping, optional
         Demand class (smooth, erratic, intermittent, lumpy, short, no_demand) ->
-        candidate model names; overrides ``DEFAULT_CANDIDATES`` per class.
+        candidate model names; overrides :data:`DEFAULT_CANDIDATES` per class.
     model_params : mapping, optional
         Model name -> constructor parameters, e.g. ``{"moving_average": {"window": 8},
         "sba": {"alpha": 0.1}}``.
@@ -486,26 +716,48 @@ def forecast(
     min_pool : int
         Fewest pooled errors per (class, step) before the pool is widened.
     chunks_per_job : int
-        Chunks of series per worker (load balancing when ``n_jobs > 1``).
+        Chunks of series per worker (load balancing when running in parallel).
     end : date-like, optional
-        Last period of the history (on the grid). Default: the table's last date. Give
-        it when trailing zero-demand rows may be missing, so that every series still
-        runs up to the as-of period and the forecast starts right after it.
+        Last period of the history (on the grid). Default: the table's last date.
     refit_backtest : bool
-        Re-optimise model parameters at every backtest origin. Default: estimate them
-        at the first (oldest) origin and reuse them at the later ones, which makes an
-        origin cost ~1 ms instead of ~4 ms for ETS and barely changes the scores; the
-        final fit on the whole history is always fully optimised.
+        Re-optimise model parameters at every backtest origin (default: estimate them
+        at the first origin and reuse them; the final fit is always fully optimised).
+    groups : pandas.DataFrame, optional
+        Columns sku, group and optionally location (e.g. the item's category, or
+        category and region): series of a group share a pooled seasonal profile that
+        short series borrow (:mod:`forecasting.shapes`). Without it, short series
+        borrow the run-wide profile.
+    scheduler : str or dask.distributed.Client, optional
+        Run the tasks on this Dask cluster (e.g. ``"tcp://host:8786"``) instead of
+        local processes; the results are identical.
+    global_model : bool
+        Train the global gradient-boosting candidate (:mod:`forecasting.models.
+        global_model`) at every backtest cutoff and on the whole history.
+    global_params : mapping, optional
+        Constructor parameters of :class:`~forecasting.models.global_model.
+        GlobalBoosting` (``max_rows``, ``max_iter``, ``learning_rate``...).
+    future : pandas.DataFrame, optional
+        Planned promo and/or price of the forecast periods (sku, location, date, promo,
+        price). Without it the forecast assumes no promotion and the last price; with
+        it, the backtest also uses the (then known) promotions of its target periods.
+    select_by : str
+        Backtest score that ranks candidates: ``mase``, ``rmsse`` or ``wape``.
+    calibrate : bool
+        Adjust each class's quantile levels so that their leave-one-origin-out coverage
+        on the backtest matches the nominal level (:func:`~forecasting.quantiles.
+        calibrate_levels`).
 
     Returns
     -------
     ForecastResult
-        ``forecasts`` (>= 0, no NaN, quantiles monotone), ``selection``, ``errors`` and
-        ``metrics`` with: n_series, n_short, n_fallback, mean_mase, median_mase, wape,
-        bias (pooled over the backtest), ``backtest_coverage_q..`` (in-sample share of
-        backtest actuals at or below the quantile rebuilt from the pooled errors),
-        ``quantiles_poisson`` (1 if the Poisson fallback was used), ``n_model_<name>``
-        and ``seconds``.
+        ``forecasts`` (>= 0, no NaN, quantiles monotone), ``selection``, ``errors``,
+        ``scores``, ``coverage``, ``effects``, ``errors_by_step`` and ``metrics`` with:
+        n_series, n_short, n_fallback, n_fallback_error / _nonfinite / _explosion,
+        mean_mase, median_mase, wape, bias (pooled over the backtest),
+        ``backtest_coverage_q..`` (in-sample share of backtest actuals at or below the
+        quantile rebuilt from the pooled errors), ``holdout_coverage_q.._<class>``
+        (leave-one-origin-out), ``quantiles_poisson``, ``n_model_<name>``,
+        ``promo_lift_median``, ``price_elasticity_median``, global_seconds and seconds.
 
     Examples
     --------
@@ -523,96 +775,169 @@ def forecast(
     h = int(horizon)
     if h < 1:
         raise ValueError(f"horizon must be >= 1, got {horizon}")
-    if int(season_length) < 1:
+    m = int(season_length)
+    if m < 1:
         raise ValueError(f"season_length must be >= 1, got {season_length}")
     if not max_multiple > 1:
         raise ValueError(f"max_multiple must be > 1, got {max_multiple}")
+    if int(backtest_windows) < 1:
+        raise ValueError(f"backtest_windows must be >= 1, got {backtest_windows}")
+    if backtest_step is not None and int(backtest_step) < 1:
+        raise ValueError(f"backtest_step must be >= 1, got {backtest_step}")
+    if select_by not in ("mase", "rmsse", "wape"):
+        raise ValueError(f"select_by must be mase, rmsse or wape, got {select_by!r}")
     qs = check_quantiles(quantiles)
-    merged = dict(DEFAULT_CANDIDATES)
-    for key, names in (candidates or {}).items():
-        if key not in DEFAULT_CANDIDATES:
-            raise ValueError(f"unknown demand class {key!r} in candidates")
-        merged[key] = tuple(names)
+    table = candidate_table(candidates)
     cfg = ForecastConfig(
         horizon=h,
-        season_length=int(season_length),
+        season_length=m,
         backtest_windows=int(backtest_windows),
         backtest_step=int(backtest_step) if backtest_step else max(1, h // 3),
         max_multiple=float(max_multiple),
         min_obs=int(min_obs) if min_obs is not None else 2 * h,
-        candidates=merged,
+        candidates=table,
         model_params={k: dict(v) for k, v in (model_params or {}).items()},
         refit_backtest=bool(refit_backtest),
+        select_by=select_by,
         seed=int(seed),
     )
-    keys, series, grid = _prepare(history, freq, end)
+    keys, series, grid, start_pos, Y, promo, price = _prepare(history, freq, end)
     last_date = grid[-1]
+    T = len(grid)
     n_series = len(series)
-    workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, int(n_jobs))
-    workers = min(workers, n_series)
-    if workers <= 1:
-        outcomes = _run_chunk(series, cfg)
-    else:
-        parts = _chunks(n_series, workers * max(1, int(chunks_per_job)))
-        # spawn: fresh interpreters, safe even if the caller runs threads (fork is not).
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker) as pool:
-            futures = [pool.submit(_run_chunk, series[s], cfg) for s in parts]
-            outcomes = [o for fut in futures for o in fut.result()]
-
     offset = to_offset(freq)
     dates = pd.date_range(last_date + offset, periods=h, freq=offset)
-    means = np.stack([o.mean for o in outcomes])
-    groups = np.array(["short" if o.short and o.demand_class != "no_demand" else o.demand_class for o in outcomes])
+    group_of = _group_labels(keys, groups)
+
+    # ---- pooled seasonal shapes for series too short for their own ------------------
+    profiles: list = [None] * n_series
+    shape_of = np.array([""] * n_series, dtype=object)
+    uses_shape = any(SHAPE_MODEL in v for v in table.values())
+    if uses_shape and m >= 2:
+        pooled = pooled_profiles(series, start_pos, group_of, m)
+        for i, y in enumerate(series):
+            if y.size >= 2 * m:
+                continue
+            key = group_of[i] if group_of[i] in pooled else ALL_GROUP
+            if key in pooled:
+                profiles[i] = pooled[key][(start_pos[i] + np.arange(m)) % m]
+                shape_of[i] = str(key)
+
+    workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, int(n_jobs))
+    with TaskRunner(min(workers, max(n_series, 1)), scheduler) as runner:
+        # ---- the global model: one fit per backtest cutoff and one on everything ----
+        t_global = time.perf_counter()
+        externals: list = [None] * n_series
+        gfinal = gcal = None
+        uses_global = global_model and any(GLOBAL_MODEL in v for v in table.values())
+        if uses_global:
+            panel = Panel(
+                y=Y,
+                promo=promo if promo is not None else np.zeros_like(Y),
+                price=price if price is not None else np.full_like(Y, np.nan),
+                season_pos=Panel.season_positions(grid.append(dates), m),
+                season_length=m,
+                has_promo=promo is not None,
+                has_price=price is not None,
+            )
+            gparams = {"seed": int(seed), **dict(global_params or {})}
+            gmodel = GlobalBoosting(horizon=h, quantiles=qs, **gparams)
+            cutoffs = [T - h - k * cfg.backtest_step for k in range(cfg.backtest_windows)]
+            cutoffs = sorted(c for c in set(cutoffs) if c >= max(8, cfg.min_train))
+            fpromo, fprice = _future_matrices(future, keys, dates, panel)
+            panel_ref = runner.scatter(panel)
+            plans = future is not None
+            if cfg.refit_backtest:
+                tasks = [(gmodel, panel_ref, c, (c,), c == cutoffs[-1], False, plans, None, None) for c in cutoffs]
+            else:
+                # one fit before the earliest origin forecasts every backtest origin: no
+                # leakage, and the same "frozen parameters" scheme as the series models
+                tasks = [(gmodel, panel_ref, cutoffs[0], tuple(cutoffs), True, False, plans, None, None)] if cutoffs else []
+            tasks.append((gmodel, panel_ref, T, (T,), True, True, plans, fpromo, fprice))
+            results = runner.map(_global_task, tasks)
+            for r in results:
+                if r.error:
+                    logger.warning("forecast: global model failed at cutoff %d of %d: %s", r.cutoff, T, r.error)
+            gfinal = results[-1]
+            by_origin = {o: r.mean[k] for r in results[:-1] for k, o in enumerate(r.origins)}
+            gcal = [(o, r.quantiles[k], r.scale[k]) for r in results[:-1] if r.quantiles is not None for k, o in enumerate(r.origins)]
+            for i in range(n_series):
+                local = {c - start_pos[i]: by_origin[c][i] for c in by_origin if c - start_pos[i] >= 1}
+                externals[i] = {GLOBAL_MODEL: (local, gfinal.mean[0, i])}
+        global_seconds = time.perf_counter() - t_global
+
+        # ---- per-series backtest, selection and refit ------------------------------
+        parts = _chunks(n_series, runner.workers * max(1, int(chunks_per_job))) if runner.backend != "serial" else [slice(0, n_series)]
+        chunk_out = runner.map(_run_chunk, [(series[s], cfg, profiles[s], externals[s]) for s in parts])
+        outcomes = [o for chunk in chunk_out for o in chunk]
+
+    means = np.stack([o.mean for o in outcomes]) if outcomes else np.empty((0, h))
+    classes = np.array(["short" if o.short and o.demand_class != "no_demand" else o.demand_class for o in outcomes])
     err_series = np.concatenate([np.full(o.errors.size, i) for i, o in enumerate(outcomes)]).astype(int)
     err_steps = np.concatenate([o.steps for o in outcomes]).astype(int)
     err_values = np.concatenate([o.errors for o in outcomes])
+    err_origins = np.concatenate([o.origins for o in outcomes]).astype(int)
     levels = np.array([float(np.mean(y)) for y in series])
+    caps = np.array([o.cap for o in outcomes])
     qres = quantiles_from_errors(
         means,
         err_series,
         err_steps,
         err_values,
         levels,
-        groups,
+        classes,
         qs,
         short=np.array([o.short for o in outcomes]),
-        cap=np.array([o.cap for o in outcomes]),
+        cap=caps,
         min_pool=min_pool,
         short_widen=short_widen,
-        err_origins=np.concatenate([o.origins for o in outcomes]).astype(int),
+        err_origins=err_origins,
         err_forecasts=np.concatenate([o.forecasts for o in outcomes]),
+        # folds: the grid position of the origin, shared by all series cut there
+        err_folds=start_pos[err_series] + err_origins,
+        calibrate=calibrate,
     )
+    values = qres.values
+    models = np.array([o.model for o in outcomes])
+    if gfinal is not None and gfinal.quantiles is not None and gcal:
+        values = _global_quantiles(values, models, classes, gfinal, gcal, Y, qs, caps, min_pool)
 
     rep = np.repeat(np.arange(n_series), h)
     fc = keys.iloc[rep].reset_index(drop=True)
     fc["date"] = np.tile(dates.values, n_series)
     fc["mean"] = means.ravel()
     for j, q in enumerate(qs):
-        fc[quantile_column(q)] = qres.values[:, :, j].ravel()
-    fc["model"] = np.repeat([o.model for o in outcomes], h)
+        fc[quantile_column(q)] = values[:, :, j].ravel()
+    fc["model"] = np.repeat(models, h)
 
     cand_names = sorted({name for o in outcomes for name in o.scores})
     sel = keys.copy()
-    sel["model"] = [o.model for o in outcomes]
+    sel["model"] = models
     sel["demand_class"] = [o.demand_class for o in outcomes]
     sel["n_obs"] = [o.n_obs for o in outcomes]
     sel["adi"] = [o.adi for o in outcomes]
     sel["cv2"] = [o.cv2 for o in outcomes]
     sel["short"] = [o.short for o in outcomes]
     sel["n_origins"] = [len(np.unique(o.origins)) for o in outcomes]
-    for col in ("mase", "rmsse", "wape", "bias"):
+    for col in SCORES:
         sel[col] = [o.chosen_scores[col] for o in outcomes]
     for name in cand_names:
         sel[f"mase_{name}"] = [o.scores.get(name, np.nan) for o in outcomes]
     sel["error_scale"] = qres.scales
+    for j, q in enumerate(qs):
+        sel[f"pinball_{quantile_column(q)}"] = qres.pinball[:, j]
+    sel["group"] = [g if g is not None else "" for g in group_of]
+    sel["shape"] = shape_of
+    lift = gfinal.promo_lift if gfinal is not None and gfinal.promo_lift is not None else np.full(n_series, np.nan)
+    elast = gfinal.price_elasticity if gfinal is not None and gfinal.price_elasticity is not None else np.full(n_series, np.nan)
+    sel["promo_lift"] = lift
+    sel["price_elasticity"] = elast
     sel["fallback"] = [o.fallback for o in outcomes]
 
     err = keys.iloc[err_series].reset_index(drop=True)
-    # Series i covers the last n_i periods of the grid; origin o means training y[:o],
-    # so the last training period sits at grid position start_i + o - 1.
-    start_pos = np.array([len(grid) - y.size for y in series], dtype=int)
-    origin_pos = start_pos[err_series] + np.concatenate([o.origins for o in outcomes]).astype(int) - 1
+    # Series i covers grid positions start_i..T-1; origin o means training y[:o], so
+    # the last training period sits at grid position start_i + o - 1.
+    origin_pos = start_pos[err_series] + err_origins - 1
     err["origin"] = grid[origin_pos]
     err["step"] = err_steps
     err["error"] = err_values
@@ -620,13 +945,89 @@ def forecast(
     err["actual"] = np.concatenate([o.actuals for o in outcomes])
     err["forecast"] = np.concatenate([o.forecasts for o in outcomes])
 
-    metrics = _run_metrics(outcomes, sel, err, err_series, qres, groups, qs)
+    scores = _scores_table(keys, outcomes)
+    effects = keys.copy()
+    effects["group"] = sel["group"]
+    effects["n_promo_periods"] = promo.sum(axis=1).astype(int) if promo is not None else 0
+    effects["promo_lift"] = lift
+    effects["price_elasticity"] = elast
+    by_step = _errors_by_step(err, classes[err_series])
+
+    metrics = _run_metrics(outcomes, sel, err, err_series, qres, classes, qs)
+    metrics["global_seconds"] = global_seconds
+    for _, row in qres.coverage.iterrows():
+        for q in qs:
+            col = f"coverage_{quantile_column(q)}"
+            if col in row and np.isfinite(row[col]):
+                metrics[f"holdout_{col}_{row['demand_class']}"] = float(row[col])
+    for name, values_ in (("promo_lift", lift), ("price_elasticity", elast)):
+        finite = values_[np.isfinite(values_)]
+        metrics[f"{name}_median"] = float(np.median(finite)) if finite.size else float("nan")
     metrics["seconds"] = time.perf_counter() - started
     n_fb = int(metrics["n_fallback"])
     log = logger.warning if n_fb else logger.info
-    log("forecast: %d series, %d with fallback, %d short, mean MASE %.3f, %.1f s", n_series, n_fb,
-        int(metrics["n_short"]), metrics["mean_mase"], metrics["seconds"])
-    return ForecastResult(forecasts=fc, selection=sel, errors=err, metrics=metrics)
+    why = ", ".join(f"{int(metrics[f'n_fallback_{k}'])} {k}" for k in ("error", "nonfinite", "explosion") if metrics[f"n_fallback_{k}"])
+    log("forecast: %d series, %d with fallback%s, %d short, mean MASE %.3f, %.1f s (%s backend)", n_series, n_fb,
+        f" ({why})" if why else "", int(metrics["n_short"]), metrics["mean_mase"], metrics["seconds"], runner.backend)
+    return ForecastResult(forecasts=fc, selection=sel, errors=err, metrics=metrics, scores=scores,
+                          coverage=qres.coverage, effects=effects, errors_by_step=by_step)
+
+
+def _global_quantiles(values, models, classes, gfinal: GlobalForecast, gcal: list, Y, qs, caps, min_pool):
+    """Conformalised quantile regression for the series that use the global model.
+
+    ``Q_i(q) = qhat_i(q) + s_i c_g(q)``: the boosting's pinball-loss quantiles ``qhat``
+    shifted by ``c_g(q)``, the conformal quantile of the scores ``(y - qhat) / s`` of
+    class ``g`` over the backtest origins (Romano, Patterson and Candes 2019, one-sided
+    version); ``s`` is the global model's level at the origin.
+    """
+    use = models == GLOBAL_MODEL
+    if not use.any():
+        return values
+    T = Y.shape[1]
+    blocks, block_groups = [], []
+    for origin, qhat, scale in gcal:
+        width = min(qhat.shape[1], T - origin)
+        if width < 1:
+            continue
+        actual = Y[:, origin : origin + width]
+        ok = (scale > 0)[:, None] & np.isfinite(actual)
+        sc = (actual[:, :, None] - qhat[:, :width, :]) / np.where(scale > 0, scale, 1.0)[:, None, None]
+        blocks.append(sc[ok])
+        block_groups.append(np.repeat(classes[:, None], width, axis=1)[ok])
+    if not blocks:
+        return values
+    shift = conformal_shift(np.concatenate(blocks), np.concatenate(block_groups), classes[use], qs, min_pool)
+    out = values.copy()
+    idx = np.flatnonzero(use)
+    adj = gfinal.quantiles[0, idx] + gfinal.scale[0, idx, None, None] * np.stack([shift[g] for g in classes[idx]])[:, None, :]
+    adj = np.minimum(np.maximum(adj, 0.0), caps[idx, None, None])
+    out[idx] = np.maximum.accumulate(adj, axis=2)
+    return out
+
+
+def _scores_table(keys: pd.DataFrame, outcomes: list[SeriesOutcome]) -> pd.DataFrame:
+    rows = []
+    for i, o in enumerate(outcomes):
+        for name, s in o.candidate_scores.items():
+            rows.append((i, name, s["mase"], s["rmsse"], s["wape"], s["bias"], s["n_origins"], name == o.model))
+    frame = pd.DataFrame(rows, columns=["_i", "model", "mase", "rmsse", "wape", "bias", "n_origins", "chosen"])
+    out = keys.iloc[frame["_i"].to_numpy()].reset_index(drop=True)
+    return pd.concat([out, frame.drop(columns="_i")], axis=1)
+
+
+def _errors_by_step(err: pd.DataFrame, classes: np.ndarray) -> pd.DataFrame:
+    """MAE, bias and WAPE of the used models' backtest errors per class and step."""
+    if err.empty:
+        return pd.DataFrame(columns=["demand_class", "step", "n", "mae", "bias", "wape"])
+    frame = pd.DataFrame({"demand_class": classes, "step": err["step"].to_numpy(), "abs": err["error"].abs().to_numpy(),
+                          "fe": (err["forecast"] - err["actual"]).to_numpy(), "actual": err["actual"].to_numpy()})
+    g = frame.groupby(["demand_class", "step"], sort=True)
+    out = g.agg(n=("abs", "size"), mae=("abs", "mean"), fe=("fe", "sum"), abs_sum=("abs", "sum"), actual=("actual", "sum")).reset_index()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["bias"] = np.where(out["actual"] > 0, out["fe"] / out["actual"], np.nan)
+        out["wape"] = np.where(out["actual"] > 0, out["abs_sum"] / out["actual"], np.nan)
+    return out[["demand_class", "step", "n", "mae", "bias", "wape"]]
 
 
 def _run_metrics(outcomes, sel, err, err_series, qres, groups, qs) -> dict:
@@ -636,6 +1037,8 @@ def _run_metrics(outcomes, sel, err, err_series, qres, groups, qs) -> dict:
         "n_short": float(sum(o.short for o in outcomes)),
         "n_fallback": float(sum(bool(o.fallback) for o in outcomes)),
     }
+    for kind in ("error", "nonfinite", "explosion"):
+        out[f"n_fallback_{kind}"] = float(sum(kind in o.fallback_kinds for o in outcomes))
     mase = sel["mase"].to_numpy(dtype=float)
     finite = mase[np.isfinite(mase)]
     out["mean_mase"] = float(finite.mean()) if finite.size else float("nan")
