@@ -27,12 +27,20 @@ __all__ = [
     "newsvendor_quantity",
     "newsvendor_cost",
     "fill_rate_safety_factor",
+    "base_stock_level",
+    "gamma_loss",
+    "poisson_loss",
+    "abc_classes",
     "compute_safety_stock",
     "METHODS",
+    "DISTRIBUTIONS",
 ]
 
-#: ``method`` values of :func:`compute_safety_stock`, best first.
+#: ``method`` values of :func:`compute_safety_stock` (source of sigma_P), best first;
+#: ``optimization.budget`` adds ``budget``.
 METHODS = ("errors_summed", "errors_independent", "quantiles", "poisson", "no_data")
+#: ``distribution`` values of :func:`compute_safety_stock`.
+DISTRIBUTIONS = ("normal", "empirical", "gamma", "poisson")
 
 
 # --------------------------------------------------------------------------------------
@@ -183,6 +191,165 @@ def fill_rate_safety_factor(fill_rate: float, cycle_demand: float, sigma: float)
     return float(optimize.brentq(lambda z: standard_normal_loss(z) - target, -50.0, 40.0, xtol=1e-12))
 
 
+def base_stock_level(mean: float, sd: float, h: float, p: float, lead_time: int = 0) -> tuple[float, float]:
+    r"""Optimal base-stock level and its expected cost per period (periodic review, backorders).
+
+    With i.i.d. normal demand per period :math:`N(\mu, \sigma^2)` and lead time :math:`L`,
+    the inventory level after :math:`L + 1` periods faces demand
+    :math:`N((L+1)\mu, (L+1)\sigma^2)`, so the base-stock problem is a newsvendor over
+    :math:`L + 1` periods (Snyder and Shen 2019, Section 4.3.4, Theorem 4.4):
+
+    .. math::
+        S^* = (L+1)\mu + z^*\sigma\sqrt{L+1}, \quad z^* = \Phi^{-1}\!\left(\frac{p}{p+h}\right),
+        \qquad g(S^*) = (h + p)\,\sigma\sqrt{L+1}\,\phi(z^*).
+
+    Parameters
+    ----------
+    mean : float
+        :math:`\mu`, mean demand per period (units).
+    sd : float
+        :math:`\sigma`, standard deviation of demand per period (units), >= 0.
+    h, p : float
+        Holding and stockout (backorder) cost per unit per period (currency/unit), > 0.
+    lead_time : int, default 0
+        :math:`L` in periods (0 is the newsvendor).
+
+    Returns
+    -------
+    (float, float)
+        :math:`S^*` (units) and the expected holding-plus-backorder cost per period (currency).
+
+    Examples
+    --------
+    >>> s, g = base_stock_level(50, 8, h=0.18, p=0.70, lead_time=4)
+    >>> round(s, 4), round(g, 4)
+    (264.7669, 4.4668)
+    """
+    if lead_time < 0:
+        raise ValueError("lead_time must be >= 0")
+    m, s = (lead_time + 1) * mean, sd * math.sqrt(lead_time + 1)
+    level = newsvendor_quantity(m, s, h, p)
+    return level, newsvendor_cost(level, m, s, h, p)
+
+
+def gamma_loss(x, shape, scale):
+    r"""Expected shortage :math:`n(x) = E[(X - x)^+]` of a gamma random variable.
+
+    For :math:`X \sim \Gamma(k, \theta)` (shape :math:`k`, scale :math:`\theta`), with
+    :math:`\bar F_k` the survival function of :math:`\Gamma(k, \theta)`,
+
+    .. math:: n(x) = k\theta\,\bar F_{k+1}(x) - x\,\bar F_k(x)
+
+    (Zipkin 2000, *Foundations of Inventory Management*, Section C.2.3; as stockpyl's
+    ``gamma_loss``).
+
+    Parameters
+    ----------
+    x : float or array_like
+        Stock level (units).
+    shape, scale : float or array_like
+        :math:`k > 0` (dimensionless) and :math:`\theta > 0` (units).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Expected units short (>= 0).
+
+    Examples
+    --------
+    >>> round(gamma_loss(4, 2, 3), 9)
+    2.635971381
+    """
+    x, k, th = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (x, shape, scale)))
+    out = k * th * stats.gamma.sf(x, k + 1, scale=th) - x * stats.gamma.sf(x, k, scale=th)
+    out = np.where(x <= 0, k * th - x, out)
+    return float(out) if out.ndim == 0 else out
+
+
+def poisson_loss(x, mean):
+    r"""Expected shortage :math:`E[(X - x)^+]` of a Poisson count at a real stock level ``x``.
+
+    .. math::
+        E[(X - x)^+] = \mu - x + x\,F(\lfloor x \rfloor) - \mu\,F(\lfloor x \rfloor - 1)
+
+    since :math:`E[(x - X)^+] = \sum_{j \le \lfloor x \rfloor} (x - j)\,p(j)` and
+    :math:`j\,p(j) = \mu\,p(j - 1)` (Zipkin 2000, Section C.2.1). Linear between integers.
+
+    Parameters
+    ----------
+    x : float or array_like
+        Stock level (units).
+    mean : float or array_like
+        :math:`\mu` >= 0 (units).
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Expected units short.
+
+    Examples
+    --------
+    >>> round(poisson_loss(0, 3.0), 12)
+    3.0
+    """
+    x, mu = np.broadcast_arrays(np.asarray(x, dtype=float), np.asarray(mean, dtype=float))
+    fl = np.floor(x)
+    out = mu - x + x * stats.poisson.cdf(fl, mu) - mu * stats.poisson.cdf(fl - 1, mu)
+    out = np.where(x < 0, mu - x, np.clip(out, 0.0, None))
+    return float(out) if out.ndim == 0 else out
+
+
+def _bisect(f, lo: np.ndarray, hi: np.ndarray, iters: int = 100) -> np.ndarray:
+    """Vectorised root of a decreasing ``f`` (f(lo) >= 0 >= f(hi)) by bisection."""
+    lo, hi = lo.astype(float).copy(), hi.astype(float).copy()
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        pos = f(mid) > 0
+        lo = np.where(pos, mid, lo)
+        hi = np.where(pos, hi, mid)
+        if np.all(hi - lo <= 1e-10 * np.maximum(1.0, np.abs(hi))):
+            break
+    return 0.5 * (lo + hi)
+
+
+def abc_classes(value: pd.Series, shares: tuple[float, float] = (0.8, 0.95)) -> pd.Series:
+    r"""ABC (Pareto) class of each item from its annual value.
+
+    Items sorted by value, descending: those within the first ``shares[0]`` of the
+    cumulative value are ``A``, up to ``shares[1]`` ``B``, the rest ``C`` (Silver, Pyke
+    and Peterson 1998, Section 3.2). The item that crosses a boundary belongs to the
+    higher class.
+
+    Parameters
+    ----------
+    value : pandas.Series
+        Annual demand value per item (currency per year, >= 0), any index.
+    shares : (float, float)
+        Cumulative-value cut-offs of A and B, 0 < a < b <= 1.
+
+    Returns
+    -------
+    pandas.Series
+        ``"A"``, ``"B"`` or ``"C"`` with the index of ``value``.
+
+    Examples
+    --------
+    >>> abc_classes(pd.Series({"x": 80.0, "y": 15.0, "z": 5.0})).tolist()
+    ['A', 'B', 'C']
+    """
+    a, b = shares
+    if not 0 < a < b <= 1:
+        raise ValueError("shares must satisfy 0 < A < B <= 1")
+    v = pd.to_numeric(value, errors="coerce").fillna(0.0).clip(lower=0)
+    total = float(v.sum())
+    if total <= 0:
+        return pd.Series("C", index=value.index)
+    order = v.sort_values(ascending=False, kind="mergesort")
+    before = (order.cumsum() - order) / total  # share already covered before this item
+    cls = np.where(before < a - 1e-12, "A", np.where(before < b - 1e-12, "B", "C"))
+    return pd.Series(cls, index=order.index).reindex(value.index)
+
+
 def _check_costs(h: float, p: float, sd: float) -> None:
     if h <= 0 or p <= 0:
         raise ValueError(f"h and p must be > 0, got h={h}, p={p}")
@@ -206,17 +373,27 @@ def compute_safety_stock(
     min_step_observations: int = 3,
     default_service_level: float = 0.95,
     start: pd.Timestamp | str | None = None,
+    distribution: str = "auto",
+    normal_min_origins: int = 20,
+    max_skewness: float = 0.5,
 ) -> pd.DataFrame:
     r"""Safety stock, reorder point and order-up-to level per SKU x location.
 
-    For a cycle service level :math:`a` over the protection period :math:`P = L + R`
-    (lead time plus review period, in periods), safety stock is the :math:`a`-quantile
-    of demand over :math:`P` minus its mean (DESIGN.md, "Formulas to honour"). Under
-    normal forecast errors this is
+    **Target.** Each policy row asks for either a cycle service level :math:`a`
+    (``service_level``: probability of no stockout in a replenishment cycle) or, when its
+    optional ``fill_rate`` column is set, a fill rate :math:`\beta` (type-2 service: share
+    of demand met from stock), the latter taking precedence (``target_type``).
 
-    .. math:: SS = z_a\,\sigma_P, \qquad z_a = \Phi^{-1}(a),
+    **Protection period** :math:`P = L + R` (lead time plus review period, periods).
+    Safety stock is the :math:`a`-quantile of demand over :math:`P` minus its mean
+    (DESIGN.md, "Formulas to honour"); for a fill rate it is the stock level :math:`s`
+    above the mean whose expected shortage per cycle equals :math:`(1 - \beta)\,Q`,
+    :math:`Q = R\,\bar d` the mean demand per review cycle:
 
-    clipped at 0 (a service level below 50 % gives no negative safety stock), and
+    .. math:: E[(X_P - \mu_P - s)^+] = (1 - \beta)\,Q
+
+    (Snyder and Shen 2019, Section 4.3.2; DESIGN.md fill rate). Safety stock is clipped
+    at 0, and
 
     .. math::
         \text{reorder\_point} = \sum_{k=1}^{L} \hat d_k + SS, \qquad
@@ -224,7 +401,7 @@ def compute_safety_stock(
 
     with :math:`\hat d_k` the forecast mean of the k-th period from ``start``.
 
-    :math:`\sigma_P` is estimated by the first method that has enough data (``method``):
+    **Spread** :math:`\sigma_P` (column ``method``, the first that has enough data):
 
     ``errors_summed``
         From the rolling-origin backtest: per origin, the forecast errors of steps
@@ -238,18 +415,49 @@ def compute_safety_stock(
         Too few complete origins: :math:`\sigma_P = \sqrt{\sum_{k=1}^{P} \mathrm{MSE}_k}`
         from the per-step mean squared errors (each step needs
         ``min_step_observations``; steps beyond the backtest's last step reuse the last
-        step's MSE). Assumes independent errors across steps, so it understates
-        :math:`\sigma_P` when errors are positively autocorrelated.
+        step's MSE). Assumes independent errors across steps.
     ``quantiles``
         No usable errors: per period :math:`\sigma_k = (q_{hi,k} - q_{50,k}) / z_{hi}`
-        from the forecast's quantile columns (``q90`` preferred, else the highest
-        quantile above 50), then :math:`\sigma_P = \sqrt{\sum_{k=1}^P \sigma_k^2}`
-        (independence across periods, as above).
+        from the forecast's quantile columns (``q90`` preferred), then
+        :math:`\sigma_P = \sqrt{\sum_{k=1}^P \sigma_k^2}`.
     ``poisson``
-        Neither errors nor a quantile spread: :math:`\sigma_P = \sqrt{\sum_k \hat d_k}`,
-        the Poisson standard deviation of a count demand with that mean.
+        Neither errors nor a quantile spread: demand over P is taken as Poisson with the
+        forecast mean, :math:`\sigma_P = \sqrt{\mu_P}`.
     ``no_data``
         No forecast for the key: everything 0.
+
+    **Lead-time variability.** When the policy has ``lead_time_sd`` :math:`\sigma_L`
+    (periods) > 0, the variance of demand over a random protection period is
+
+    .. math:: \sigma_P^2 \leftarrow \sigma_P^2 + \bar d^{\,2}\,\sigma_L^2
+
+    with :math:`\bar d = \mu_P / P` the mean demand per period; the forecast-error term
+    stands for :math:`E[P]\,\sigma_d^2` of Silver, Pyke and Peterson (1998, *Inventory
+    Management and Production Planning and Scheduling*, 3rd ed., chapter 7, on
+    probabilistic lead times: :math:`\sigma^2 = E(L)\sigma_D^2 + D^2 \sigma_L^2`).
+
+    **Distribution** (column ``distribution``; ``distribution="auto"``):
+
+    ``normal``
+        Only where justified: ``errors_summed`` with at least ``normal_min_origins``
+        complete origins and sample skewness of the summed errors
+        :math:`|g_1| \le` ``max_skewness``. Then :math:`SS = z_a \sigma_P` (CSL) or
+        :math:`\sigma_P G(z) = (1-\beta) Q` (fill rate, standard normal loss).
+    ``empirical``
+        Enough origins for the test but skewed summed errors, no lead-time variance, and
+        :math:`n (1 - a) \ge 1` (the quantile is inside the sample): the empirical
+        :math:`a`-quantile of :math:`E_P` (linear interpolation), or for a fill rate the
+        :math:`s` with :math:`\frac1n\sum_i (E_{P,i} - s)^+ = (1-\beta) Q`.
+    ``gamma``
+        Otherwise (too little evidence to test normality, or skewed errors with too few
+        origins for the tail), demand over P is a gamma with mean :math:`\mu_P` and sd
+        :math:`\sigma_P` (moments matched): right-skewed like demand, nearly normal when
+        :math:`\sigma_P \ll \mu_P`, a common choice for slow and intermittent
+        demand; its loss function is :func:`gamma_loss` (Zipkin 2000).
+    ``poisson``
+        For the ``poisson`` spread method: the Poisson quantile / loss.
+    ``normal`` is also used when :math:`\mu_P = 0` (no shape to fit) and for every row
+    when ``distribution="normal"`` (the classic :math:`z\sigma` rule).
 
     Parameters
     ----------
@@ -262,8 +470,10 @@ def compute_safety_stock(
         origin.
     policy : pandas.DataFrame
         sku, location, lead_time (L, periods), review_period (R, periods), service_level
-        (cycle service level a in (0, 1); NaN uses ``default_service_level``). One row
-        per key. Non-integer ``L + R`` is rounded up to whole periods.
+        (cycle service level a in (0, 1); NaN uses ``default_service_level``); optional
+        fill_rate (:math:`\beta` in (0, 1); NaN = use the CSL) and lead_time_sd
+        (:math:`\sigma_L`, periods, >= 0). One row per key. Non-integer ``L + R`` is
+        rounded up to whole periods.
     min_origins : int, default 5
         Complete origins needed for ``errors_summed``.
     min_step_observations : int, default 3
@@ -273,14 +483,25 @@ def compute_safety_stock(
     start : timestamp, optional
         First period of the protection window; forecasts before it are ignored. Default:
         each key's first forecast date.
+    distribution : {"auto", "normal"}, default "auto"
+        ``"normal"`` forces the normal approximation everywhere.
+    normal_min_origins : int, default 20
+        Complete origins needed to test normality of the summed errors.
+    max_skewness : float, default 0.5
+        Largest :math:`|g_1|` of the summed errors accepted as normal.
 
     Returns
     -------
     pandas.DataFrame
         One row per policy row: sku, location, safety_stock, reorder_point, order_up_to
-        (units), service_level, sigma_protection (:math:`\sigma_P`, units),
-        protection_periods (P), method, n_origins (complete backtest origins),
-        mean_lead_time_demand, mean_protection_demand (units).
+        (units), service_level (the CSL target; for fill-rate rows the CSL implied by
+        the stock level), sigma_protection (:math:`\sigma_P`, units, incl. lead-time
+        variance), protection_periods (P), method, n_origins (complete backtest
+        origins), mean_lead_time_demand, mean_protection_demand (units), target_type
+        (``cycle_service_level`` or ``fill_rate``), fill_rate (target, NaN for CSL
+        rows), distribution, skewness (:math:`g_1` of summed errors, NaN when not
+        computed), lead_time_sd (periods), expected_shortage (units short per review
+        cycle at the safety stock, under ``distribution``).
 
     Examples
     --------
@@ -291,13 +512,15 @@ def compute_safety_stock(
     >>> pol = pd.DataFrame({"sku": ["A"], "location": ["D1"], "lead_time": [1],
     ...                     "review_period": [1], "service_level": [0.95]})
     >>> ss = compute_safety_stock(fc, None, pol)
-    >>> ss.loc[0, "method"], round(float(ss.loc[0, "sigma_protection"]), 4)
-    ('quantiles', 4.2426)
+    >>> ss.loc[0, "method"], ss.loc[0, "distribution"], round(float(ss.loc[0, "sigma_protection"]), 4)
+    ('quantiles', 'gamma', 4.2426)
     """
     _require(policy, ["sku", "location", "lead_time", "review_period"], "policy")
     _require(forecasts, ["sku", "location", "date", "mean"], "forecasts")
     if min_origins < 2:
         raise ValueError("min_origins must be >= 2")
+    if distribution not in ("auto", "normal"):
+        raise ValueError("distribution must be 'auto' or 'normal'")
     pol = policy.copy()
     if pol.duplicated(_KEY).any():
         raise ValueError("policy has duplicate sku x location rows")
@@ -307,11 +530,21 @@ def compute_safety_stock(
     bad = ~pol["service_level"].between(0, 1, inclusive="neither")
     if bad.any():
         raise ValueError(f"service_level must be in (0, 1); bad rows: {pol.loc[bad, _KEY].to_dict('records')[:5]}")
+    fill = pd.to_numeric(pol["fill_rate"], errors="coerce") if "fill_rate" in pol else pd.Series(np.nan, index=pol.index)
+    bad = fill.notna() & ~fill.between(0, 1, inclusive="neither")
+    if bad.any():
+        raise ValueError(f"fill_rate must be in (0, 1); bad rows: {pol.loc[bad, _KEY].to_dict('records')[:5]}")
+    pol["fill_rate"] = fill
+    sd_l = pd.to_numeric(pol["lead_time_sd"], errors="coerce") if "lead_time_sd" in pol else pd.Series(0.0, index=pol.index)
+    if (sd_l < 0).any():
+        raise ValueError("lead_time_sd must be >= 0")
+    pol["lead_time_sd"] = sd_l.fillna(0.0)
     lead = pd.to_numeric(pol["lead_time"], errors="coerce")
     review = pd.to_numeric(pol["review_period"], errors="coerce")
     if lead.isna().any() or review.isna().any() or (lead < 0).any() or (review < 0).any():
         raise ValueError("lead_time and review_period must be numbers >= 0")
     pol["lead_time"] = lead.astype(float)
+    pol["_R"] = review.astype(float)
     pol["protection_periods"] = np.ceil(lead + review - 1e-9).astype(int)
     pol["_L"] = np.ceil(lead - 1e-9).astype(int)
     pol = pol.reset_index(drop=True)
@@ -327,13 +560,16 @@ def compute_safety_stock(
     mean_p = _sum_first_periods(fc, pol, "protection_periods", "mean")
     has_fc = pol.set_index(_KEY).index.isin(fc.set_index(_KEY).index)
 
-    sigma = np.full(len(pol), np.nan)
-    method = np.full(len(pol), "no_data", dtype=object)
-    n_origins = np.zeros(len(pol), dtype=int)
+    n = len(pol)
+    sigma = np.full(n, np.nan)
+    method = np.full(n, "no_data", dtype=object)
+    n_origins = np.zeros(n, dtype=int)
+    skew = np.full(n, np.nan)
+    summed: dict[int, np.ndarray] = {}
 
     if errors is not None and len(errors):
         _require(errors, ["sku", "location", "origin", "step", "error"], "errors")
-        s_sum, n_sum = _sigma_summed(errors, pol)
+        s_sum, n_sum, skew, summed = _sigma_summed(errors, pol)
         n_origins = n_sum
         ok = (n_sum >= min_origins) & np.isfinite(s_sum)
         sigma[ok], method[ok] = s_sum[ok], "errors_summed"
@@ -353,10 +589,92 @@ def compute_safety_stock(
     sigma[ok], method[ok] = np.sqrt(np.clip(mean_p[ok], 0, None)), "poisson"
     sigma[np.isnan(sigma)] = 0.0
 
-    z = stats.norm.ppf(pol["service_level"].to_numpy(float))
-    safety = np.clip(z * sigma, 0.0, None)
+    # Lead-time variance (Silver, Pyke and Peterson): + (mean demand per period)^2 sigma_L^2.
+    periods = pol["protection_periods"].to_numpy(float)
+    per_period = np.divide(mean_p, periods, out=np.zeros(n), where=periods > 0)
+    sig_l = pol["lead_time_sd"].to_numpy(float)
+    sigma = np.sqrt(sigma**2 + (per_period * sig_l) ** 2)
+
+    a = pol["service_level"].to_numpy(float)
+    beta = pol["fill_rate"].to_numpy(float)
+    cycle = per_period * pol["_R"].to_numpy(float)  # Q: mean demand per review cycle
+    # A fill rate of no demand is vacuous: such rows keep their cycle service level.
+    is_fill = np.isfinite(beta) & (cycle > 0)
+    # The fill-rate target's allowed shortage per cycle; a zero-demand key needs none.
+    allowed = np.where(is_fill, (1.0 - np.nan_to_num(beta)) * cycle, np.nan)
+
+    dist = np.full(n, "normal", dtype=object)
+    if distribution == "auto":
+        tested = (method == "errors_summed") & (n_origins >= normal_min_origins) & np.isfinite(skew)
+        normal_ok = tested & (np.abs(skew) <= max_skewness)
+        tail_ok = np.where(is_fill, True, n_origins * (1.0 - a) >= 1.0)
+        empirical = tested & ~normal_ok & (sig_l == 0) & tail_ok
+        dist[(mean_p > 0) & (sigma > 0) & ~normal_ok] = "gamma"
+        dist[empirical] = "empirical"
+        dist[(method == "poisson") & (sig_l == 0) & (mean_p > 0)] = "poisson"
+    dist[(method == "no_data") | (sigma == 0)] = "normal"
+
+    safety = np.zeros(n)
+    shortage = np.zeros(n)
+    implied = a.copy()
+
+    m = dist == "normal"
+    if m.any():
+        s = sigma[m]
+        z = np.where(is_fill[m], _normal_fill_z(allowed[m], s), stats.norm.ppf(a[m]))
+        ss = np.where(s > 0, np.clip(z, 0.0, None) * s, 0.0)
+        safety[m] = ss
+        zz = np.divide(ss, s, out=np.full(len(s), np.inf), where=s > 0)
+        shortage[m] = np.where(s > 0, s * standard_normal_loss(np.where(np.isfinite(zz), zz, 0.0)), 0.0)
+        implied[m] = np.where(s > 0, stats.norm.cdf(zz), 1.0)
+
+    m = dist == "gamma"
+    if m.any():
+        mu, s = mean_p[m], sigma[m]
+        k, th = (mu / s) ** 2, s**2 / mu
+        level = np.where(
+            is_fill[m],
+            _bisect(lambda x: gamma_loss(x, k, th) - allowed[m], np.zeros(len(mu)), mu + 60 * s),
+            stats.gamma.ppf(a[m], k, scale=th),
+        )
+        level = np.maximum(level, mu)
+        safety[m] = level - mu
+        shortage[m] = gamma_loss(level, k, th)
+        implied[m] = stats.gamma.cdf(level, k, scale=th)
+
+    m = dist == "poisson"
+    if m.any():
+        mu = mean_p[m]
+        level = np.where(
+            is_fill[m],
+            _bisect(lambda x: poisson_loss(x, mu) - allowed[m], np.zeros(len(mu)), mu + 60 * np.sqrt(mu) + 10),
+            stats.poisson.ppf(a[m], mu),
+        )
+        level = np.maximum(level, mu)
+        safety[m] = level - mu
+        shortage[m] = poisson_loss(level, mu)
+        implied[m] = stats.poisson.cdf(np.floor(level), mu)
+
+    rows = np.flatnonzero(dist == "empirical")
+    if len(rows):
+        mat = _padded(summed, rows, pol)
+        count = np.sum(np.isfinite(mat), axis=1)
+
+        def loss(x):
+            return np.nansum(np.clip(mat - x[:, None], 0.0, None), axis=1) / count
+
+        lo = np.nanmin(mat, axis=1) - 1.0
+        hi = np.nanmax(mat, axis=1) + 1.0
+        fill_x = _bisect(lambda x: loss(x) - allowed[rows], lo, hi)
+        csl_x = np.array([np.nanquantile(mat[i], a[r]) for i, r in enumerate(rows)])
+        x = np.clip(np.where(is_fill[rows], fill_x, csl_x), 0.0, None)
+        safety[rows] = x
+        shortage[rows] = loss(x)
+        implied[rows] = np.sum(mat <= x[:, None] + 1e-12, axis=1) / count
+
+    implied = np.where(is_fill, implied, a)
     counts = pd.Series(method).value_counts().to_dict()
-    logger.info("safety stock for %d keys; methods %s", len(pol), counts)
+    logger.info("safety stock for %d keys; methods %s; distributions %s", n, counts, pd.Series(dist).value_counts().to_dict())
 
     return pd.DataFrame(
         {
@@ -365,15 +683,38 @@ def compute_safety_stock(
             "safety_stock": safety,
             "reorder_point": mean_l + safety,
             "order_up_to": mean_p + safety,
-            "service_level": pol["service_level"],
+            "service_level": implied,
             "sigma_protection": sigma,
             "protection_periods": pol["protection_periods"],
             "method": method.astype(str),
             "n_origins": n_origins,
             "mean_lead_time_demand": mean_l,
             "mean_protection_demand": mean_p,
+            "target_type": np.where(is_fill, "fill_rate", "cycle_service_level"),
+            "fill_rate": np.where(is_fill, beta, np.nan),
+            "distribution": dist.astype(str),
+            "skewness": skew,
+            "lead_time_sd": sig_l,
+            "expected_shortage": shortage,
         }
     )
+
+
+def _normal_fill_z(allowed: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    r"""z with :math:`\sigma G(z) = ` allowed shortage (vectorised; -inf when none is needed)."""
+    target = np.divide(allowed, sigma, out=np.ones(len(sigma)), where=sigma > 0)
+    target = np.where(np.isfinite(target) & (target > 0), target, 1.0)  # unused rows: any finite root
+    return _bisect(lambda x: standard_normal_loss(x) - target, np.full(len(sigma), -50.0), np.full(len(sigma), 40.0))
+
+
+def _padded(summed: dict, rows: np.ndarray, pol: pd.DataFrame) -> np.ndarray:
+    """Summed errors of the given policy rows as a NaN-padded matrix (row x origin)."""
+    arrays = [summed.get(int(r), np.array([])) for r in rows]
+    width = max((len(v) for v in arrays), default=0)
+    mat = np.full((len(rows), max(width, 1)), np.nan)
+    for i, v in enumerate(arrays):
+        mat[i, : len(v)] = v
+    return mat
 
 
 def _require(frame: pd.DataFrame, columns: list[str], name: str) -> None:
@@ -414,11 +755,14 @@ def _wide_errors(errors: pd.DataFrame) -> pd.DataFrame:
     return err.unstack("step")
 
 
-def _sigma_summed(errors: pd.DataFrame, pol: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """RMS over origins of errors summed over steps 1..P, and the number of complete origins."""
+def _sigma_summed(errors: pd.DataFrame, pol: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Per policy row: RMS over origins of errors summed over steps 1..P, the number of
+    complete origins, the sample skewness g1 of the summed errors, and the summed errors."""
     wide = _wide_errors(errors)
     sigma = np.full(len(pol), np.nan)
+    skew = np.full(len(pol), np.nan)
     n = np.zeros(len(pol), dtype=int)
+    summed_by_row: dict[int, np.ndarray] = {}
     for p in np.unique(pol["protection_periods"]):
         rows = np.flatnonzero(pol["protection_periods"].to_numpy() == p)
         steps = list(range(1, p + 1))
@@ -427,13 +771,27 @@ def _sigma_summed(errors: pd.DataFrame, pol: pd.DataFrame) -> tuple[np.ndarray, 
         block = wide[steps]
         complete = block.notna().all(axis=1)
         summed = block.loc[complete].sum(axis=1)
-        grouped = (summed**2).groupby(level=["sku", "location"])
-        stats_ = pd.DataFrame({"ms": grouped.mean(), "n": grouped.count()})
+        grouped = summed.groupby(level=["sku", "location"])
+        mean = grouped.mean()
+        centred = summed - mean.reindex(summed.droplevel("origin").index).to_numpy()
+        cg = centred.groupby(level=["sku", "location"])
+        m2, m3 = (centred**2).groupby(level=["sku", "location"]).mean(), (centred**3).groupby(level=["sku", "location"]).mean()
+        stats_ = pd.DataFrame({
+            "ms": (summed**2).groupby(level=["sku", "location"]).mean(),
+            "n": cg.count(),
+            # g1 = m3 / m2^1.5 (moment coefficient of skewness); 0 for a constant error.
+            "g1": (m3 / m2.pow(1.5)).where(m2 > 1e-12 * (mean**2 + 1), 0.0),
+        })
         keys = pd.MultiIndex.from_frame(pol.loc[rows, _KEY])
         got = stats_.reindex(keys)
         sigma[rows] = np.sqrt(got["ms"].to_numpy(float))
         n[rows] = got["n"].fillna(0).to_numpy(int)
-    return sigma, n
+        skew[rows] = got["g1"].to_numpy(float)
+        values = {k: v.to_numpy(float) for k, v in summed.groupby(level=["sku", "location"])} if len(summed) else {}
+        for r, key in zip(rows, keys):
+            if key in values:
+                summed_by_row[int(r)] = values[key]
+    return sigma, n, skew, summed_by_row
 
 
 def _sigma_independent(errors: pd.DataFrame, pol: pd.DataFrame, min_obs: int) -> np.ndarray:

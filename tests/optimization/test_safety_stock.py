@@ -8,23 +8,27 @@ import pytest
 from scipy import integrate, stats
 
 from optimization.safety_stock import (
+    abc_classes,
+    base_stock_level,
     compute_safety_stock,
     fill_rate_safety_factor,
+    gamma_loss,
     newsvendor_cost,
     newsvendor_quantity,
+    poisson_loss,
     standard_normal_loss,
 )
 
 
 def test_newsvendor_reproduces_snyder_shen_example_4_3():
     # Snyder and Shen (2019) Example 4.3, as printed by stockpyl's newsvendor_normal:
-    # S* = 56.603955927, g(S*) = 1.997605193 (the book rounds to 56.60 and 2.00).
+    # S* = 56.603955927, g(S*) = 1.997605193 (printed 56.60 and 1.9976).
     s_star = newsvendor_quantity(50, 8, h=0.18, p=0.70)
     cost = newsvendor_cost(s_star, 50, 8, h=0.18, p=0.70)
     assert s_star == pytest.approx(56.60, rel=1e-3)
     assert s_star == pytest.approx(56.603955927, rel=1e-6)
+    assert cost == pytest.approx(1.9976, rel=1e-3)
     assert cost == pytest.approx(1.997605193, rel=1e-6)
-    assert cost == pytest.approx(2.00, rel=2e-3)
     # Closed form at the optimum: (h + p) sigma phi(z*).
     z = (s_star - 50) / 8
     assert cost == pytest.approx(0.88 * 8 * stats.norm.pdf(z), rel=1e-9)
@@ -145,15 +149,24 @@ def test_quantile_and_poisson_fallbacks_and_levels():
     a, b, c = (ss.set_index("sku").loc[k] for k in "ABC")
     assert a["method"] == "quantiles"
     assert a["sigma_protection"] == pytest.approx(3.0 * np.sqrt(2))
-    assert a["safety_stock"] == pytest.approx(stats.norm.ppf(0.95) * 3.0 * np.sqrt(2))
+    # Normality is untested for a quantile spread: moment-matched gamma over P = 2.
+    sd, mu = 3.0 * np.sqrt(2), 20.0
+    gam = stats.gamma((mu / sd) ** 2, scale=sd**2 / mu)
+    assert a["distribution"] == "gamma"
+    assert a["safety_stock"] == pytest.approx(gam.ppf(0.95) - mu, rel=1e-9)
+    assert a["safety_stock"] > stats.norm.ppf(0.95) * sd  # right skew: more than z sigma
     assert a["reorder_point"] == pytest.approx(10.0 + a["safety_stock"])
     assert a["order_up_to"] == pytest.approx(20.0 + a["safety_stock"])
-    # No spread in B's quantiles: Poisson sigma of the protection-period mean (4 x 4).
-    assert b["method"] == "poisson"
+    # No spread in B's quantiles: Poisson demand with the protection-period mean (4 x 4).
+    assert b["method"] == "poisson" and b["distribution"] == "poisson"
     assert b["sigma_protection"] == pytest.approx(4.0)
-    assert b["order_up_to"] == pytest.approx(16.0 + stats.norm.ppf(0.9) * 4.0)
-    assert b["reorder_point"] == pytest.approx(8.0 + stats.norm.ppf(0.9) * 4.0)
+    assert b["order_up_to"] == pytest.approx(stats.poisson.ppf(0.9, 16.0))
+    assert b["reorder_point"] == pytest.approx(8.0 + stats.poisson.ppf(0.9, 16.0) - 16.0)
     assert c["method"] == "no_data" and c["safety_stock"] == 0 and c["service_level"] == 0.95
+    # The classic z sigma rule on request.
+    normal = compute_safety_stock(fc, None, pol, distribution="normal").set_index("sku")
+    assert normal.loc["A", "safety_stock"] == pytest.approx(stats.norm.ppf(0.95) * sd)
+    assert normal.loc["B", "order_up_to"] == pytest.approx(16.0 + stats.norm.ppf(0.9) * 4.0)
 
 
 def test_short_forecast_is_extrapolated_and_low_service_gives_zero():
@@ -176,3 +189,162 @@ def test_bad_policy_is_rejected():
         compute_safety_stock(_forecast(), None, _policy([("A", "D1", 1, 1, 1.5)]))
     with pytest.raises(ValueError, match="duplicate"):
         compute_safety_stock(_forecast(), None, _policy([("A", "D1", 1, 1, 0.9)] * 2))
+
+
+# --------------------------------------------------------------------------------------
+# Published examples (Snyder and Shen 2019, as printed in stockpyl's documentation)
+# --------------------------------------------------------------------------------------
+
+
+def test_published_loss_function_values():
+    # stockpyl docs: standard_normal_loss(1.3) -> 0.04552796208651397 (S&S Table C.1: 0.0455).
+    assert standard_normal_loss(1.3) == pytest.approx(0.04552796208651397, rel=1e-9)
+    # normal_loss(18.6, 15, 3) -> 0.1683073521514889: sigma G((x - mu) / sigma).
+    assert 3 * standard_normal_loss((18.6 - 15) / 3) == pytest.approx(0.1683073521514889, rel=1e-9)
+    # gamma_loss(4, 2, 3) -> (2.635971381157268, 0.635971381157268) (shape 2, scale 3).
+    assert gamma_loss(4, 2, 3) == pytest.approx(2.635971381157268, rel=1e-9)
+    assert 4 - 6 + gamma_loss(4, 2, 3) == pytest.approx(0.635971381157268, rel=1e-9)
+    # newsvendor_normal_cost(60, 0.18, 0.70, 50, 8) -> 2.156131552870387.
+    assert newsvendor_cost(60, 50, 8, 0.18, 0.70) == pytest.approx(2.156131552870387, rel=1e-9)
+
+
+def test_fill_rate_inverts_the_published_normal_loss():
+    # N(15, 3) stocked at 18.6 is short 0.1683 per cycle (stockpyl normal_loss example):
+    # with Q = 20 that is a fill rate of 1 - 0.1683 / 20, whose safety factor is 1.2.
+    beta = 1 - 0.1683073521514889 / 20
+    assert fill_rate_safety_factor(beta, 20, 3) == pytest.approx(1.2, rel=1e-6)
+
+
+def test_base_stock_matches_closed_form_and_stockpyl():
+    s, g = base_stock_level(50, 8, h=0.18, p=0.70, lead_time=0)
+    assert (s, g) == pytest.approx((56.60395592743389, 1.9976051931766445), rel=1e-9)
+    s, g = base_stock_level(50, 8, h=0.18, p=0.70, lead_time=4)
+    z = stats.norm.ppf(0.70 / 0.88)
+    assert s == pytest.approx(250 + z * 8 * np.sqrt(5), rel=1e-12)
+    assert g == pytest.approx(0.88 * 8 * np.sqrt(5) * stats.norm.pdf(z), rel=1e-12)
+    newsvendor = pytest.importorskip("stockpyl.newsvendor")
+    ref = newsvendor.newsvendor_normal(0.18, 0.70, 50, 8, lead_time=4)
+    assert (s, g) == pytest.approx((float(ref[0]), float(ref[1])), rel=1e-9)
+
+
+def test_poisson_newsvendor_example_through_compute_safety_stock():
+    # stockpyl newsvendor_poisson(0.18, 0.70, 50) -> S* = 56: the smallest S with F(S) >= p / (p + h).
+    fc = _forecast(periods=3, mean=50.0)
+    ss = compute_safety_stock(fc, None, _policy([("A", "D1", 0, 1, 0.70 / 0.88)]))
+    assert ss.loc[0, "distribution"] == "poisson"
+    assert ss.loc[0, "order_up_to"] == pytest.approx(56.0)
+
+
+@pytest.mark.parametrize("x", [0.0, 2.5, 3.0, 7.2])
+def test_poisson_loss_against_direct_sum(x):
+    j = np.arange(0, 200)
+    ref = np.sum(np.clip(j - x, 0, None) * stats.poisson.pmf(j, 4.5))
+    assert poisson_loss(x, 4.5) == pytest.approx(ref, rel=1e-10, abs=1e-12)
+
+
+def test_gamma_loss_against_integral():
+    ref, _ = integrate.quad(lambda t: (t - 7.0) * stats.gamma.pdf(t, 1.7, scale=2.5), 7.0, np.inf)
+    assert gamma_loss(7.0, 1.7, 2.5) == pytest.approx(ref, rel=1e-8)
+
+
+def test_abc_classes_by_cumulative_value():
+    value = pd.Series({"a": 500.0, "b": 300.0, "c": 100.0, "d": 60.0, "e": 40.0})
+    # before-shares: 0, .5, .8, .9, .96 -> A, A, B, B, C
+    assert abc_classes(value).tolist() == ["A", "A", "B", "B", "C"]
+    assert abc_classes(pd.Series({"x": 0.0})).tolist() == ["C"]
+
+
+# --------------------------------------------------------------------------------------
+# Targets, distributions and lead-time variability
+# --------------------------------------------------------------------------------------
+
+
+def _iid_errors(draw, n_origins, steps, seed, sku="A", loc="D1"):
+    rng = np.random.default_rng(seed)
+    e = draw(rng, (n_origins, steps))
+    origins = pd.Timestamp("2020-01-06") + pd.to_timedelta(np.arange(n_origins) * 7, unit="D")
+    return pd.DataFrame({"sku": sku, "location": loc, "origin": np.repeat(origins, steps),
+                         "step": np.tile(np.arange(1, steps + 1), n_origins), "error": e.ravel()})
+
+
+def test_normal_only_where_the_skewness_test_passes():
+    normal = _iid_errors(lambda r, s: r.normal(0, 2, s), 400, 3, seed=4)
+    skewed = _iid_errors(lambda r, s: r.exponential(2, s) - 2, 400, 3, seed=5, sku="B")
+    few = _iid_errors(lambda r, s: r.normal(0, 2, s), 8, 3, seed=6, sku="C")
+    fc = pd.concat([_forecast(s, mean=20.0) for s in "ABC"], ignore_index=True)
+    pol = _policy([(s, "D1", 1, 1, 0.95) for s in "ABC"])
+    ss = compute_safety_stock(fc, pd.concat([normal, skewed, few]), pol).set_index("sku")
+    assert ss.loc["A", "distribution"] == "normal" and abs(ss.loc["A", "skewness"]) < 0.5
+    assert ss.loc["A", "safety_stock"] == pytest.approx(stats.norm.ppf(0.95) * ss.loc["A", "sigma_protection"])
+    # Sum of two exponentials (skewness sqrt(2)): the empirical 95 % quantile of summed errors.
+    assert ss.loc["B", "distribution"] == "empirical" and ss.loc["B", "skewness"] > 0.9
+    summed = skewed.loc[skewed["step"] <= 2].groupby("origin")["error"].sum()
+    assert ss.loc["B", "safety_stock"] == pytest.approx(np.quantile(summed, 0.95), rel=1e-12)
+    # True 95 % quantile of Gamma(2, 2) - 4 is 5.487; normal z sigma would give 4.65.
+    assert ss.loc["B", "safety_stock"] == pytest.approx(stats.gamma.ppf(0.95, 2, scale=2) - 4, rel=0.1)
+    # 8 origins cannot test normality: gamma.
+    assert ss.loc["C", "distribution"] == "gamma" and ss.loc["C", "method"] == "errors_summed"
+
+
+def test_fill_rate_target_normal_meets_expected_shortage():
+    err = _iid_errors(lambda r, s: r.normal(0, 3, s), 2000, 4, seed=7)
+    fc = _forecast(mean=25.0)
+    pol = _policy([("A", "D1", 2, 2, np.nan)])
+    pol["fill_rate"] = 0.99
+    row = compute_safety_stock(fc, err, pol).iloc[0]
+    assert row["target_type"] == "fill_rate" and row["distribution"] == "normal"
+    q = 2 * 25.0  # R x mean demand per period
+    assert row["expected_shortage"] == pytest.approx(0.01 * q, rel=1e-6)
+    z = fill_rate_safety_factor(0.99, q, row["sigma_protection"])
+    assert row["safety_stock"] == pytest.approx(z * row["sigma_protection"], rel=1e-6)
+    assert row["service_level"] == pytest.approx(stats.norm.cdf(z), rel=1e-6)
+
+
+def test_gamma_fill_rate_achieved_in_simulation():
+    # L = 0, R = 1: each period starts at S and is short (D - S)^+, so the fill rate is
+    # exactly 1 - E[(D - S)^+] / E[D]. Quantile-spread sigma -> gamma demand.
+    mu, sd = 6.0, 4.0
+    fc = _forecast(mean=mu)
+    fc["q90"] = mu + stats.norm.ppf(0.9) * sd
+    pol = _policy([("A", "D1", 0, 1, np.nan)])
+    pol["fill_rate"] = 0.97
+    row = compute_safety_stock(fc, None, pol).iloc[0]
+    assert row["distribution"] == "gamma"
+    k, th = (mu / sd) ** 2, sd**2 / mu
+    d = np.random.default_rng(8).gamma(k, th, 1_000_000)
+    fill = 1 - np.mean(np.clip(d - row["order_up_to"], 0, None)) / np.mean(d)
+    assert fill == pytest.approx(0.97, abs=1.5e-3)
+
+
+def test_empirical_fill_rate_solves_the_sample_loss():
+    skewed = _iid_errors(lambda r, s: r.exponential(3, s) - 3, 300, 2, seed=9)
+    pol = _policy([("A", "D1", 1, 1, 0.9)])
+    pol["fill_rate"] = 0.98
+    row = compute_safety_stock(_forecast(mean=10.0), skewed, pol).iloc[0]
+    assert row["distribution"] == "empirical"
+    summed = skewed.groupby("origin")["error"].sum().to_numpy()
+    assert np.mean(np.clip(summed - row["safety_stock"], 0, None)) == pytest.approx(0.02 * 10.0, rel=1e-6)
+
+
+def test_lead_time_variability_adds_mean_squared_sigma_l():
+    fc = _forecast(mean=12.0, sigma_step=2.0)
+    pol = _policy([("A", "D1", 3, 1, 0.95)])
+    base = compute_safety_stock(fc, None, pol, distribution="normal").iloc[0]
+    pol["lead_time_sd"] = 1.5
+    row = compute_safety_stock(fc, None, pol, distribution="normal").iloc[0]
+    # Silver, Pyke and Peterson: sigma^2 = E[P] sigma_d^2 + d^2 sigma_L^2.
+    assert base["sigma_protection"] == pytest.approx(2.0 * 2.0)
+    assert row["sigma_protection"] == pytest.approx(np.sqrt(4 * 2.0**2 + 12.0**2 * 1.5**2))
+    assert row["safety_stock"] == pytest.approx(stats.norm.ppf(0.95) * row["sigma_protection"])
+    assert row["lead_time_sd"] == 1.5
+
+
+def test_fill_rate_and_lead_time_sd_are_validated():
+    pol = _policy([("A", "D1", 1, 1, 0.9)])
+    with pytest.raises(ValueError, match="fill_rate"):
+        compute_safety_stock(_forecast(), None, pol.assign(fill_rate=1.0))
+    with pytest.raises(ValueError, match="lead_time_sd"):
+        compute_safety_stock(_forecast(), None, pol.assign(lead_time_sd=-1.0))
+    # A fill rate for a key without demand is vacuous: the CSL applies.
+    row = compute_safety_stock(_forecast(mean=0.0), None, pol.assign(fill_rate=0.99)).iloc[0]
+    assert row["target_type"] == "cycle_service_level"
