@@ -1,13 +1,19 @@
-"""Bullwhip backtest: replay the last weeks of demand under the baseline and under VMI.
+"""Bullwhip backtest: replay the last weeks of demand under the baseline, min/max and VMI.
 
-Both policies run through the same simulator (:func:`optimization.simulation.simulate`)
-on the same demand, the same network and from the same starting stock, so the table
-compares policies, not starting points:
+All policies run through the same simulator (:func:`optimization.simulation.simulate`)
+on the same demand, the same network (lead times, lane capacities and costs) and from
+the same starting stock, so the table compares policies, not starting points:
 
 ``baseline``
-    :class:`optimization.policies.OrderUpToMovingAverage`: every dealer orders on its DC
-    from a moving average of its own sales, every DC orders on the plant from a moving
-    average of its dealers' orders (no information sharing).
+    :class:`optimization.policies.OrderUpToMovingAverage` (or, with
+    ``backtest.baseline_forecast: exponential_smoothing``,
+    :class:`~optimization.policies.OrderUpToExponentialSmoothing`): every dealer orders on
+    its DC from a forecast of its own sales, every DC orders on the plant from a forecast
+    of its dealers' orders (no information sharing).
+``minmax``
+    :class:`optimization.policies.MinMaxPolicy`: dealers reorder up to their max_qty when
+    their inventory position is at or below min_qty (the manual habit); DCs order like
+    the baseline.
 ``vmi``
     :class:`VmiPolicy`: the manufacturer sees the dealers' consumer demand, re-forecasts
     every ``forecast_every`` weeks with :func:`forecasting.forecast`, recomputes safety
@@ -30,17 +36,46 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from optimization.policies import Orders, OrderUpToMovingAverage
-from optimization.simulation import Network, SimulationResult, SimulationState, bullwhip_metrics, simulate, steady_state_start
+from optimization.policies import MinMaxPolicy, Orders, OrderUpToExponentialSmoothing, OrderUpToMovingAverage
+from optimization.simulation import (
+    Network,
+    SimulationResult,
+    SimulationState,
+    bullwhip_metrics,
+    order_amplification,
+    simulate,
+    steady_state_start,
+)
 from pipelines.loading import Dataset
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run_backtest", "replay_policies", "BacktestReplay", "VmiPolicy", "BacktestSetup", "prepare_backtest", "TABLE_COLUMNS"]
+__all__ = [
+    "run_backtest",
+    "replay_policies",
+    "BacktestReplay",
+    "VmiPolicy",
+    "BacktestSetup",
+    "prepare_backtest",
+    "TABLE_COLUMNS",
+    "POLICIES",
+]
 
 #: Leading columns of the backtest table (the contract of ``backtest.csv``); more follow.
-TABLE_COLUMNS = ["policy", "echelon", "bullwhip_ratio", "fill_rate", "avg_on_hand"]
+TABLE_COLUMNS = [
+    "policy",
+    "echelon",
+    "bullwhip_ratio",
+    "fill_rate",
+    "cycle_service_level",
+    "avg_on_hand",
+    "turnover_days",
+    "cost",
+]
+
+#: Policies a backtest can replay, in table order.
+POLICIES = ("baseline", "minmax", "vmi")
 
 #: Fewest history periods before the replay window: enough for a moving average and for
 #: the forecaster's holdout.
@@ -107,6 +142,8 @@ class BacktestSetup:
         default = settings.plan.default_service_level
         self.dealer_service = self._per_cell(dataset.inventory, "service_level", net.dealers, default)
         self.dc_service = self._per_cell(dataset.inventory, "service_level", net.dcs, default)
+        self.dealer_min = self._per_cell(dataset.inventory, "min_qty", net.dealers, float("nan"))
+        self.dealer_max = self._per_cell(dataset.inventory, "max_qty", net.dealers, float("nan"))
 
         items = dataset.items.assign(sku=dataset.items["sku"].astype(str)).set_index("sku").reindex(net.skus)
         periods_year = max(1.0, round(365.25 / _days_per_period(freq)))
@@ -152,9 +189,9 @@ class VmiPolicy:
        ``dates[t]`` on and the forecaster's backtest errors;
     3. solves :func:`optimization.replenishment.plan_replenishment` from ``dates[t]`` with
        the simulator's stock: on hand per dealer and DC (a DC's stock net of what it still
-       owes its dealers), in-transit stock as ``inbound`` (what a DC owes a dealer counts
-       as arriving after the lane's lead time), and consumer backorders added to the first
-       period's demand;
+       owes its dealers), in-transit stock as ``inbound`` (what a DC owes a dealer, and
+       what the plant owes a DC, counts as arriving after the lane's lead time), and
+       consumer backorders added to the first period's demand;
     4. executes the plan rows shipped in ``dates[t]``.
 
     Dealers with ``vmi`` false are not planned by the LP; they order for themselves with
@@ -232,7 +269,14 @@ class VmiPolicy:
                 dealer_arrivals = owed[:, :, None]
             else:
                 dealer_arrivals = dealer_arrivals + extra
-        for arr, names in ((dealer_arrivals, net.dealers), (state.dc_in_transit, net.dcs)):
+        dc_arrivals = state.dc_in_transit
+        plant_owed = state.dc_owed
+        if plant_owed is not None and plant_owed.any() and dc_arrivals.shape[-1]:
+            # what the plant could not ship (lane capacity) leaves as soon as it can
+            lead = np.clip(net.dc_lead, 1, dc_arrivals.shape[-1])
+            k = np.arange(1, dc_arrivals.shape[-1] + 1)
+            dc_arrivals = dc_arrivals + np.where(k[None, None, :] == lead[None, :, None], plant_owed[:, :, None], 0.0)
+        for arr, names in ((dealer_arrivals, net.dealers), (dc_arrivals, net.dcs)):
             s_i, l_i, k_i = np.nonzero(arr > 1e-9)
             if len(s_i):
                 frames.append(
@@ -406,6 +450,50 @@ class BacktestReplay:
     details: dict = field(default_factory=dict)
     warmup: int = 0
 
+    def amplification(self) -> pd.DataFrame:
+        """Order-amplification data: per policy and period, consumer demand and orders.
+
+        Returns
+        -------
+        pandas.DataFrame
+            policy, period (date), consumer_demand, dealer_orders (on the DCs),
+            dc_orders (on the plant), in units summed over SKUs and locations, for the
+            periods after the warm-up (see
+            :func:`optimization.simulation.order_amplification`).
+        """
+        frames = [order_amplification(res, self.warmup).assign(policy=name) for name, res in self.results.items()]
+        out = pd.concat(frames, ignore_index=True)
+        return out[["policy", "period", "consumer_demand", "dealer_orders", "dc_orders"]]
+
+    def window_table(self, window: int) -> pd.DataFrame:
+        """The table's figures per consecutive window of ``window`` periods.
+
+        The periods after the warm-up are cut into windows of ``window`` periods (a
+        last, shorter window of at least 2 periods is kept); each row holds the
+        :func:`optimization.simulation.bullwhip_metrics` of one policy, echelon and
+        window, with ``step`` (0, 1, ...) and ``window_start`` (date of its first period).
+        These are the per-window steps of the MLflow metrics.
+        """
+        if window < 2:
+            raise ValueError("window must be >= 2 periods")
+        rows = []
+        for name, res in self.results.items():
+            n = res.n_periods
+            for step, lo in enumerate(range(self.warmup, n, window)):
+                hi = min(lo + window, n)
+                if hi - lo < 2:
+                    break
+                part = SimulationResult(
+                    res.network, res.start + lo, {k: v[lo:hi] for k, v in res.records.items()},
+                    res.initial_stock, res.final_stock, lost_sales=res.lost_sales,
+                    dates=None if res.dates is None else res.dates[lo:hi],
+                )
+                table = _metrics_table(name, part, self.setup, 0)
+                table.insert(2, "step", step)
+                table.insert(3, "window_start", None if res.dates is None else res.dates[lo])
+                rows.append(table)
+        return pd.concat(rows, ignore_index=True)
+
     def table(self) -> pd.DataFrame:
         """The comparison table of :func:`run_backtest`."""
         tables = []
@@ -423,35 +511,59 @@ class BacktestReplay:
         return table[TABLE_COLUMNS + rest]
 
 
+def baseline_policy(setup: BacktestSetup, settings: Settings):
+    """The configured bullwhip baseline (moving average or exponential smoothing)."""
+    bt = settings.backtest
+    common = dict(
+        service_level=setup.dealer_service,
+        dc_service_level=setup.dc_service,
+        review_period=settings.plan.review_period,
+    )
+    if bt.baseline_forecast == "exponential_smoothing":
+        return OrderUpToExponentialSmoothing(alpha=bt.es_alpha, **common)
+    return OrderUpToMovingAverage(ma_periods=bt.ma_periods, **common)
+
+
 def replay_policies(
     dataset: Dataset,
     settings: Settings,
     weeks: int | None = None,
     progress=None,
-    policies: tuple[str, ...] = ("baseline", "vmi"),
+    policies: tuple[str, ...] | None = None,
 ) -> BacktestReplay:
     """Replay the last ``weeks`` periods under each policy; see :func:`run_backtest`."""
     weeks = int(weeks or settings.backtest.weeks)
-    unknown = set(policies) - {"baseline", "vmi"}
+    policies = tuple(policies or settings.backtest.policies)
+    unknown = set(policies) - set(POLICIES)
     if unknown:
-        raise ValueError(f"unknown policies {sorted(unknown)}")
+        raise ValueError(f"unknown policies {sorted(unknown)}; choose among {list(POLICIES)}")
     setup = prepare_backtest(dataset, settings, weeks)
     net = setup.network
-    baseline = OrderUpToMovingAverage(
+    history = setup.demand[:, :, : setup.start]
+    # The start: every location at the moving-average baseline's order-up-to level with a
+    # full pipeline, the same for every policy (and every baseline variant).
+    start_policy = OrderUpToMovingAverage(
         ma_periods=settings.backtest.ma_periods,
         service_level=setup.dealer_service,
         dc_service_level=setup.dc_service,
         review_period=settings.plan.review_period,
     )
-    history = setup.demand[:, :, : setup.start]
-    levels = baseline.levels(net, history, np.einsum("sdt,dc->sct", history, net.membership))
+    levels = start_policy.levels(net, history, np.einsum("sdt,dc->sct", history, net.membership))
     initial = steady_state_start(net, levels["dealer_level"], levels["dc_level"], levels["dealer_mean"], levels["dc_mean"])
     out = BacktestReplay(setup, warmup=min(net.max_lead, weeks - 2))
     dates = setup.dates[setup.start : setup.n_periods]
     for name in policies:
-        policy = baseline if name == "baseline" else VmiPolicy(setup, dataset, settings, baseline, progress=progress)
+        if name == "baseline":
+            policy = baseline_policy(setup, settings)
+        elif name == "minmax":
+            policy = MinMaxPolicy(setup.dealer_min, setup.dealer_max, upstream=baseline_policy(setup, settings),
+                                  review_period=settings.plan.review_period)
+        else:
+            policy = VmiPolicy(setup, dataset, settings, baseline_policy(setup, settings), progress=progress)
         t0 = time.perf_counter()
-        out.results[name] = simulate(net, setup.demand, policy, setup.start, initial=initial, dates=dates)
+        out.results[name] = simulate(
+            net, setup.demand, policy, setup.start, initial=initial, dates=dates, lost_sales=settings.backtest.lost_sales
+        )
         out.seconds[name] = time.perf_counter() - t0
         detail = ""
         if name == "vmi":
@@ -470,9 +582,9 @@ def run_backtest(
     settings: Settings,
     weeks: int | None = None,
     progress=None,
-    policies: tuple[str, ...] = ("baseline", "vmi"),
+    policies: tuple[str, ...] | None = None,
 ) -> pd.DataFrame:
-    """Replay the last ``weeks`` periods under the baseline and the VMI policy.
+    """Replay the last ``weeks`` periods under the baseline, min/max and VMI policies.
 
     The periods before the window are the policies' history (moving averages, the
     forecaster's training data). Both replays start from the same stock: every dealer
@@ -489,24 +601,28 @@ def run_backtest(
         the end of history, not the start of the window; its service levels and VMI band
         (min/max) are.
     settings : Settings
-        ``backtest`` (weeks, ma_periods, forecast_every), ``forecast``, ``plan``, ``freq``.
+        ``backtest`` (weeks, ma_periods, baseline_forecast, es_alpha, forecast_every,
+        lost_sales, policies), ``forecast``, ``plan``, ``freq``.
     weeks : int, optional
         Periods replayed; default ``settings.backtest.weeks``.
     progress : pipelines.progress.Progress, optional
         Receives one line per re-forecast and per policy.
-    policies : tuple of str
-        Policies to run, among ``baseline`` and ``vmi``.
+    policies : tuple of str, optional
+        Policies to run, among ``baseline``, ``minmax`` and ``vmi``; default
+        ``settings.backtest.policies``.
 
     Returns
     -------
     pandas.DataFrame
-        One row per policy and echelon with ``policy`` (baseline, vmi), ``echelon``
-        (``dealer``: orders placed on the DCs; ``dc``: orders placed on the plant),
-        ``bullwhip_ratio``, ``fill_rate``, ``avg_on_hand`` and the further columns of
+        One row per policy and echelon with ``policy`` (baseline, minmax, vmi),
+        ``echelon`` (``dealer``: orders placed on the DCs; ``dc``: orders placed on the
+        plant), the :data:`TABLE_COLUMNS` ``bullwhip_ratio``, ``fill_rate``,
+        ``cycle_service_level``, ``avg_on_hand`` (units), ``turnover_days`` (days),
+        ``cost`` (currency per period) and the further columns of
         :func:`optimization.simulation.bullwhip_metrics` (bullwhip_ratio_consumer,
-        bullwhip_ratio_median, cycle_service_level, avg_backorders, turnover_days,
-        holding_cost, shortage_cost, cost, n_series, n_periods), ``seconds`` (wall time
-        of the policy's replay) and, for VMI, ``seconds_forecast``,
-        ``seconds_safety_stock``, ``seconds_plan`` and ``plans_not_optimal``.
+        bullwhip_ratio_median, avg_backorders, backorders, holding_cost, shortage_cost,
+        transport_cost, n_series, n_periods), ``seconds`` (wall time of the policy's
+        replay) and, for VMI, ``seconds_forecast``, ``seconds_safety_stock``,
+        ``seconds_plan`` and ``plans_not_optimal`` (0 for the other policies).
     """
     return replay_policies(dataset, settings, weeks, progress, policies).table()

@@ -191,14 +191,42 @@ def backtest(
     config: Path = typer.Option(..., "--config", help="YAML run configuration."),
     data: Optional[Path] = typer.Option(None, "--data", help="Input folder (overrides the config's data_dir)."),
     weeks: Optional[int] = typer.Option(None, "--weeks", min=4, help="Weeks of history to replay."),
+    policies: Optional[str] = typer.Option(None, "--policies", help="Comma list among baseline,minmax,vmi (default from config)."),
 ) -> None:
-    """Replay history: bullwhip baseline vs supplyplan's VMI plan; writes backtest.csv."""
+    """Replay history: bullwhip baseline, min/max and supplyplan's VMI plan; writes backtest.csv and charts."""
+    from pipelines.backtest import POLICIES
     from pipelines.backtest_flow import run_backtest_flow
+    from pipelines.settings import ConfigError
 
     settings = _settings(config, data)
-    table, path = run_backtest_flow(settings, weeks=weeks)
+    chosen = None
+    if policies:
+        chosen = tuple(p.strip() for p in policies.split(",") if p.strip())
+        unknown = sorted(set(chosen) - set(POLICIES))
+        if unknown or not chosen:
+            raise ConfigError(f"--policies: unknown {unknown}; choose among {','.join(POLICIES)}")
+    table, path = run_backtest_flow(settings, weeks=weeks, policies=chosen)
     typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     typer.echo(f"-> {path}")
+    typer.echo(f"-> {path.with_name('order_amplification.png')}")
+
+
+@app.command()
+@_handle_errors
+def compare(
+    runs_args: list[str] = typer.Argument(None, metavar="RUN_A RUN_B", help="Two run ids (supplyplan or MLflow), or latest[-nightly|-backtest]."),
+    config: Path = typer.Option(..., "--config", help="YAML run configuration (its experiment)."),
+    runs: Optional[str] = typer.Option(None, "--runs", help="The two runs as A,B."),
+) -> None:
+    """Compare two tracked runs: models, accuracy, plan cost and backtest figures side by side."""
+    from pipelines.compare import compare_runs, format_comparison
+    from pipelines.settings import ConfigError
+
+    refs = [r.strip() for r in runs.split(",")] if runs else list(runs_args or [])
+    if len(refs) != 2 or not all(refs):
+        raise ConfigError("compare needs exactly two runs: RUN_A RUN_B or --runs A,B")
+    settings = _settings(config, None)
+    typer.echo(format_comparison(compare_runs(settings, refs[0], refs[1])))
 
 
 @app.command()

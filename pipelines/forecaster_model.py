@@ -1,10 +1,20 @@
 """The forecaster as an MLflow pyfunc model, logged "from code" (no pickled objects).
 
-The logged model holds two artifacts: ``settings.json`` (the forecasting options of the
-run that logged it) and ``selection.csv`` (the per-series model table: which model each
-SKU x location uses, its demand class and backtest scores). ``predict`` takes a long
-demand history (sku, location, date, qty) and returns the forecasts table, so anyone can
-reproduce a published forecast from a registered version.
+The logged model holds two artifacts:
+
+``settings.json``
+    The ``forecasting.forecast`` options of the run that logged it.
+``parameters.csv``
+    The per-series parameter table (:func:`pipelines.tracking.parameter_table`): for each
+    SKU x location its chosen model, demand class, backtest scores and its parameters as
+    JSON (fitted when the engine exposes them, else the configured ones).
+
+``predict`` takes a long demand history (sku, location, date, qty) and returns the
+forecasts table by re-running the forecaster with the stored options, so anyone can
+reproduce a published forecast from a registered version; with
+``params={"output": "parameters"}`` it returns the per-series parameter table instead.
+Versions logged before the parameter table existed carry ``selection.csv``, read the
+same way.
 """
 
 from __future__ import annotations
@@ -22,7 +32,8 @@ class SupplyplanForecaster(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:  # noqa: D102 - MLflow hook
         with open(context.artifacts["settings"]) as fh:
             self.options_ = json.load(fh)
-        self.selection_ = pd.read_csv(context.artifacts["selection"], dtype={"sku": str, "location": str})
+        table = context.artifacts.get("parameters") or context.artifacts.get("selection")
+        self.parameters_ = pd.read_csv(table, dtype={"sku": str, "location": str}, keep_default_na=False, na_values=[""])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         """Forecast every series of ``model_input`` (a long demand history).
@@ -32,11 +43,17 @@ class SupplyplanForecaster(mlflow.pyfunc.PythonModel):
         model_input : pandas.DataFrame
             Columns sku, location, date, qty (units per period).
         params : dict, optional
-            Overrides of the stored options, e.g. ``{"horizon": 8}``.
+            Overrides of the stored options, e.g. ``{"horizon": 8}``; ``{"output":
+            "parameters"}`` returns the per-series parameter table instead.
         """
+        params = dict(params or {})
+        if params.pop("output", "forecasts") == "parameters":
+            return self.parameters_.copy()
         from forecasting import forecast
 
-        options = {**self.options_, **(params or {})}
+        options = {**self.options_, **params}
+        if "quantiles" in options:
+            options["quantiles"] = tuple(options["quantiles"])
         history = model_input.copy()
         history["date"] = pd.to_datetime(history["date"])
         return forecast(history, **options).forecasts

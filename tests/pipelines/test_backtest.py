@@ -40,12 +40,17 @@ def table_and_forecast_calls(demo):
     return table, calls
 
 
-def test_table_has_both_policies_and_echelons(table_and_forecast_calls):
+def test_table_has_every_policy_and_echelon(table_and_forecast_calls):
     table, _ = table_and_forecast_calls
-    assert list(table.columns[:5]) == TABLE_COLUMNS
+    assert TABLE_COLUMNS == ["policy", "echelon", "bullwhip_ratio", "fill_rate", "cycle_service_level",
+                             "avg_on_hand", "turnover_days", "cost"]
+    assert list(table.columns[: len(TABLE_COLUMNS)]) == TABLE_COLUMNS
     assert sorted(zip(table["policy"], table["echelon"])) == [
-        ("baseline", "dc"), ("baseline", "dealer"), ("vmi", "dc"), ("vmi", "dealer"),
+        ("baseline", "dc"), ("baseline", "dealer"), ("minmax", "dc"), ("minmax", "dealer"), ("vmi", "dc"), ("vmi", "dealer"),
     ]
+    assert {"backorders", "holding_cost", "shortage_cost", "transport_cost"} <= set(table.columns)
+    assert (table["transport_cost"] > 0).all()  # the demo lanes have a cost per unit
+    np.testing.assert_allclose(table["cost"], table["holding_cost"] + table["shortage_cost"] + table["transport_cost"])
     core = table[["bullwhip_ratio", "fill_rate", "avg_on_hand", "cycle_service_level", "turnover_days", "cost"]]
     assert np.isfinite(core.to_numpy(float)).all()
     assert table["fill_rate"].between(0, 1).all()
@@ -69,6 +74,7 @@ def test_baseline_alone_gives_the_same_rows(demo, table_and_forecast_calls):
     dataset, settings = demo
     table, _ = table_and_forecast_calls
     alone = run_backtest(dataset, settings, weeks=8, policies=("baseline",))
+    assert list(alone["policy"].unique()) == ["baseline"]
     both = table.loc[table["policy"] == "baseline"].reset_index(drop=True)
     cols = ["bullwhip_ratio", "fill_rate", "avg_on_hand", "cost"]
     pd.testing.assert_frame_equal(alone[cols], both[cols])
@@ -141,3 +147,83 @@ def test_plan_rows_become_orders_and_state_becomes_plan_inputs(demo):
     inv = policy._inventory(state).set_index(["sku", "location"])
     assert inv.loc[(sku, own_dc), "on_hand"] == 7.0  # net of what it owes the dealer
     assert inv.loc[(sku, other_dc), "on_hand"] == 10.0
+
+
+def test_min_max_dealers_order_only_at_or_below_their_warning_line(demo):
+    from pipelines.backtest import replay_policies
+
+    dataset, settings = demo
+    rep = replay_policies(dataset, settings, weeks=8, policies=("minmax",))
+    res, setup = rep.results["minmax"], rep.setup
+    q = res.records["dealer_orders"]
+    assert q.sum() > 0
+    # every order fills the position up to max_qty: at most max - min + one period's demand
+    banded = np.isfinite(setup.dealer_min) & np.isfinite(setup.dealer_max)
+    ordered = (q > 0) & banded[None]
+    assert ordered.any()
+    upto = np.broadcast_to(setup.dealer_max[None] - setup.dealer_min[None], q.shape)[ordered]
+    assert (q[ordered] >= upto - 1e-9).all()  # position was <= min, so at least max - min
+
+
+def test_windows_and_amplification(demo):
+    from pipelines.backtest import replay_policies
+
+    dataset, settings = demo
+    rep = replay_policies(dataset, settings, weeks=12, policies=("baseline", "minmax"))
+    windows = rep.window_table(4)
+    n_after = 12 - rep.warmup
+    expected = [k for k, lo in enumerate(range(0, n_after, 4)) if min(lo + 4, n_after) - lo >= 2]
+    assert sorted(windows["step"].unique()) == expected
+    assert len(windows) == len(expected) * 4  # 2 policies x 2 echelons per window
+    assert set(windows["policy"]) == {"baseline", "minmax"} and set(windows["echelon"]) == {"dealer", "dc"}
+    first = windows.loc[(windows["step"] == 0) & (windows["policy"] == "baseline") & (windows["echelon"] == "dealer")]
+    assert first["window_start"].iloc[0] == rep.setup.dates[rep.setup.start + rep.warmup]
+    amp = rep.amplification()
+    assert list(amp.columns) == ["policy", "period", "consumer_demand", "dealer_orders", "dc_orders"]
+    assert len(amp) == 2 * n_after
+    base = amp.loc[amp["policy"] == "baseline"]
+    np.testing.assert_allclose(base["consumer_demand"].to_numpy(),
+                               rep.setup.demand[:, :, rep.setup.start + rep.warmup : rep.setup.n_periods].sum(axis=(0, 1)))
+
+
+def test_vmi_sees_what_the_plant_still_owes_a_dc(demo):
+    dataset, settings = demo
+    setup = prepare_backtest(dataset, settings, 8)
+    policy = VmiPolicy(setup, dataset, settings, fallback=None)
+    net = setup.network
+    owed = np.zeros((net.n_skus, net.n_dcs))
+    owed[2, 1] = 9.0
+    state = _state(setup, setup.start, dc_owed=owed)
+    inbound = policy._inbound(state)
+    row = inbound.loc[inbound["location"] == net.dcs[1]].iloc[0]
+    assert row["qty"] == 9.0 and row["sku"] == net.skus[2]
+    assert row["arrival_date"] == setup.dates[setup.start + int(net.dc_lead[1])]
+
+
+def test_backtest_flow_publishes_table_windows_chart_and_mlflow_steps(demo, tmp_path):
+    import mlflow
+
+    from pipelines.backtest_flow import run_backtest_flow
+    from pipelines.progress import Progress
+
+    _, settings = demo
+    settings = settings.model_copy(update={"output_dir": tmp_path / "out", "name": f"bt-{tmp_path.name}"})
+    table, path = run_backtest_flow(settings, weeks=12, progress=Progress(live=False), policies=("baseline", "minmax"))
+    folder = path.parent
+    for name in ("backtest.csv", "backtest_windows.csv", "order_amplification.csv", "order_amplification.png"):
+        assert (folder / name).is_file(), name
+    assert (folder / "order_amplification.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    published = pd.read_csv(path)
+    assert (published["run_id"] == folder.name).all()
+    assert list(published.drop(columns="run_id").columns[: len(TABLE_COLUMNS)]) == TABLE_COLUMNS
+    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    client = mlflow.MlflowClient()
+    run_id = __import__("json").loads((folder / "manifest.json").read_text())["mlflow_run_id"]
+    run = client.get_run(run_id)
+    assert run.data.params["policies"] == "baseline,minmax"
+    assert run.data.metrics["baseline_dc_bullwhip_ratio"] == pytest.approx(
+        table.set_index(["policy", "echelon"]).loc[("baseline", "dc"), "bullwhip_ratio"])
+    history = client.get_metric_history(run_id, "window_baseline_dc_bullwhip_ratio")
+    assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(len(history))) and len(history) >= 2
+    artifacts = {a.path for a in client.list_artifacts(run_id, "backtest")}
+    assert "backtest/order_amplification.png" in artifacts

@@ -98,8 +98,10 @@ def test_backtest_command_prints_and_publishes_the_comparison(small_demo_dir, tm
     assert result.exit_code == 0, result.output
     published = pd.read_csv(tmp_path / "out" / "backtest" / "latest" / "backtest.csv")
     assert set(zip(published["policy"], published["echelon"])) == {
-        ("baseline", "dealer"), ("baseline", "dc"), ("vmi", "dealer"), ("vmi", "dc")
+        ("baseline", "dealer"), ("baseline", "dc"), ("minmax", "dealer"), ("minmax", "dc"), ("vmi", "dealer"), ("vmi", "dc")
     }
+    assert (tmp_path / "out" / "backtest" / "latest" / "order_amplification.png").is_file()
+    assert "order_amplification.png" in result.output
     assert published[["bullwhip_ratio", "fill_rate", "avg_on_hand"]].notna().all().all()
     assert published["fill_rate"].between(0, 1).all()
     assert "baseline" in result.output and "vmi" in result.output and "bullwhip_ratio" in result.output
