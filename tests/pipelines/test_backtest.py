@@ -227,3 +227,19 @@ def test_backtest_flow_publishes_table_windows_chart_and_mlflow_steps(demo, tmp_
     assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(len(history))) and len(history) >= 2
     artifacts = {a.path for a in client.list_artifacts(run_id, "backtest")}
     assert "backtest/order_amplification.png" in artifacts
+
+
+def test_exponential_smoothing_baseline_is_configurable(demo):
+    from optimization.policies import OrderUpToExponentialSmoothing
+    from pipelines.backtest import baseline_policy
+
+    dataset, settings = demo
+    es = settings.model_copy(update={"backtest": settings.backtest.model_copy(
+        update={"baseline_forecast": "exponential_smoothing", "es_alpha": 0.3})})
+    setup = prepare_backtest(dataset, es, 8)
+    policy = baseline_policy(setup, es)
+    assert isinstance(policy, OrderUpToExponentialSmoothing) and policy.alpha == 0.3
+    ma = run_backtest(dataset, settings, weeks=8, policies=("baseline",))
+    table = run_backtest(dataset, es, weeks=8, policies=("baseline",))
+    assert np.isfinite(table["bullwhip_ratio"]).all()
+    assert not np.allclose(table["bullwhip_ratio"], ma["bullwhip_ratio"])
