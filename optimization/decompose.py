@@ -46,7 +46,8 @@ import numpy as np
 from scipy import optimize
 
 from .lp_data import PlanData
-from .lp_model import LinearProgram, PenaltyWeights, Solution, build_model, solve
+from .lp_model import (FALLBACK_STATUS, LinearProgram, PenaltyWeights, Solution, SolverTimeLimit, build_model,
+                       fallback_solution, solve)
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +128,14 @@ def solve_group(
     exact_lots: bool = False,
     backend: str = "highspy",
     capacity_price: np.ndarray | None = None,
+    presolve: str = "choose",
 ) -> GroupResult:
     """Build, solve and summarise one model (runs in a worker process).
+
+    A solve that reaches ``time_limit`` before HiGHS has any feasible point does not fail:
+    the group gets :func:`optimization.lp_model.fallback_solution` (ship nothing) and
+    status :data:`optimization.lp_model.FALLBACK_STATUS`, so a night always has a plan and
+    says which groups it could not optimise.
 
     Parameters
     ----------
@@ -141,7 +148,10 @@ def solve_group(
         but is not part of the reported cost.
     """
     lp = build_model(data, weights, capacity, exact_lots=exact_lots, capacity_price=capacity_price)
-    sol = solve(lp, time_limit=time_limit, threads=threads, backend=backend)
+    try:
+        sol = solve(lp, time_limit=time_limit, threads=threads, backend=backend, presolve=presolve)
+    except SolverTimeLimit as err:
+        sol = fallback_solution(data, lp, solve_seconds=err.solve_seconds, pulp_build_seconds=err.pulp_build_seconds)
     return summarize(data, lp, sol, sku_index)
 
 
@@ -204,6 +214,7 @@ def solve_decomposed(
     threads: int | None = 1,
     exact_lots: bool = False,
     backend: str = "highspy",
+    presolve: str = "choose",
     max_rounds: int = 10,
     gap_tol: float = 2e-4,
     time_budget: float | None = None,
@@ -221,7 +232,7 @@ def solve_decomposed(
         Local worker processes (1: solve in this process). Ignored with ``executor``.
     executor : object with ``submit``, optional
         E.g. a ``dask.distributed.Client``; the caller owns it.
-    time_limit, threads, exact_lots, backend
+    time_limit, threads, exact_lots, backend, presolve
         Per group solve (see :func:`optimization.lp_model.solve`). With ``exact_lots``
         the groups are MILPs and the coordination is a heuristic (the combination of
         integer plans is not integer); the rounding step restores whole lots.
@@ -246,7 +257,7 @@ def solve_decomposed(
         raise ValueError("groups must partition the SKUs")
     S, L, E, T = data.shape
     subsets = [data.subset(g) for g in groups]
-    kw = dict(time_limit=time_limit, threads=threads, exact_lots=exact_lots, backend=backend)
+    kw = dict(time_limit=time_limit, threads=threads, exact_lots=exact_lots, backend=backend, presolve=presolve)
     own = None
     if executor is None and workers > 1 and len(groups) > 1:
         own = executor = _default_executor(min(workers, len(groups)))
@@ -256,13 +267,17 @@ def solve_decomposed(
         cap = np.broadcast_to(data.capacity[:, None], (E, T))
         finite = np.isfinite(cap)
         use0 = np.stack([r.usage for r in relaxed])  # (G, E, T)
-        lower = float(sum(r.objective for r in relaxed))
+        # Only an optimal group's cost is a bound; a time-limited or fallback one is not,
+        # and 0 is (every cost part is >= 0).
+        floor_all = np.array([r.objective if r.status == "optimal" else 0.0 for r in relaxed])
+        total0 = float(sum(r.objective for r in relaxed))
+        lower = float(floor_all.sum())
         over = finite & (use0.sum(axis=0) > cap + 1e-7)
         history = [(0, np.nan, lower)]
         if not over.any():
             logger.info("decomposition: %d groups, shared capacities not exceeded; optimal in one round", len(groups))
-            return DecomposedSolution(relaxed, lower, lower, 0.0, 0, None, np.zeros((E, T)),
-                                      time.perf_counter() - t0, history)
+            return DecomposedSolution(relaxed, total0, lower, (total0 - lower) / max(1.0, abs(total0)), 0, None,
+                                      np.zeros((E, T)), time.perf_counter() - t0, history)
 
         # Every capacitated cell a group can use is coordinated; groups without one keep round 0.
         cells = finite & np.logical_or.reduce([r.capacity_row for r in relaxed])
@@ -282,7 +297,7 @@ def solve_decomposed(
         results = list(relaxed)
         cuts: list = []  # (group, f, mu, share)
         best_obj, best, best_share = np.inf, None, None
-        floor = np.array([relaxed[g].objective for g in coupled])
+        floor = floor_all[coupled]
         radius = np.maximum(1.0, 0.25 * C)
         rounds = 0
         while True:
@@ -295,7 +310,8 @@ def solve_decomposed(
             res = _run_all(executor, tasks)
             upper = fixed + float(sum(r.objective for r in res))
             for i, r in enumerate(res):
-                cuts.append((i, r.objective, r.capacity_dual[k_e, k_t], share[i].copy()))
+                if r.status == "optimal":  # a supporting plane only at an optimum
+                    cuts.append((i, r.objective, r.capacity_dual[k_e, k_t], share[i].copy()))
             if upper < best_obj - 1e-9 * abs(best_obj if np.isfinite(best_obj) else 1.0):
                 if best is not None:
                     radius = radius * 2.0
@@ -388,7 +404,8 @@ def _combine(cols: list[GroupResult], lam: np.ndarray) -> GroupResult:
         capacity_dual=first.capacity_dual,
         capacity_row=np.logical_or.reduce([r.capacity_row for r in cols]),
         usage=sum(w * r.usage for w, r in keep),
-        status="optimal" if all(r.status == "optimal" for _, r in keep) else "time limit with feasible solution",
+        status="optimal" if all(r.status == "optimal" for _, r in keep) else (
+            FALLBACK_STATUS if any(r.status == FALLBACK_STATUS for _, r in keep) else "time limit with feasible solution"),
         build_seconds=float(sum(r.build_seconds for r in cols)),
         solve_seconds=float(sum(r.solve_seconds for r in cols)),
         n_variables=max(r.n_variables for r in cols),

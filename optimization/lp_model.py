@@ -61,11 +61,28 @@ from .lp_data import PlanData
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LinearProgram", "PenaltyWeights", "build_model", "to_pulp", "solve", "Solution", "PlanError"]
+__all__ = ["LinearProgram", "PenaltyWeights", "build_model", "to_pulp", "solve", "Solution", "PlanError",
+           "SolverTimeLimit", "fallback_solution", "FALLBACK_STATUS"]
+
+#: Status of a model whose solve hit the time limit before HiGHS found a feasible point,
+#: answered with :func:`fallback_solution` (ship nothing, serve from stock, rest lost).
+FALLBACK_STATUS = "time limit, fallback plan"
 
 
 class PlanError(RuntimeError):
     """The solver returned no usable (feasible) plan."""
+
+
+class SolverTimeLimit(PlanError):
+    """HiGHS stopped at the time limit before it found a feasible point.
+
+    ``solve_seconds`` and ``pulp_build_seconds`` say how long the attempt took.
+    """
+
+    def __init__(self, message: str, solve_seconds: float = 0.0, pulp_build_seconds: float = 0.0):
+        super().__init__(message)
+        self.solve_seconds = solve_seconds
+        self.pulp_build_seconds = pulp_build_seconds
 
 
 @dataclass(frozen=True)
@@ -435,6 +452,7 @@ def solve(
     time_limit: float | None = 60.0,
     threads: int | None = None,
     backend: str = "highspy",
+    presolve: str = "choose",
 ) -> Solution:
     """Solve ``lp`` with HiGHS and check the status.
 
@@ -453,31 +471,35 @@ def solve(
     -------
     Solution
         ``status`` is ``"optimal"`` or ``"time limit with feasible solution"``; anything
-        else (infeasible, unbounded, no primal solution when the time limit hit) raises
-        :class:`PlanError` with the solver's own words.
+        else raises :class:`PlanError` with the solver's own words: infeasible or
+        unbounded, or :class:`SolverTimeLimit` when the time limit hit before a feasible
+        point (the caller may answer that with :func:`fallback_solution`).
     """
+    if presolve not in ("choose", "on", "off"):
+        raise ValueError(f"presolve must be 'choose', 'on' or 'off', got {presolve!r}")
     if backend == "pulp":
-        return _solve_pulp(lp, time_limit=time_limit, threads=threads)
+        return _solve_pulp(lp, time_limit=time_limit, threads=threads, presolve=presolve)
     if backend != "highspy":
         raise ValueError(f"backend must be 'highspy' or 'pulp', got {backend!r}")
-    return _solve_highspy(lp, time_limit=time_limit, threads=threads)
+    return _solve_highspy(lp, time_limit=time_limit, threads=threads, presolve=presolve)
 
 
-def _status_or_raise(model_status: str, primal_feasible: bool, time_limit, mip: bool) -> str:
+def _status_or_raise(model_status: str, primal_feasible: bool, time_limit, mip: bool, seconds=(0.0, 0.0)) -> str:
     low = model_status.lower()
     if low == "optimal" and primal_feasible:
         return "optimal"
     if primal_feasible and ("time limit" in low or "iteration limit" in low or "interrupt" in low):
         return "time limit with feasible solution"
     if "time limit" in low:
-        raise PlanError(
+        raise SolverTimeLimit(
             f"the replenishment {'MILP' if mip else 'LP'} has no feasible solution yet: HiGHS stopped at the "
-            f"time limit ({time_limit} s) before finding one; raise the time limit"
+            f"time limit ({time_limit} s) before finding one; raise the time limit", *seconds
         )
     raise PlanError(f"the replenishment {'MILP' if mip else 'LP'} has no feasible solution: HiGHS {model_status!r}")
 
 
-def _solve_highspy(lp: LinearProgram, *, time_limit: float | None, threads: int | None) -> Solution:
+def _solve_highspy(lp: LinearProgram, *, time_limit: float | None, threads: int | None,
+                   presolve: str = "choose") -> Solution:
     import highspy
 
     t0 = time.perf_counter()
@@ -511,6 +533,7 @@ def _solve_highspy(lp: LinearProgram, *, time_limit: float | None, threads: int 
         h.setOptionValue("time_limit", float(time_limit))
     if threads is not None:
         h.setOptionValue("threads", int(threads))
+    h.setOptionValue("presolve", presolve)
     h.passModel(model)
     t1 = time.perf_counter()
     h.run()
@@ -518,7 +541,7 @@ def _solve_highspy(lp: LinearProgram, *, time_limit: float | None, threads: int 
     model_status = h.modelStatusToString(h.getModelStatus())
     info = h.getInfo()
     primal_feasible = int(info.primal_solution_status) == 2
-    status = _status_or_raise(model_status, primal_feasible, time_limit, mip)
+    status = _status_or_raise(model_status, primal_feasible, time_limit, mip, (t2 - t1, t1 - t0))
     sol = h.getSolution()
     values = np.asarray(sol.col_value, dtype=float)
     duals = np.asarray(sol.row_dual, dtype=float) if (sol.dual_valid and not mip) else np.zeros(lp.n_constraints)
@@ -530,7 +553,8 @@ def _solve_highspy(lp: LinearProgram, *, time_limit: float | None, threads: int 
                     solve_seconds=t2 - t1, pulp_build_seconds=t1 - t0)
 
 
-def _solve_pulp(lp: LinearProgram, *, time_limit: float | None, threads: int | None) -> Solution:
+def _solve_pulp(lp: LinearProgram, *, time_limit: float | None, threads: int | None,
+                presolve: str = "choose") -> Solution:
     """Solve ``lp`` with HiGHS through PuLP and check the status."""
     t0 = time.perf_counter()
     prob, variables, constraints = to_pulp(lp)
@@ -538,7 +562,7 @@ def _solve_pulp(lp: LinearProgram, *, time_limit: float | None, threads: int | N
     _silence_highs_banner()
     if threads is not None:
         _reset_highs_scheduler()
-    solver = pulp.HiGHS(msg=False, timeLimit=time_limit, threads=threads)
+    solver = pulp.HiGHS(msg=False, timeLimit=time_limit, threads=threads, presolve=presolve)
     prob.solve(solver)
     t2 = time.perf_counter()
     sol_status = int(prob.sol_status)
@@ -556,9 +580,9 @@ def _solve_pulp(lp: LinearProgram, *, time_limit: float | None, threads: int | N
     elif sol_status == pulp.LpSolutionIntegerFeasible and primal_feasible:
         status = "time limit with feasible solution" if "time" in model_status.lower() else f"feasible ({model_status})"
     elif "time limit" in model_status.lower():
-        raise PlanError(
+        raise SolverTimeLimit(
             f"the replenishment LP has no feasible solution yet: HiGHS stopped at the time limit "
-            f"({time_limit} s) before finding one; raise the time limit"
+            f"({time_limit} s) before finding one; raise the time limit", t2 - t1, t1 - t0
         )
     else:
         raise PlanError(
@@ -579,3 +603,51 @@ def _solve_pulp(lp: LinearProgram, *, time_limit: float | None, threads: int | N
         solve_seconds=t2 - t1,
         pulp_build_seconds=t1 - t0,
     )
+
+
+def fallback_solution(data: PlanData, lp: LinearProgram, *, solve_seconds: float = 0.0,
+                      pulp_build_seconds: float = 0.0) -> Solution:
+    r"""A feasible point of ``lp`` that needs no solver: ship nothing, serve from stock.
+
+    With every shipment :math:`x = 0` the balance of each cell becomes
+    :math:`I_t = I_{t-1} + r_t - D_t + u_t`; taking :math:`I_t = \max(0, I_{t-1} + r_t - D_t)`
+    and lost sales :math:`u_t = D_t - \min(D_t, I_{t-1} + r_t) \in [0, D_t]` satisfies
+    it, :math:`I \ge 0`, :math:`0 \le u \le D` and every capacity row (and, with exact
+    lots, :math:`n = y = 0`). Stock is split over the band segments low first, as the LP
+    would. Used when HiGHS hits its time limit before any feasible point, so that a night
+    still gets a plan (its cost says how poor it is; the status says why).
+
+    Parameters
+    ----------
+    data : PlanData
+        The data ``lp`` was built from.
+    lp : LinearProgram
+
+    Returns
+    -------
+    Solution
+        ``status`` :data:`FALLBACK_STATUS`, row duals 0.
+    """
+    S, L, E, T = data.shape
+    v = np.zeros(lp.n_variables)
+    stock = data.on_hand.astype(float).copy()
+    for t in range(T):
+        avail = stock + data.inbound[:, :, t]
+        served = np.minimum(data.demand[:, :, t], avail)
+        lost = data.demand[:, :, t] - served
+        stock = avail - served
+        cols = lp.lost_col[:, :, t]
+        m = cols >= 0
+        v[cols[m]] = lost[m]
+        rest = stock.copy()
+        for col, room in ((lp.low_col[:, :, t], data.lower), (lp.mid_col[:, :, t], data.upper - data.lower),
+                          (lp.high_col[:, :, t], np.full((S, L), np.inf))):
+            m = col >= 0
+            part = np.where(m, np.minimum(rest, room), 0.0)
+            v[col[m]] = part[m]
+            rest = rest - part
+    objective = float(lp.cost @ v + lp.constant)
+    logger.warning("LP hit the time limit without a feasible point: fallback plan (ship nothing), objective %.2f",
+                   objective)
+    return Solution(values=v, duals=np.zeros(lp.n_constraints), objective=objective, status=FALLBACK_STATUS,
+                    sol_status=2, pulp_status="", solve_seconds=solve_seconds, pulp_build_seconds=pulp_build_seconds)

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .decompose import GroupResult, solve_decomposed, solve_group
 from .lp_data import PlanData, prepare_plan_data
-from .lp_model import PenaltyWeights, PlanError
+from .lp_model import FALLBACK_STATUS, PenaltyWeights, PlanError
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,9 @@ class PlanSettings:
     freq : str, default "W-MON"
         Period grid (pandas offset alias).
     time_limit : float, default 60
-        HiGHS time limit in seconds.
+        HiGHS time limit in seconds per model (each SKU group); a model without a
+        feasible point by then gets the ship-nothing fallback
+        (:func:`optimization.lp_model.fallback_solution`) and the status says so.
     threads : int or None
         HiGHS threads (None: HiGHS's default).
     stockout_cost_multiple : float, default 2.0
@@ -84,10 +86,15 @@ class PlanSettings:
     solver : {"highspy", "pulp"}, default "highspy"
         How the model reaches HiGHS (:func:`optimization.lp_model.solve`); same model,
         same solver, ``pulp`` builds the PuLP model first.
-    group_size : int, default 500
+    group_size : int, default 25
         Plans with more SKUs are decomposed into SKU groups of about this size, solved
         separately and coordinated on shared lane capacities
-        (:mod:`optimization.decompose`).
+        (:mod:`optimization.decompose`). Dual simplex time grows faster than linearly
+        with the model, so many small groups solve faster than a few large ones
+        (benchmarks/README.md, plan_scale).
+    presolve : {"off", "on", "choose"}, default "off"
+        HiGHS presolve of each model (``highspy`` path); on the small group models it
+        costs more than it saves.
     workers : int, default 1
         Local processes for the groups (ignored when ``plan_replenishment`` gets an
         ``executor``).
@@ -113,7 +120,8 @@ class PlanSettings:
     exact_lots: bool = False
     service_reference_level: float | None = 0.95
     solver: str = "highspy"
-    group_size: int = 500
+    group_size: int = 25
+    presolve: str = "off"
     workers: int = 1
     max_rounds: int = 10
     gap_tol: float = 2e-4
@@ -144,7 +152,8 @@ class PlanResult:
         origin, destination, date, capacity, used, shadow_price for capacitated lanes;
         shadow_price is what one more unit of capacity would save in the LP (currency/unit).
     status : str
-        ``optimal``, ``time limit with feasible solution`` or ``empty`` (nothing to plan).
+        ``optimal``, ``time limit with feasible solution``, ``feasible (decomposition gap
+        ...)``, ``feasible, time limit: k of G SKU groups ... (fallback)`` or ``empty``.
     sol_status : int
         PuLP solution status (1 optimal, 2 feasible).
     objective : float
@@ -237,8 +246,9 @@ def plan_replenishment(
     Raises
     ------
     PlanError
-        The solver found no feasible solution (cannot happen with valid inputs, since
-        every rule that might conflict is soft) or stopped at the time limit without one.
+        The solver proved a model infeasible (cannot happen with valid inputs, since
+        every rule that might conflict is soft). A time limit never raises: the group
+        gets the ship-nothing fallback and ``status`` / ``kpis["n_fallback_groups"]`` say so.
     ValueError
         Inputs the model cannot represent (see :func:`~optimization.lp_data.prepare_plan_data`).
     """
@@ -299,7 +309,7 @@ def solve_network(data: PlanData, settings: PlanSettings, *, executor=None) -> N
     S, L, E, T = data.shape
     if S <= settings.group_size:
         res = solve_group(data, settings.weights, time_limit=settings.time_limit, threads=settings.threads,
-                          exact_lots=settings.exact_lots, backend=settings.solver)
+                          exact_lots=settings.exact_lots, backend=settings.solver, presolve=settings.presolve)
         groups, info = [res], {"n_groups": 1, "coordination_rounds": 0, "decomposition_gap": 0.0}
         shadow = -res.capacity_dual
         objective, status = res.objective, res.status
@@ -308,7 +318,8 @@ def solve_network(data: PlanData, settings: PlanSettings, *, executor=None) -> N
         dec = solve_decomposed(
             data, settings.weights, group_size=settings.group_size, workers=workers, executor=executor,
             time_limit=settings.time_limit, threads=1 if (workers > 1 or executor is not None) else settings.threads,
-            exact_lots=settings.exact_lots, backend=settings.solver, max_rounds=settings.max_rounds,
+            exact_lots=settings.exact_lots, backend=settings.solver, presolve=settings.presolve,
+            max_rounds=settings.max_rounds,
             gap_tol=settings.gap_tol, time_budget=settings.time_limit,
         )
         groups, shadow, objective = dec.groups, dec.shadow_price, dec.objective
@@ -317,6 +328,14 @@ def solve_network(data: PlanData, settings: PlanSettings, *, executor=None) -> N
         status = "optimal" if all(g.status == "optimal" for g in groups) else "time limit with feasible solution"
         if dec.gap > settings.gap_tol:
             status = f"feasible (decomposition gap {dec.gap:.1e})"
+    n_fallback = sum(g.status == FALLBACK_STATUS for g in groups)
+    if n_fallback:
+        # A plan still comes back; the status and KPIs say how much of it is not optimised.
+        status = (f"feasible, time limit: {n_fallback} of {len(groups)} SKU groups found no feasible point "
+                  f"within {settings.time_limit:g} s and ship nothing (fallback)")
+        logger.warning("plan: %s", status)
+    info["n_fallback_groups"] = n_fallback
+    info["n_time_limited_groups"] = sum(g.status != "optimal" for g in groups)
     x = np.zeros((S, E, T))
     active = np.zeros((S, L, T), bool)
     for g in groups:

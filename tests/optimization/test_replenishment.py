@@ -225,15 +225,36 @@ def test_sku_subset_plans_only_those_skus():
     assert set(res.plan["sku"]) <= {"SKU-0002", "SKU-0005"} and set(res.projection["sku"]) == {"SKU-0002", "SKU-0005"}
 
 
-def test_tiny_time_limit_is_reported_honestly():
+def test_tiny_time_limit_still_returns_a_feasible_plan_and_says_so():
+    # HiGHS cannot finish 40 SKUs in a microsecond: the night must still get a plan that
+    # passes the independent checks, and the status / KPIs must say it is the fallback.
     net = example_network(40, 4, seed=5)
-    try:
-        res = run(net, horizon=13, time_limit=1e-3)
-    except PlanError as err:
-        assert "time limit" in str(err)
-    else:
-        assert res.status in ("optimal", "time limit with feasible solution")
-        check(net, res)
+    res = run(net, horizon=13, time_limit=1e-6, group_size=1000)
+    assert "fallback" in res.status and res.kpis["n_fallback_groups"] == 1
+    check(net, res)
+    assert res.kpis["units_short"] > 0 and np.isfinite(res.objective)
+    # Decomposed: every group falls back, the bound certificate stays honest.
+    dec = run(net, horizon=13, time_limit=1e-6, group_size=10)
+    assert dec.kpis["n_fallback_groups"] == dec.kpis["n_groups"] == 4
+    check(net, dec)
+
+
+def test_fallback_point_satisfies_every_row_and_bound_of_the_lp():
+    from optimization.lp_model import build_model, fallback_solution, PenaltyWeights
+
+    net = example_network(15, 3, seed=8, capacity=300.0)
+    data = prepare_plan_data(net["forecasts"], net["safety_stock"], net["inventory"], net["inbound"], net["lanes"],
+                             net["locations"], net["items"], net["start"])
+    for exact in (False, True):
+        lp = build_model(data, PenaltyWeights(), exact_lots=exact)
+        v = fallback_solution(data, lp).values
+        assert (v >= lp.lb - 1e-9).all() and (v <= lp.ub + 1e-9).all()
+        act = np.zeros(lp.n_constraints)
+        np.add.at(act, lp.row, lp.val * v[lp.col])
+        assert (act >= lp.row_lo - 1e-7).all() and (act <= lp.row_hi + 1e-7).all()
+        # No shipments at all, and lost sales only where stock ran out.
+        assert (v[lp.x_col[lp.x_col >= 0]] == 0).all()
+    assert fallback_solution(data, lp).objective >= solve(build_model(data, PenaltyWeights())).objective
 
 
 def test_demo_sized_plan_passes_independent_checks():
