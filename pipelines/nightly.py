@@ -127,8 +127,35 @@ def forecast_options(settings: Settings) -> dict:
         "n_jobs": fc.n_jobs,
         "seed": settings.seed,
         "backtest_windows": fc.backtest_windows,
+        "backtest_step": fc.backtest_step,
         "max_multiple": fc.max_multiple,
+        "scheduler": fc.scheduler,
+        "global_model": fc.global_model,
+        "select_by": fc.select_by,
+        "calibrate": fc.calibrate_quantiles,
     }
+
+
+def forecast_groups(dataset: Dataset, settings: Settings) -> pd.DataFrame | None:
+    """sku, location, group: what a short series borrows its seasonal shape from.
+
+    The group joins the configured ``forecast.shape_groups`` attributes, e.g.
+    ``"body|north"`` for items.category and locations.region; ``None`` when the tables
+    carry none of them.
+    """
+    parts = []
+    pairs = dataset.demand[["sku", "location"]].drop_duplicates()
+    for name in settings.forecast.shape_groups:
+        if name == "category" and "category" in dataset.items.columns:
+            parts.append(pairs.merge(dataset.items[["sku", "category"]], on="sku", how="left")["category"])
+        elif name == "region" and "region" in dataset.locations.columns:
+            parts.append(pairs.merge(dataset.locations[["location", "region"]], on="location", how="left")["region"])
+    if not parts:
+        return None
+    label = parts[0].astype(str)
+    for extra in parts[1:]:
+        label = label + "|" + extra.astype(str).to_numpy()
+    return pairs.assign(group=label.to_numpy()).reset_index(drop=True)
 
 
 def plan_settings(settings: Settings) -> PlanSettings:
@@ -201,7 +228,7 @@ def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, pro
     history = history_before(dataset.demand, start)
     n_series = history.groupby(["sku", "location"]).ngroups
     with progress.stage("forecast", f"{n_series} series"):
-        fc = forecast(history, **forecast_options(settings))
+        fc = forecast(history, groups=forecast_groups(dataset, settings), **forecast_options(settings))
     fallbacks = int((fc.selection.get("fallback", pd.Series(dtype=str)).fillna("") != "").sum())
     if fallbacks:
         progress.info(f"forecast fallbacks: {fallbacks} series used a fallback model (see selection.csv)")
@@ -233,6 +260,9 @@ def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, pro
         "slacks": result.slacks,
         "capacity": result.capacity,
         "errors": fc.errors,
+        "forecast_effects": fc.effects,
+        "forecast_coverage": fc.coverage,
+        "forecast_scores": fc.scores,
     }
     metrics: dict[str, float] = {"n_series": n_series, "forecast_fallbacks": fallbacks}
     metrics.update({f"forecast_{k}": v for k, v in fc.metrics.items()})
@@ -274,14 +304,6 @@ def run_nightly(
         dataset = load_dataset(settings.data_dir, freq=settings.freq)
     start = plan_start(dataset.demand, settings.freq, as_of)
     progress.info(f"run {run_id}: planning from {start.date()} on {settings.data_dir}")
-    champion = None
-    if track:
-        from pipelines.tracking import apply_champion
-
-        # forecast with the champion's model-choice settings (pipelines.tracking)
-        settings, champion = apply_champion(settings)
-        if champion is not None:
-            progress.info(f"forecasting with the settings of champion v{champion.version}")
 
     tables, metrics = compute_night(dataset, settings, start, progress)
     metrics.update({f"seconds_{k.replace(' ', '_')}": v for k, v in progress.timings.items()})
@@ -297,7 +319,6 @@ def run_nightly(
         "tables": {name: len(frame) for name, frame in tables.items()},
     }
     mlflow_run_id = model_version = None
-    decision = None
     try:
         with progress.stage("publish", str(writer.final)):
             for name, frame in tables.items():
@@ -307,29 +328,13 @@ def run_nightly(
 
                 tracker = Tracker(settings)
                 tags = {"supplyplan.run_id": run_id, "supplyplan.kind": "nightly", "supplyplan.as_of": manifest["as_of"]}
-                if champion is not None:
-                    tags["supplyplan.forecast_settings_of"] = f"v{champion.version}"
                 with tracker.start(run_name=run_id, tags=tags):
                     tracker.log_params(_flat_params(settings) | {"as_of": manifest["as_of"], "inputs_fingerprint": manifest["inputs_fingerprint"]})
                     tracker.log_metrics(metrics)
                     tracker.log_artifacts(writer.staging, artifact_path="tables")
-                    forecast_figures = {k[len("forecast_"):]: v for k, v in metrics.items() if k.startswith("forecast_")}
-                    version_tags = {
-                        "supplyplan.run_id": run_id,
-                        "supplyplan.as_of": manifest["as_of"],
-                        "supplyplan.inputs_fingerprint": manifest["inputs_fingerprint"],
-                    }
-                    model_version = tracker.log_forecaster(forecast_options(settings), tables["selection"], forecast_figures, version_tags)
-                    if model_version is not None:
-                        decision = tracker.promote(model_version)
-                        tracker.log_metrics({"champion_promoted": int(decision.promoted), "champion_version": float(decision.champion)})
-                        progress.info(f"forecaster v{model_version}: {decision.describe()}")
+                    model_version = tracker.log_forecaster(forecast_options(settings), tables["selection"])
                     mlflow_run_id = tracker.run_id
             manifest.update({"mlflow_run_id": mlflow_run_id, "model_version": model_version, "timings": progress.timings})
-            if decision is not None:
-                manifest.update({"champion_version": decision.champion, "champion_decision": decision.describe()})
-            if champion is not None:
-                manifest["forecast_settings_of"] = champion.version
             writer.manifest = manifest
             folder = writer.publish()
     except BaseException:
@@ -400,7 +405,7 @@ def run_plan(
     else:
         history = history_before(dataset.demand, start)
         with progress.stage("forecast", f"{history.groupby(['sku', 'location']).ngroups} series"):
-            fc = forecast(history, **forecast_options(settings))
+            fc = forecast(history, groups=forecast_groups(dataset, settings), **forecast_options(settings))
         forecasts, errors = fc.forecasts, fc.errors
     safety, result = plan_stage(dataset, settings, start, forecasts, errors, progress)
     if output is not None:
