@@ -158,6 +158,8 @@ def forecast_groups(dataset: Dataset, settings: Settings) -> pd.DataFrame | None
     return pairs.assign(group=label.to_numpy()).reset_index(drop=True)
 
 
+
+
 def plan_settings(settings: Settings) -> PlanSettings:
     """``PlanSettings`` of the optimizer from a configuration."""
     return PlanSettings(horizon=settings.plan.horizon, freq=settings.freq, time_limit=settings.plan.time_limit,
@@ -304,6 +306,14 @@ def run_nightly(
         dataset = load_dataset(settings.data_dir, freq=settings.freq)
     start = plan_start(dataset.demand, settings.freq, as_of)
     progress.info(f"run {run_id}: planning from {start.date()} on {settings.data_dir}")
+    champion = None
+    if track:
+        from pipelines.tracking import apply_champion
+
+        # forecast with the champion's model-choice settings (pipelines.tracking)
+        settings, champion = apply_champion(settings)
+        if champion is not None:
+            progress.info(f"forecasting with the settings of champion v{champion.version}")
 
     tables, metrics = compute_night(dataset, settings, start, progress)
     metrics.update({f"seconds_{k.replace(' ', '_')}": v for k, v in progress.timings.items()})
@@ -319,6 +329,7 @@ def run_nightly(
         "tables": {name: len(frame) for name, frame in tables.items()},
     }
     mlflow_run_id = model_version = None
+    decision = None
     try:
         with progress.stage("publish", str(writer.final)):
             for name, frame in tables.items():
@@ -328,13 +339,29 @@ def run_nightly(
 
                 tracker = Tracker(settings)
                 tags = {"supplyplan.run_id": run_id, "supplyplan.kind": "nightly", "supplyplan.as_of": manifest["as_of"]}
+                if champion is not None:
+                    tags["supplyplan.forecast_settings_of"] = f"v{champion.version}"
                 with tracker.start(run_name=run_id, tags=tags):
                     tracker.log_params(_flat_params(settings) | {"as_of": manifest["as_of"], "inputs_fingerprint": manifest["inputs_fingerprint"]})
                     tracker.log_metrics(metrics)
                     tracker.log_artifacts(writer.staging, artifact_path="tables")
-                    model_version = tracker.log_forecaster(forecast_options(settings), tables["selection"])
+                    forecast_figures = {k[len("forecast_"):]: v for k, v in metrics.items() if k.startswith("forecast_")}
+                    version_tags = {
+                        "supplyplan.run_id": run_id,
+                        "supplyplan.as_of": manifest["as_of"],
+                        "supplyplan.inputs_fingerprint": manifest["inputs_fingerprint"],
+                    }
+                    model_version = tracker.log_forecaster(forecast_options(settings), tables["selection"], forecast_figures, version_tags)
+                    if model_version is not None:
+                        decision = tracker.promote(model_version)
+                        tracker.log_metrics({"champion_promoted": int(decision.promoted), "champion_version": float(decision.champion)})
+                        progress.info(f"forecaster v{model_version}: {decision.describe()}")
                     mlflow_run_id = tracker.run_id
             manifest.update({"mlflow_run_id": mlflow_run_id, "model_version": model_version, "timings": progress.timings})
+            if decision is not None:
+                manifest.update({"champion_version": decision.champion, "champion_decision": decision.describe()})
+            if champion is not None:
+                manifest["forecast_settings_of"] = champion.version
             writer.manifest = manifest
             folder = writer.publish()
     except BaseException:

@@ -72,11 +72,43 @@ class AlertSettings(_Section):
 
 
 class BacktestSettings(_Section):
-    """Bullwhip backtest options."""
+    """Bullwhip backtest options (see ``pipelines.backtest.run_backtest``)."""
 
     weeks: int = Field(26, ge=4, description="periods replayed")
     ma_periods: int = Field(8, ge=1, description="moving-average window p of the baseline")
+    baseline_forecast: Literal["moving_average", "exponential_smoothing"] = Field(
+        "moving_average", description="forecast of the bullwhip baseline"
+    )
+    es_alpha: float = Field(0.2, gt=0, le=1, description="smoothing constant of the exponential-smoothing baseline")
     forecast_every: int = Field(4, ge=1, description="VMI re-forecast cadence, periods")
+    lost_sales: bool = Field(False, description="unserved consumer demand is lost (else backordered)")
+    policies: list[Literal["baseline", "minmax", "vmi"]] = Field(
+        default_factory=lambda: ["baseline", "minmax", "vmi"], description="policies replayed"
+    )
+    window: int = Field(4, ge=2, description="periods per MLflow metric step (per-window figures)")
+
+    @field_validator("policies")
+    @classmethod
+    def _policies_unique(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one policy is needed")
+        return list(dict.fromkeys(value))
+
+
+class ChampionSettings(_Section):
+    """When a newly logged forecaster becomes the ``champion`` model version.
+
+    A new version takes the alias only when its forecast backtest beats the champion's
+    on ``metric`` (lower is better) by more than ``min_improvement`` (relative). The
+    nightly job forecasts with the champion's settings when ``use_champion`` is true.
+    """
+
+    metric: Literal["mean_mase", "median_mase", "wape", "abs_bias"] = Field(
+        "mean_mase", description="forecast-backtest figure compared (lower is better)"
+    )
+    min_improvement: float = Field(0.0, ge=0, lt=1, description="relative improvement needed to take over")
+    alias: str = Field("champion", min_length=1, description="registered-model alias")
+    use_champion: bool = Field(True, description="the nightly job forecasts with the champion's settings")
 
 
 class ApiSettings(_Section):
@@ -113,6 +145,7 @@ class Settings(_Section):
     plan: PlanSettingsConfig = Field(default_factory=PlanSettingsConfig)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings)
+    champion: ChampionSettings = Field(default_factory=ChampionSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     source: Path | None = Field(None, exclude=True, description="the YAML file read")
 
