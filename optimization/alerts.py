@@ -12,10 +12,22 @@ Rules of the dealer-management practice (DESIGN.md glossary):
 ``slow_mover``
     Stock on hand and no demand in the last ``slow_mover_periods`` periods, or more than
     ``slow_mover_days`` days of supply (DESIGN.md: both configurable).
+``days_of_supply``
+    Position / forward demand per day below the cover of one replenishment cycle,
+    (L + R) periods in days: ``critical`` when it runs out within the lead time L (before
+    anything ordered today can arrive), else ``warning``; the quantity that restores
+    (L + R) periods of cover is suggested. Every SKU-level row also carries its
+    ``days_of_supply`` value.
 ``turnover_days``
-    Per dealer (sku ``*``): average on hand / average demand per day (DESIGN.md).
+    Per dealer and per region (sku ``*``): average on hand / average demand per day
+    (DESIGN.md); ``warning`` above D days, ``critical`` above 2 D.
+``slow_mover_share``
+    Per dealer and per region (sku ``*``): share of the stocked SKUs that are slow movers;
+    ``warning`` above ``slow_mover_share``, ``critical`` above twice that.
 
-Severity grows with the distance outside the band: ``critical``, ``warning``, ``info``.
+The ``scope`` column says what a row is about: ``sku`` (a SKU at a location), ``dealer``
+or ``region`` (``location`` then holds the dealer or the region name). Severity grows with
+the distance outside the band: ``critical``, ``warning``, ``info``.
 """
 
 from __future__ import annotations
@@ -31,7 +43,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["raise_alerts", "ALERT_COLUMNS", "SEVERITIES"]
 
-ALERT_COLUMNS = ["sku", "location", "kind", "severity", "value", "threshold", "message", "suggested_qty", "destination"]
+ALERT_COLUMNS = ["sku", "location", "kind", "severity", "value", "threshold", "message", "suggested_qty", "destination",
+                 "scope", "days_of_supply"]
 SEVERITIES = ("critical", "warning", "info")
 
 
@@ -64,8 +77,10 @@ def raise_alerts(
     default_lead_time: int = 1,
     projection: pd.DataFrame | None = None,
     turnover_periods: int = 13,
+    review_period: int = 1,
+    slow_mover_share: float = 0.2,
 ) -> pd.DataFrame:
-    """Alerts for planners: below min, above max, slow movers, turnover days.
+    """Alerts for planners: below min, above max, days of supply, slow movers, turnover days.
 
     Parameters
     ----------
@@ -100,17 +115,27 @@ def raise_alerts(
         days; without it the current on hand is used.
     turnover_periods : int, default 13
         Periods of history for the average demand in turnover days.
+    review_period : int, default 1
+        R, periods between two replenishments: days-of-supply alerts fire below (L + R)
+        periods of cover.
+    slow_mover_share : float, default 0.2
+        Share of stocked SKUs that are slow movers above which a dealer or region is
+        flagged (``slow_mover_share`` alerts).
 
     Returns
     -------
     DataFrame
         sku, location, kind, severity, value, threshold, message, suggested_qty (units),
-        destination (transfer target of an above-max alert, else ""). Location-level rows
-        have sku ``"*"``. Sorted by severity, kind, location, sku.
+        destination (transfer target of an above-max alert, else ""), scope (``sku``,
+        ``dealer`` or ``region``), days_of_supply (position / forward demand per day at
+        SKU level; NaN for dealer and region rows or without forward demand). Dealer and
+        region rows have sku ``"*"``. Sorted by severity, kind, location, sku.
 
         ``value`` / ``threshold``: position / min_qty (below_min), position / max_qty
         (above_max), periods without demand / N or days of supply / D (slow_mover),
-        turnover days / D (turnover_days; NaN when there was no demand).
+        turnover days / D (turnover_days; NaN when there was no demand), days of supply
+        / (L + R) periods in days (days_of_supply), share of slow movers / the limit
+        (slow_mover_share).
     """
     as_of = pd.Timestamp(as_of)
     offset = pd.tseries.frequencies.to_offset(freq)
@@ -139,19 +164,28 @@ def raise_alerts(
             if len(arriving) else 0.0
     inv["position"] = inv["on_hand"] + inv["inbound_within_lead"]
 
+    hist = _history(demand, as_of)
+    dealers = {loc for loc, k in kind_of.items() if k == "dealer"}
+    inv["daily"] = _daily_demand(inv, hist, forecasts, as_of, freq, day_per, slow_mover_periods)
+    inv["days_of_supply"] = np.where(inv["daily"] > 0, inv["position"] / inv["daily"].where(inv["daily"] > 0), np.nan)
+
     first_ship = _first_planned(plan)
     rows: list[dict] = []
     rows += _below_min(inv, first_ship, freq)
     rows += _above_max(inv, region_of)
-
-    hist = _history(demand, as_of)
-    dealers = {loc for loc, k in kind_of.items() if k == "dealer"}
-    rows += _slow_movers(inv, hist, forecasts, dealers, as_of, freq, day_per, slow_mover_periods, slow_mover_days)
-    rows += _turnover(inv, hist, projection, dealers, as_of, freq, day_per, turnover_periods, slow_mover_days)
+    rows += _days_of_supply(inv, first_ship, dealers, freq, day_per, review_period)
+    slow = _slow_movers(inv, hist, dealers, as_of, freq, slow_mover_periods, slow_mover_days)
+    rows += slow
+    rows += _slow_mover_share(inv, slow, dealers, region_of, slow_mover_share)
+    rows += _turnover(inv, hist, projection, dealers, region_of, as_of, freq, day_per, turnover_periods, slow_mover_days)
 
     out = pd.DataFrame(rows, columns=ALERT_COLUMNS)
     if out.empty:
-        return out.astype({"value": float, "threshold": float, "suggested_qty": float})
+        return out.astype({"value": float, "threshold": float, "suggested_qty": float, "days_of_supply": float})
+    dos = pd.Series(inv["days_of_supply"].to_numpy(), index=pd.MultiIndex.from_frame(inv[["sku", "location"]]))
+    at_sku = out["scope"] == "sku"
+    out.loc[at_sku, "days_of_supply"] = pd.MultiIndex.from_frame(out.loc[at_sku, ["sku", "location"]]).map(dos).to_numpy(float)
+    out["days_of_supply"] = out["days_of_supply"].astype(float)
     out["_sev"] = out["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
     out = out.sort_values(["_sev", "kind", "location", "sku"], kind="mergesort").drop(columns="_sev")
     counts = out.groupby(["kind", "severity"]).size().to_dict()
@@ -188,7 +222,7 @@ def _below_min(inv: pd.DataFrame, first_ship: dict, freq: str) -> list[dict]:
             qty = max(0.0, float(np.ceil(target - r.position - 1e-9)))
             tail = f" Replenish {_q(qty)} to reach {'max' if np.isfinite(r.max_qty) else 'min'} {_q(target)} (not in the plan yet)."
         rows.append(dict(sku=r.sku, location=r.location, kind="below_min", severity=severity, value=float(r.position),
-                         threshold=float(r.min_qty), message=head + tail, suggested_qty=float(qty), destination=""))
+                         threshold=float(r.min_qty), message=head + tail, suggested_qty=float(qty), destination="", scope="sku"))
     return rows
 
 
@@ -221,7 +255,7 @@ def _above_max(inv: pd.DataFrame, region_of: dict) -> list[dict]:
         else:
             msg += f"; no dealer in region {region or 'n/a'} is below its warning line for this SKU."
         rows.append(dict(sku=r.sku, location=r.location, kind="above_max", severity=severity, value=float(r.position),
-                         threshold=float(r.max_qty), message=msg, suggested_qty=qty, destination=destination))
+                         threshold=float(r.max_qty), message=msg, suggested_qty=qty, destination=destination, scope="sku"))
     return rows
 
 
@@ -233,7 +267,48 @@ def _history(demand: pd.DataFrame | None, as_of: pd.Timestamp) -> pd.DataFrame:
     return h.loc[h["date"] < as_of]
 
 
-def _slow_movers(inv, hist, forecasts, dealers, as_of, freq, day_per, n_periods, max_days) -> list[dict]:
+def _daily_demand(inv, hist, forecasts, as_of, freq, day_per, n_periods) -> np.ndarray:
+    """Forward demand per day of each inventory row: the forecast's mean per period from
+    ``as_of``, else the last ``n_periods`` of history; NaN when neither exists."""
+    offset = pd.tseries.frequencies.to_offset(freq)
+    keys = pd.MultiIndex.from_frame(inv[["sku", "location"]])
+    daily = pd.Series(np.nan, index=keys)
+    if forecasts is not None and len(forecasts):
+        fc = forecasts.loc[pd.to_datetime(forecasts["date"]) >= as_of]
+        per = fc.groupby(["sku", "location"])["mean"].mean() / day_per
+        daily = pd.Series(keys.map(per), index=keys) if len(per) else daily
+    window_start = as_of - n_periods * offset
+    recent = hist.loc[hist["date"] >= window_start].groupby(["sku", "location"])["qty"].sum() / (n_periods * day_per)
+    fallback = pd.Series(keys.map(recent), index=keys) if len(recent) else pd.Series(np.nan, index=keys)
+    return daily.fillna(fallback).to_numpy(float)
+
+
+def _days_of_supply(inv, first_ship, dealers, freq, day_per, review_period) -> list[dict]:
+    rows = []
+    sel = inv.loc[inv["location"].isin(dealers) & (inv["daily"] > 0)]
+    for r in sel.itertuples(index=False):
+        cover = (r.lead_time + review_period) * day_per
+        if not r.days_of_supply < cover:
+            continue
+        lead_days = r.lead_time * day_per
+        severity = "critical" if r.days_of_supply < lead_days or r.position <= 0 else "warning"
+        qty = max(0.0, float(np.ceil(r.daily * cover - r.position - 1e-9)))
+        msg = (f"Days of supply: {_q(r.position)} in position lasts {_q(r.days_of_supply)} days at {r.daily:.2f} a day, "
+               f"less than the {_q(cover)} days until a second replenishment (lead time "
+               f"{_period_word(freq, r.lead_time)} + review {_period_word(freq, review_period)})")
+        msg += "; runs out before an order placed today arrives." if severity == "critical" else "."
+        planned = first_ship.get((r.sku, r.location))
+        if planned is not None:
+            msg += f" Planned: {_q(planned[0])} shipping {planned[1].date()}."
+        else:
+            msg += f" Replenish {_q(qty)} to restore the cover (not in the plan yet)."
+        rows.append(dict(sku=r.sku, location=r.location, kind="days_of_supply", severity=severity,
+                         value=float(r.days_of_supply), threshold=float(cover), message=msg,
+                         suggested_qty=float(planned[0]) if planned is not None else qty, destination="", scope="sku"))
+    return rows
+
+
+def _slow_movers(inv, hist, dealers, as_of, freq, n_periods, max_days) -> list[dict]:
     offset = pd.tseries.frequencies.to_offset(freq)
     window_start = as_of - n_periods * offset
     stocked = inv.loc[inv["location"].isin(dealers) & (inv["on_hand"] > 0)]
@@ -245,16 +320,7 @@ def _slow_movers(inv, hist, forecasts, dealers, as_of, freq, day_per, n_periods,
     keys = pd.MultiIndex.from_frame(stocked[["sku", "location"]])
     last = keys.map(last_sale) if len(last_sale) else pd.Index([pd.NaT] * len(keys))
     first = keys.map(first_seen) if len(first_seen) else pd.Index([pd.NaT] * len(keys))
-
-    # Daily demand ahead: the forecast's mean per period, else the recent history.
-    daily = pd.Series(np.nan, index=keys)
-    if forecasts is not None and len(forecasts):
-        fc = forecasts.loc[pd.to_datetime(forecasts["date"]) >= as_of]
-        per = fc.groupby(["sku", "location"])["mean"].mean() / day_per
-        daily = pd.Series(keys.map(per), index=keys) if len(per) else daily
-    recent = hist.loc[hist["date"] >= window_start].groupby(["sku", "location"])["qty"].sum() / (n_periods * day_per)
-    fallback = pd.Series(keys.map(recent), index=keys) if len(recent) else pd.Series(np.nan, index=keys)
-    daily = daily.fillna(fallback)  # NaN: neither forecast nor history for the key
+    daily = stocked["daily"]  # NaN: neither forecast nor history for the key
 
     rows = []
     for i, r in enumerate(stocked.itertuples(index=False)):
@@ -277,7 +343,7 @@ def _slow_movers(inv, hist, forecasts, dealers, as_of, freq, day_per, n_periods,
                 threshold=float(n_periods),
                 message=(f"Slow mover: no demand in the last {_period_word(freq, n_periods)} ({when}) with "
                          f"{_q(r.on_hand)} on hand. Promotion or transfer suggested."),
-                suggested_qty=float(r.on_hand), destination=""))
+                suggested_qty=float(r.on_hand), destination="", scope="sku"))
             continue
         d = daily.iloc[i]
         if pd.isna(d):
@@ -289,11 +355,34 @@ def _slow_movers(inv, hist, forecasts, dealers, as_of, freq, day_per, n_periods,
                 message=(f"Slow mover: {_q(r.on_hand)} on hand is {_q(days)} days of supply at {d:.2f} a day "
                          f"(limit {_q(max_days)} days)." if d > 0 else
                          f"Slow mover: {_q(r.on_hand)} on hand and no demand forecast."),
-                suggested_qty=float(max(0.0, np.floor(r.on_hand - d * max_days))), destination=""))
+                suggested_qty=float(max(0.0, np.floor(r.on_hand - d * max_days))), destination="", scope="sku"))
     return rows
 
 
-def _turnover(inv, hist, projection, dealers, as_of, freq, day_per, n_periods, max_days) -> list[dict]:
+def _slow_mover_share(inv, slow_rows, dealers, region_of, limit) -> list[dict]:
+    stocked = inv.loc[inv["location"].isin(dealers) & (inv["on_hand"] > 0), ["sku", "location", "on_hand"]]
+    if stocked.empty:
+        return []
+    slow_keys = {(r["sku"], r["location"]) for r in slow_rows}
+    stocked = stocked.assign(
+        slow=[(k, loc) in slow_keys for k, loc in zip(stocked["sku"], stocked["location"])],
+        region=stocked["location"].map(region_of).fillna("").astype(str),
+    )
+    rows = []
+    for scope, col in (("dealer", "location"), ("region", "region")):
+        for name, g in stocked.groupby(col, sort=True):
+            share = float(g["slow"].mean())
+            severity = "critical" if share > 2 * limit else "warning" if share > limit else "info"
+            slow_stock = float(g.loc[g["slow"], "on_hand"].sum())
+            where = f"dealer {name}" if scope == "dealer" else f"region {name or 'n/a'}"
+            msg = (f"Slow movers at {where}: {int(g['slow'].sum())} of {len(g)} stocked SKUs ({share:.0%}, "
+                   f"limit {limit:.0%}), {_q(slow_stock)} units on hand in them.")
+            rows.append(dict(sku="*", location=str(name), kind="slow_mover_share", severity=severity, value=share,
+                             threshold=float(limit), message=msg, suggested_qty=slow_stock, destination="", scope=scope))
+    return rows
+
+
+def _turnover(inv, hist, projection, dealers, region_of, as_of, freq, day_per, n_periods, max_days) -> list[dict]:
     offset = pd.tseries.frequencies.to_offset(freq)
     window_start = as_of - n_periods * offset
     recent = hist.loc[(hist["date"] >= window_start) & hist["location"].isin(dealers)]
@@ -305,19 +394,28 @@ def _turnover(inv, hist, projection, dealers, as_of, freq, day_per, n_periods, m
     else:
         avg_on_hand = inv.loc[inv["location"].isin(dealers)].groupby("location")["on_hand"].sum()
         source = "on hand"
+    locs = sorted(set(avg_on_hand.index) | set(per_day.index))
+    stock = pd.Series({loc: float(avg_on_hand.get(loc, 0.0)) for loc in locs}, dtype=float)
+    rate = pd.Series({loc: float(per_day.get(loc, 0.0)) for loc in locs}, dtype=float)
+    # A region's turnover pools its dealers: total stock / total demand, not a mean of ratios.
+    region = pd.Series({loc: str(region_of.get(loc, "") or "") for loc in locs}, dtype=object)
     rows = []
-    for loc in sorted(set(avg_on_hand.index) | set(per_day.index)):
-        stock = float(avg_on_hand.get(loc, 0.0))
-        rate = float(per_day.get(loc, 0.0))
-        if rate > 0:
-            days = stock / rate
-            severity = "warning" if days > max_days else "info"
-            msg = (f"Turnover: {_q(days)} days ({source} {_q(stock)} / demand {_q(rate)} a day over the last "
-                   f"{_period_word(freq, n_periods)}); limit {_q(max_days)} days.")
-        else:
-            days = np.nan
-            severity = "warning" if stock > 0 else "info"
-            msg = f"Turnover: no demand in the last {_period_word(freq, n_periods)} with {source} {_q(stock)}."
-        rows.append(dict(sku="*", location=loc, kind="turnover_days", severity=severity, value=days,
-                         threshold=float(max_days), message=msg, suggested_qty=np.nan, destination=""))
+    for scope, names, st, rt in (
+        ("dealer", locs, stock, rate),
+        ("region", sorted(set(region)), stock.groupby(region).sum(), rate.groupby(region).sum()),
+    ):
+        for name in names:
+            s_, r_ = float(st.get(name, 0.0)), float(rt.get(name, 0.0))
+            where = "" if scope == "dealer" else f"region {name or 'n/a'}: "
+            if r_ > 0:
+                days = s_ / r_
+                severity = "critical" if days > 2 * max_days else "warning" if days > max_days else "info"
+                msg = (f"Turnover: {where}{_q(days)} days ({source} {_q(s_)} / demand {_q(r_)} a day over the last "
+                       f"{_period_word(freq, n_periods)}); limit {_q(max_days)} days.")
+            else:
+                days = np.nan
+                severity = "warning" if s_ > 0 else "info"
+                msg = f"Turnover: {where}no demand in the last {_period_word(freq, n_periods)} with {source} {_q(s_)}."
+            rows.append(dict(sku="*", location=str(name), kind="turnover_days", severity=severity, value=days,
+                             threshold=float(max_days), message=msg, suggested_qty=np.nan, destination="", scope=scope))
     return rows

@@ -136,16 +136,25 @@ def test_slow_mover_thresholds_are_configurable(network):
 
 def test_turnover_days_per_dealer(network):
     alerts = alerts_for(network)
-    turn = alerts[alerts["kind"] == "turnover_days"].set_index("location")
-    assert set(turn.index) == {"N1", "N2", "S1"} and (turn["sku"] == "*").all()
-    # N2: (70 + 300) on hand / ((4 + 1) a week / 7 days) = 518 days > 180 -> warning.
+    turn_all = alerts[alerts["kind"] == "turnover_days"]
+    turn = turn_all[turn_all["scope"] == "dealer"].set_index("location")
+    assert set(turn.index) == {"N1", "N2", "S1"} and (turn_all["sku"] == "*").all()
+    # N2: (70 + 300) on hand / ((4 + 1) a week / 7 days) = 518 days > 2 x 180 -> critical.
     assert turn.loc["N2", "value"] == pytest.approx(370 / (5 / 7))
-    assert turn.loc["N2", "severity"] == "warning"
+    assert turn.loc["N2", "severity"] == "critical"
     # N1 over the last 13 weeks (from 2023-12-04): A sells 6 a week, B its one sale of 3.
     d = network["demand"]
     recent = d[(d["location"] == "N1") & (d["date"] >= AS_OF - 13 * WEEK)]["qty"].sum() / (13 * 7)
     assert turn.loc["N1", "value"] == pytest.approx((2 + 15) / recent)
     assert turn.loc["N1", "severity"] == "info"
+    # Regions pool their dealers: total stock / total demand rate.
+    region = turn_all[turn_all["scope"] == "region"].set_index("location")
+    assert set(region.index) == {"north", "south"}
+    n2_rate = 5 * 13 / (13 * 7)
+    assert region.loc["north", "value"] == pytest.approx((17 + 370) / (recent + n2_rate))
+    assert region.loc["north", "severity"] == "warning"  # about 240 days: above 180, below 2 x 180
+    assert region.loc["south", "value"] == pytest.approx(turn.loc["S1", "value"])
+    assert "region north" in region.loc["north", "message"]
 
 
 def test_turnover_uses_projection_when_given(network):
@@ -163,8 +172,12 @@ def test_no_demand_no_stock_gives_no_alerts_but_empty_frame_has_columns():
     locations = pd.DataFrame([("D", "dealer", "x", "DC", True)], columns=["location", "kind", "region", "parent", "vmi"])
     inventory = pd.DataFrame([("A", "D", 5, 2, 10)], columns=["sku", "location", "on_hand", "min_qty", "max_qty"])
     out = raise_alerts(inventory, None, None, None, None, locations, AS_OF)
-    # in band, no demand history: only the turnover row, which says there was no demand.
-    assert out["kind"].tolist() == ["turnover_days"] and np.isnan(out.loc[0, "value"])
+    # in band, no demand history: turnover rows (dealer and region) that say there was no
+    # demand, and a slow-mover share of 0 (nothing to judge a slow mover by).
+    turn = out[out["kind"] == "turnover_days"]
+    assert sorted(turn["scope"]) == ["dealer", "region"] and turn["value"].isna().all()
+    assert set(out["kind"]) == {"turnover_days", "slow_mover_share"}
+    assert (out.loc[out["kind"] == "slow_mover_share", "value"] == 0).all()
     # A stocked SKU with no demand on record, while the dealer has history: slow mover.
     history = pd.DataFrame({"sku": "B", "location": "D", "date": pd.date_range(end=AS_OF - WEEK, periods=10, freq="W-MON"),
                             "qty": 2.0})
@@ -173,3 +186,42 @@ def test_no_demand_no_stock_gives_no_alerts_but_empty_frame_has_columns():
     assert "no demand on record" in slow["message"] and slow["suggested_qty"] == 5
     empty = raise_alerts(inventory.iloc[:0], None, None, None, None, locations.iloc[:0], AS_OF)
     assert list(empty.columns) == ALERT_COLUMNS and empty.empty
+
+
+def test_days_of_supply_below_a_replenishment_cycle(network):
+    alerts = alerts_for(network)
+    # A at N1: position 5 at 6 a week lasts 5.8 days < the 7-day lead time -> critical;
+    # (L + R) = 2 weeks of cover needs 12, so 7 more (nothing planned).
+    a = one(alerts, "A", "N1", "days_of_supply")
+    assert a["value"] == pytest.approx(5 / (6 / 7)) and a["threshold"] == 14
+    assert a["severity"] == "critical" and a["suggested_qty"] == 7
+    assert "runs out before an order placed today arrives" in a["message"]
+    # A at S1: 8 at 5 a week = 11.2 days, within the lead time but short of 14: warning,
+    # and the planned shipment is quoted.
+    s1 = one(alerts, "A", "S1", "days_of_supply")
+    assert s1["severity"] == "warning" and s1["suggested_qty"] == 12
+    assert set(alerts.loc[alerts["kind"] == "days_of_supply", "location"]) == {"N1", "S1"}
+    # Every SKU-level row carries its days of supply; dealer/region rows do not.
+    sku_rows = alerts[alerts["scope"] == "sku"]
+    slow = one(alerts, "B", "N2", "slow_mover")
+    assert slow["days_of_supply"] == pytest.approx(300 / (1 / 7))
+    assert sku_rows.loc[sku_rows["kind"] == "below_min", "days_of_supply"].notna().all()
+    assert alerts.loc[alerts["scope"] != "sku", "days_of_supply"].isna().all()
+    # A longer review period widens the cover: A at N2 (70 at 4 a week = 122 days) flags at R = 20.
+    longer = alerts_for(network, review_period=20)
+    assert one(longer, "A", "N2", "days_of_supply")["threshold"] == (2 + 20) * 7  # N2 has a 2-week lane
+
+
+def test_slow_mover_share_per_dealer_and_region(network):
+    alerts = alerts_for(network, slow_mover_share=0.3)
+    share = alerts[alerts["kind"] == "slow_mover_share"]
+    dealer = share[share["scope"] == "dealer"].set_index("location")
+    region = share[share["scope"] == "region"].set_index("location")
+    # N1 stocks A and B, B is slow (no sale in 12 weeks); N2: B has 2,100 days of supply.
+    assert dealer.loc["N1", "value"] == 0.5 and dealer.loc["N1", "severity"] == "warning"
+    assert dealer.loc["N1", "suggested_qty"] == 15  # units in the slow movers
+    assert dealer.loc["S1", "value"] == 0.0 and dealer.loc["S1", "severity"] == "info"  # B at S1 has no stock
+    assert region.loc["north", "value"] == 0.5 and region.loc["south", "value"] == 0.0
+    assert "2 of 4 stocked SKUs" in region.loc["north", "message"]
+    strict = alerts_for(network, slow_mover_share=0.2)
+    assert one(strict, "*", "N1", "slow_mover_share")["severity"] == "critical"  # above twice the limit
