@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from .base import SeriesModel, check_series
 from .baseline import MovingAverage, Naive, SeasonalNaive
-from .intermittent import SBA, Croston
-from .smoothing import ETS, seasonal_indices
+from .intermittent import ADIDA, SBA, TSB, Croston
+from .smoothing import ETS, AutoETS, AutoETSAdjusted, seasonal_indices
+from .theta import OptimisedTheta, Theta
+from .combination import Combination
+from .stl import STLForecaster
 
 __all__ = [
     "SeriesModel",
@@ -20,15 +23,23 @@ __all__ = [
     "SeasonalNaive",
     "MovingAverage",
     "ETS",
+    "AutoETS",
+    "AutoETSAdjusted",
+    "Theta",
+    "OptimisedTheta",
+    "STLForecaster",
+    "Combination",
     "seasonal_indices",
     "Croston",
     "SBA",
+    "TSB",
+    "ADIDA",
     "MODELS",
     "make_model",
 ]
 
 MODELS: dict[str, type[SeriesModel]] = {
-    cls.name: cls for cls in (Naive, SeasonalNaive, MovingAverage, ETS, Croston, SBA)
+    cls.name: cls for cls in (Naive, SeasonalNaive, MovingAverage, ETS, AutoETS, AutoETSAdjusted, Theta, OptimisedTheta, Combination, STLForecaster, Croston, SBA, TSB, ADIDA)
 }
 
 
@@ -38,8 +49,12 @@ def make_model(name: str, season_length: int = 1, **params) -> SeriesModel:
     Parameters
     ----------
     name : str
-        A key of :data:`MODELS` (``naive``, ``seasonal_naive``, ``moving_average``,
-        ``ets``, ``croston``, ``sba``).
+        A key of :data:`MODELS`: baselines ``naive``, ``seasonal_naive``,
+        ``moving_average``; smoothing ``ets`` (shrunk profile + damped trend, for long
+        seasons such as 52 weeks), ``ets_auto`` (ETS family by AICc), ``ets_sa`` (ETS on
+        the seasonally adjusted series); ``theta``, ``theta_opt``; ``stl``; ``combo``
+        (mean of ``ets_auto``, ``theta`` and ``stl`` by default); intermittent ``croston``,
+        ``sba``, ``tsb``, ``adida``.
     season_length : int
         Season length, periods; passed to the models that take one.
     **params

@@ -18,7 +18,7 @@ import numpy as np
 
 from .base import SeriesModel
 
-__all__ = ["Croston", "SBA", "croston_components"]
+__all__ = ["Croston", "SBA", "TSB", "ADIDA", "croston_components", "ses_level"]
 
 
 def croston_components(y: np.ndarray, alpha: float) -> tuple[float, float]:
@@ -102,3 +102,152 @@ class SBA(Croston):
 
     def _factor(self) -> float:
         return 1.0 - float(self.alpha) / 2.0
+
+
+class TSB(SeriesModel):
+    """Teunter-Syntetos-Babai method, ``f = p_T z_T`` (Teunter, Syntetos and Babai 2011).
+
+    Unlike Croston, the demand *probability* ``p`` is updated every period, so the
+    forecast decays towards zero while no demand occurs (obsolescence):
+
+    - demand in period ``t`` (``y_t > 0``): ``p <- p + beta (1 - p)``,
+      ``z <- z + alpha (y_t - z)``;
+    - no demand: ``p <- p + beta (0 - p)``, ``z`` unchanged.
+
+    Initialisation: ``z_0`` = first non-zero demand, ``p_0`` = share of periods with
+    demand in the history; the updates then run over every period.
+
+    Parameters
+    ----------
+    alpha : float
+        Smoothing constant of the demand size ``z`` (0.1 by default).
+    beta : float
+        Smoothing constant of the demand probability ``p`` (0.1 by default; TSB advise a
+        small value, as for ``alpha``).
+
+    Examples
+    --------
+    ``y = [0, 4, 0, 0]``, ``alpha = beta = 0.5``: ``z_0 = 4``, ``p_0 = 1/4``; t=0 no demand
+    ``p = 0.125``; t=1 demand ``p = 0.5625``, ``z = 4``; t=2 ``p = 0.28125``; t=3
+    ``p = 0.140625``; ``f = 0.140625 * 4 = 0.5625``.
+
+    >>> TSB(alpha=0.5, beta=0.5).fit([0, 4, 0, 0]).predict(2)
+    array([0.5625, 0.5625])
+    """
+
+    name = "tsb"
+
+    def __init__(self, alpha: float = 0.1, beta: float = 0.1):
+        self.alpha = alpha
+        self.beta = beta
+
+    def _fit(self, y: np.ndarray) -> None:
+        a, b = float(self.alpha), float(self.beta)
+        if not (0 < a <= 1 and 0 < b <= 1):
+            raise ValueError(f"alpha and beta must be in (0, 1], got {a}, {b}")
+        nz = np.flatnonzero(y > 0)
+        if nz.size == 0:
+            self.probability_, self.size_ = 0.0, 0.0
+            self.rate_ = 0.0
+            return
+        z = float(y[nz[0]])
+        p = nz.size / y.size
+        for v in y:
+            if v > 0:
+                p += b * (1.0 - p)
+                z += a * (float(v) - z)
+            else:
+                p -= b * p
+        self.probability_, self.size_ = p, z
+        self.rate_ = p * z
+
+    def _predict(self, h: int) -> np.ndarray:
+        return np.full(h, self.rate_)
+
+
+def ses_level(x: np.ndarray, alphas: np.ndarray | None = None) -> tuple[float, float]:
+    """Simple exponential smoothing, alpha chosen on a grid by in-sample one-step SSE.
+
+    ``l_t = l_{t-1} + alpha (x_t - l_{t-1})``, ``l_0 = x_0``; the one-step forecast of
+    ``x_t`` is ``l_{t-1}``. All grid values are run at once (vectorised).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Series, units per period.
+    alphas : numpy.ndarray, optional
+        Grid of smoothing constants; default 0.05, 0.10, ..., 0.95.
+
+    Returns
+    -------
+    tuple of float
+        ``(l_T, alpha)``: final level and chosen smoothing constant.
+    """
+    grid = np.arange(0.05, 0.96, 0.05) if alphas is None else np.asarray(alphas, dtype=float)
+    lev = np.full(grid.size, float(x[0]))
+    sse = np.zeros(grid.size)
+    for v in x[1:]:
+        e = v - lev
+        sse += e * e
+        lev = lev + grid * e
+    best = int(np.argmin(sse))
+    return float(lev[best]), float(grid[best])
+
+
+class ADIDA(SeriesModel):
+    """Aggregate-disaggregate intermittent demand approach (Nikolopoulos, Syntetos,
+    Boylan, Petropoulos and Assimakopoulos 2011).
+
+    1. Sum the history into non-overlapping buckets of ``k`` periods, counted back from
+       the last period (an incomplete oldest bucket is dropped). Aggregation over the
+       mean inter-demand interval removes most zeros, which is where SES works well.
+    2. Forecast the bucket totals by simple exponential smoothing (:func:`ses_level`).
+    3. Disaggregate equally: ``f_{T+h} = L / k`` for every future period.
+
+    Parameters
+    ----------
+    bucket : int, optional
+        ``k``, periods per bucket. Default: the mean interval between demands (ADI,
+        rounded, at least 1), the choice of Petropoulos and Kourentzes (2015).
+
+    Attributes
+    ----------
+    bucket_ : int
+        ``k`` used.
+    alpha_ : float
+        SES constant chosen on the bucket totals.
+
+    Examples
+    --------
+    Buckets of 2 from the end: ``[0+4, 0+2] = [4, 2]``; SES with ``l_0 = 4`` and any
+    ``alpha``: ``l = 4 + alpha (2 - 4)``; the grid prefers ``alpha = 0.05`` (the
+    smallest SSE is for every alpha the same here, 4, so the first is kept),
+    ``l = 3.9`` and ``f = 3.9 / 2``.
+
+    >>> ADIDA(bucket=2).fit([0, 4, 0, 2]).predict(2)
+    array([1.95, 1.95])
+    """
+
+    name = "adida"
+    min_length = 2
+
+    def __init__(self, bucket: int | None = None):
+        self.bucket = bucket
+
+    def _fit(self, y: np.ndarray) -> None:
+        if self.bucket is None:
+            nz = np.flatnonzero(y > 0)
+            k = int(round(y.size / nz.size)) if nz.size else 1
+        else:
+            k = int(self.bucket)
+            if k < 1:
+                raise ValueError(f"bucket must be >= 1, got {self.bucket}")
+        k = max(1, min(k, y.size))
+        usable = (y.size // k) * k
+        totals = y[y.size - usable :].reshape(-1, k).sum(axis=1)
+        level, self.alpha_ = ses_level(totals)
+        self.bucket_ = k
+        self.rate_ = max(level, 0.0) / k
+
+    def _predict(self, h: int) -> np.ndarray:
+        return np.full(h, self.rate_)

@@ -41,7 +41,7 @@ from statsmodels.tsa.holtwinters import ExponentialSmoothing as _StatsmodelsES
 
 from .base import SeriesModel
 
-__all__ = ["ETS", "seasonal_indices"]
+__all__ = ["ETS", "AutoETS", "AutoETSAdjusted", "seasonal_indices"]
 
 
 def seasonal_indices(y: np.ndarray, season_length: int, window: int | None = None) -> np.ndarray:
@@ -221,3 +221,271 @@ class ETS(SeriesModel):
         base = self.level_ + np.cumsum(phi ** np.arange(1, h + 1)) * self.slope_
         pos = (self.n_obs_ + np.arange(h)) % self.seasonal_.size
         return base + self.seasonal_[pos]
+
+
+# ---------------------------------------------------------------------------------------
+# The ETS family selected by AICc
+# ---------------------------------------------------------------------------------------
+
+_ERR = {"A": 0, "M": 1}
+_TREND = {"N": 0, "A": 1, "Ad": 2}
+_SEAS = {"N": 0, "A": 1, "M": 2}
+
+
+def _forms(positive: bool, seasonal: bool, damped: bool | None) -> list[tuple[str, str, str]]:
+    """Admissible (error, trend, season) forms, as R's ``ets`` with ``restrict=TRUE``:
+    no multiplicative trend, no additive error with multiplicative season (infinite
+    forecast variance), multiplicative components only for strictly positive data."""
+    trends = ["N", "A", "Ad"] if damped is None else (["N", "Ad"] if damped else ["N", "A"])
+    out = []
+    for e in ("A", "M") if positive else ("A",):
+        for t in trends:
+            for s in (("N", "A", "M") if positive else ("N", "A")) if seasonal else ("N",):
+                if e == "A" and s == "M":
+                    continue
+                out.append((e, t, s))
+    return out
+
+
+def _initial_states(y: np.ndarray, m: int, season: str) -> tuple[float, float, np.ndarray]:
+    """Heuristic starting states (Hyndman et al. 2008, section 2.6.1): seasonal indices
+    from classical decomposition of the first cycles, level and slope from a straight line
+    through the first ``max(10, 2m)`` seasonally adjusted values."""
+    from .seasonality import classical_indices
+
+    n = y.size
+    if season != "N":
+        first = y
+        s0 = classical_indices(first, m, season == "M")
+        pos = np.arange(n) % m
+        adj = y / s0[pos] if season == "M" else y - s0[pos]
+    else:
+        s0 = np.zeros(1)
+        adj = y
+    k = min(n, max(10, 2 * m))
+    if k >= 3:
+        slope, intercept = np.polyfit(np.arange(k, dtype=float), adj[:k], 1)
+    else:
+        slope, intercept = 0.0, float(adj[0])
+    return float(intercept), float(slope), s0
+
+
+class AutoETS(SeriesModel):
+    """Exponential smoothing state space model, form chosen by AICc.
+
+    Candidate forms ``(error, trend, seasonality)``: error additive or multiplicative,
+    trend none, additive or additive damped, seasonality none, additive or
+    multiplicative, restricted as in Hyndman et al. (2008) / R's ``ets`` (see
+    ``_forms``). For each form the smoothing parameters ``alpha, beta, gamma, phi`` and
+    the initial level and slope are estimated by maximum likelihood (Nelder-Mead on
+    ``-2 log L = n log(sum e_t^2 / n) + 2 sum log|yhat_t|``, the last term only for
+    multiplicative error), the seasonal starting indices come from classical
+    decomposition; the form with the smallest
+    ``AICc = -2 log L + 2k + 2k(k+1)/(n-k-1)`` wins, ``k`` counting smoothing parameters,
+    initial states and the variance as R does. Point forecasts:
+    ``f_{T+h} = (l_T + phi_h b_T) (x) s_{T+h-m(k+1)}`` with ``phi_h = phi + ... + phi^h``
+    and ``(x)`` = ``+`` or ``*``.
+
+    Season lengths above ``max_season`` (e.g. 52 weeks) are not modelled as ``m`` states
+    (two or three years cannot estimate 52 of them; see :class:`ETS`): the series is
+    deseasonalised by the shrunk additive profile of :func:`seasonal_indices` and the
+    non-seasonal forms are fitted to the adjusted series.
+
+    Parameters
+    ----------
+    season_length : int
+        ``m``, periods per cycle; 1 = non-seasonal.
+    damped : bool, optional
+        ``None`` (default) tries undamped and damped trends; ``True`` only damped;
+        ``False`` only undamped.
+    max_season : int
+        Largest ``m`` handled with seasonal states (24 as in R's ``ets``).
+    form : str, optional
+        Fix the form instead of selecting it, e.g. ``"AAdN"`` or ``"MNM"`` (error,
+        trend, season codes). Multiplicative parts fall back to additive ones for
+        series with zeros, seasonal ones to none for series shorter than ``2m + 2``.
+    max_evals : int
+        Objective evaluations per Nelder-Mead fit.
+    fixed : dict, optional
+        Fixed ``alpha, beta, gamma, phi, l0, b0`` (no optimisation; used with ``form``);
+        set by :meth:`frozen`.
+
+    Attributes
+    ----------
+    form_ : str
+        Chosen form, e.g. ``"MAdM"``.
+    params_ : dict
+        ``alpha, beta, gamma, phi`` (dimensionless) of the chosen form.
+    aicc_ : dict
+        Form -> AICc of every form tried.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(60)
+    >>> y = 100 + t + 10 * np.sin(2 * np.pi * t / 12)
+    >>> AutoETS(season_length=12).fit(y).predict(3).round(0)
+    array([160., 166., 171.])
+    """
+
+    name = "ets_auto"
+    min_length = 4
+    _decompose = False
+
+    def __init__(
+        self,
+        season_length: int = 12,
+        damped: bool | None = None,
+        max_season: int = 24,
+        form: str | None = None,
+        max_evals: int = 1000,
+        fixed: dict | None = None,
+    ):
+        self.season_length = season_length
+        self.damped = damped
+        self.max_season = max_season
+        self.form = form
+        self.max_evals = max_evals
+        self.fixed = fixed
+
+    def frozen(self) -> "AutoETS":
+        """Unfitted copy with the form and smoothing parameters fixed (only the starting
+        states are re-estimated, by the heuristic, at the next fit)."""
+        params = self.get_params()
+        params["form"] = self.form_
+        # The training windows of a rolling-origin backtest all start at period 0, so
+        # the starting level and slope stay valid too: keeping them makes a frozen refit
+        # on the same data reproduce the fit exactly.
+        params["fixed"] = {**self.params_, "l0": self.l0_, "b0": self.b0_}
+        return type(self)(**params)
+
+    @staticmethod
+    def _split(form: str) -> tuple[str, str, str]:
+        e, rest = form[0], form[1:]
+        t = "Ad" if rest.startswith("Ad") else rest[0]
+        s = rest[len(t):]
+        if e not in _ERR or t not in _TREND or s not in _SEAS:
+            raise ValueError(f"bad ETS form {form!r}; e.g. 'ANN', 'AAdN', 'MAM'")
+        return e, t, s
+
+    def _fit(self, y: np.ndarray) -> None:
+        from . import _kernels
+
+        m = max(int(self.season_length), 1)
+        n = y.size
+        self.profile_ = np.zeros(0)
+        self.decomp_ = (np.empty(0), True)
+        z = y
+        if self._decompose and m > 1:
+            from .seasonality import deseasonalise
+
+            z, idx, mult = deseasonalise(y, m)
+            self.decomp_ = (idx, mult)
+            m = 1
+        elif m > int(self.max_season):
+            self.profile_ = seasonal_indices(y, m)
+            z = y - self.profile_[np.arange(n) % m]
+            m = 1
+        self.m_ = m
+        positive = bool(np.all(z > 0))
+        seasonal = m > 1 and n >= 2 * m + 2
+        if self.form:
+            forms = [self._split(self.form)]
+            if not positive and ("M" in (forms[0][0], forms[0][2])):
+                forms = [("A", forms[0][1], "A" if forms[0][2] != "N" else "N")]
+            if forms[0][2] != "N" and not seasonal:
+                forms = [(forms[0][0], forms[0][1], "N")]
+        else:
+            forms = _forms(positive, seasonal, self.damped)
+        scale = float(np.mean(np.abs(z))) or 1.0
+        best = None
+        self.aicc_ = {}
+        for e, t, s in forms:
+            code = f"{e}{t}{s}"
+            mm = m if s != "N" else 1
+            l0, b0, s0 = _initial_states(z, mm, s)
+            if e == "M" and l0 <= 0:
+                l0 = float(np.mean(z[: min(n, 10)]))
+            x0 = np.array([0.1, 0.01, 0.01, 0.97 if t == "Ad" else 1.0, l0, b0])
+            states = np.empty(2 + mm)
+            if self.fixed:
+                x = x0.copy()
+                x[0] = self.fixed["alpha"]
+                x[1] = self.fixed.get("beta", 0.0)
+                x[2] = self.fixed.get("gamma", 0.0)
+                x[3] = self.fixed.get("phi", 1.0)
+                x[4] = self.fixed.get("l0", x[4])
+                x[5] = self.fixed.get("b0", x[5])
+                lik = _kernels.ets_filter(z, _ERR[e], _TREND[t], _SEAS[s], mm, x[0], x[1], x[2],
+                                          x[3], x[4], x[5], s0, states)
+            else:
+                active = np.array([True, t != "N", s != "N", t == "Ad", True, t != "N"])
+                step = np.array([0.1, 0.01, 0.05, 0.02, 0.1 * scale, 0.1 * scale + abs(b0)])
+                x, lik = _kernels.nelder_mead_ets(x0, step, active, z, _ERR[e], _TREND[t], _SEAS[s], mm,
+                                                  s0, int(self.max_evals), 1e-8)
+            if not lik < _kernels.BIG:
+                continue
+            _kernels.ets_filter(z, _ERR[e], _TREND[t], _SEAS[s], mm, x[0], x[1], x[2], x[3], x[4], x[5],
+                                s0, states)
+            k = 2 + (t != "N") * 2 + (t == "Ad") + (s != "N") * m + 1
+            if n - k - 1 <= 0:
+                aicc = lik + 2 * k  # AIC: too few points for the small-sample term
+            else:
+                aicc = lik + 2 * k + 2.0 * k * (k + 1) / (n - k - 1)
+            self.aicc_[code] = float(aicc)
+            if best is None or aicc < best[0]:
+                best = (aicc, code, (e, t, s), x.copy(), states.copy())
+        if best is None:
+            raise ValueError("no ETS form could be fitted (unstable likelihood)")
+        _, self.form_, (e, t, s), x, states = best
+        self.components_ = (e, t, s)
+        self.params_ = {"alpha": float(x[0])}
+        if t != "N":
+            self.params_["beta"] = float(x[1])
+        if s != "N":
+            self.params_["gamma"] = float(x[2])
+        if t == "Ad":
+            self.params_["phi"] = float(x[3])
+        self.states_ = states
+        self.l0_, self.b0_ = float(x[4]), float(x[5]) if t != "N" else 0.0
+
+    def _predict(self, h: int) -> np.ndarray:
+        e, t, s = self.components_
+        lev, b = self.states_[0], self.states_[1]
+        steps = np.arange(1, h + 1, dtype=float)
+        if t == "Ad":
+            phi = self.params_["phi"]
+            trend = np.cumsum(phi ** steps) * b
+        elif t == "A":
+            trend = steps * b
+        else:
+            trend = np.zeros(h)
+        base = lev + trend
+        if s != "N":
+            seas = self.states_[2:][np.arange(h) % (self.states_.size - 2)]
+            base = base * seas if s == "M" else base + seas
+        if self.profile_.size:
+            base = base + self.profile_[(self.n_obs_ + np.arange(h)) % self.profile_.size]
+        if self.decomp_[0].size:
+            from .seasonality import reseasonalise
+
+            base = reseasonalise(base, self.n_obs_, *self.decomp_)
+        return base
+
+
+class AutoETSAdjusted(AutoETS):
+    """:class:`AutoETS` on the seasonally adjusted series: seasonality is tested and
+    removed by classical decomposition as in the Theta method
+    (:func:`~forecasting.models.seasonality.deseasonalise`), only the non-seasonal forms
+    are fitted, and the indices are put back on the forecasts. Cheaper than seasonal
+    states (no ``m`` seasonal states in the likelihood) and, on short monthly series, often
+    as accurate.
+
+    Parameters
+    ----------
+    season_length, damped, max_season, form, max_evals, fixed
+        As :class:`AutoETS`.
+    """
+
+    name = "ets_sa"
+    _decompose = True
