@@ -324,6 +324,16 @@ class VmiPolicy:
         history = demand.loc[demand["date"] < date]
         options = forecast_options(self.settings)
         options["horizon"] = options["horizon"] + self.settings.backtest.forecast_every - 1
+        # the same extra inputs as the nightly job, when this version of it has them
+        try:
+            from pipelines.nightly import forecast_groups
+        except ImportError:  # pragma: no cover - older nightly without shape groups
+            forecast_groups = None
+        if forecast_groups is not None:
+            options["groups"] = forecast_groups(self.dataset, self.settings)
+        future = self._promotion_calendar(date, options["horizon"])
+        if future is not None:
+            options["future"] = future
         t0 = time.perf_counter()
         self._forecast = forecast(history, **options)
         self.timings_["forecast"] += time.perf_counter() - t0
@@ -331,6 +341,24 @@ class VmiPolicy:
             self.progress.info(
                 f"vmi: forecast at {date.date()} ({len(self._forecast.selection)} series, {time.perf_counter() - t0:.1f} s)"
             )
+
+    def _promotion_calendar(self, date: pd.Timestamp, horizon: int) -> pd.DataFrame | None:
+        """Planned promo/price of the forecast window, when ``backtest.known_promotions``.
+
+        The manufacturer runs the campaigns, so their calendar is known when it plans;
+        only the ``promo`` and ``price`` columns of demand rows dated in
+        ``[date, date + horizon)`` are passed, never a quantity. Off by default, as the
+        nightly job has no promotion-calendar input yet.
+        """
+        if not self.settings.backtest.known_promotions:
+            return None
+        demand = self.dataset.demand
+        cols = [c for c in ("promo", "price") if c in demand]
+        if not cols:
+            return None
+        end = self.setup.dates[min(self.setup.dates.get_loc(date) + horizon, len(self.setup.dates) - 1)]
+        rows = demand.loc[(demand["date"] >= date) & (demand["date"] < end), ["sku", "location", "date", *cols]]
+        return rows.reset_index(drop=True)
 
     # -- the policy -----------------------------------------------------------------------
     def decide(self, state: SimulationState) -> Orders:

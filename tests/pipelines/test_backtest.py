@@ -243,3 +243,15 @@ def test_exponential_smoothing_baseline_is_configurable(demo):
     table = run_backtest(dataset, es, weeks=8, policies=("baseline",))
     assert np.isfinite(table["bullwhip_ratio"]).all()
     assert not np.allclose(table["bullwhip_ratio"], ma["bullwhip_ratio"])
+
+
+def test_promotion_calendar_is_only_promo_and_price_of_the_window_and_off_by_default(demo):
+    dataset, settings = demo
+    setup = prepare_backtest(dataset, settings, 8)
+    date = setup.dates[setup.start]
+    assert VmiPolicy(setup, dataset, settings, fallback=None)._promotion_calendar(date, 4) is None
+    on = settings.model_copy(update={"backtest": settings.backtest.model_copy(update={"known_promotions": True})})
+    cal = VmiPolicy(setup, dataset, on, fallback=None)._promotion_calendar(date, 4)
+    assert "qty" not in cal.columns and {"promo", "price"} <= set(cal.columns)
+    assert cal["date"].min() == date and cal["date"].max() == setup.dates[setup.start + 3]
+    assert cal["promo"].sum() >= 0 and len(cal) == (dataset.demand["date"].between(date, setup.dates[setup.start + 3])).sum()
