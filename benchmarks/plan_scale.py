@@ -18,9 +18,14 @@ What it measures
    Printed: wall time, build time (LP matrices), solve time (sum over groups, HiGHS),
    peak memory of the process tree (RSS of this process plus its children, sampled every
    0.1 s) and the objective.
-2. Peer: ONE PuLP + HiGHS model (``solver="pulp"``, no decomposition) of the first
-   ``--peer-skus`` SKUs of the same data and forecast, via ``plan_replenishment``:
-   build time (matrices + PuLP objects), solve time, peak memory and objective.
+   Also printed: where the wall time went (loading and validating the tables, reading
+   the forecast, safety stock, arrays, LP decomposition, rounding/replay/reasons, CSVs).
+2. Peer: ONE PuLP + HiGHS model (``solver="pulp"``, no decomposition, HiGHS's default
+   options as a plain PuLP user gets them) of the first ``--peer-skus`` SKUs of the same
+   data and forecast, via ``plan_replenishment``: build time (matrices + PuLP objects),
+   solve time, peak memory and objective; then supplyplan's own path (decomposed,
+   ``--workers``) on the same slice, so the objectives compare directly.
+3. Ratios: supplyplan's 5,000-SKU wall / peer's 500-SKU wall, and per SKU.
 
 Targets (issue 4): supplyplan <= 120 s wall on 2 cores and <= 4 GiB peak.
 """
@@ -28,6 +33,7 @@ Targets (issue 4): supplyplan <= 120 s wall on 2 cores and <= 4 GiB peak.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import tempfile
 import threading
@@ -72,6 +78,38 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self._sample())
+
+
+class StageTimes:
+    """A ``pipelines.progress.Progress`` stand-in that records each stage's wall time."""
+
+    def __init__(self):
+        self.seconds, self.spans, self.t0 = {}, [], time.perf_counter()
+
+    @contextlib.contextmanager
+    def stage(self, name, detail=""):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            end = time.perf_counter()
+            self.seconds[name] = self.seconds.get(name, 0.0) + end - t
+            self.spans.append((name, t - self.t0, end - self.t0))
+
+    def info(self, message):
+        pass
+
+    def before_first(self, name):
+        """Seconds between the end of the previous stage and the start of ``name``."""
+        prev = 0.0
+        for n, a, b in self.spans:
+            if n == name:
+                return a - prev
+            prev = b
+        return float("nan")
+
+    def after_last(self, wall):
+        return wall - self.spans[-1][2] if self.spans else float("nan")
 
 
 def moving_average_forecast(demand: pd.DataFrame, start: pd.Timestamp, horizon: int, freq: str, window: int = 8) -> pd.DataFrame:
@@ -126,9 +164,10 @@ def main() -> None:
         fc.to_csv(fc_csv, index=False, date_format="%Y-%m-%d")
         del ds
 
+        stages = StageTimes()
         t = time.perf_counter()
         with PeakMemory() as mem:
-            res = run_plan(settings, forecast_csv=fc_csv, output=tmp / "plan", progress=Progress(live=False))
+            res = run_plan(settings, forecast_csv=fc_csv, output=tmp / "plan", progress=stages)
         wall = time.perf_counter() - t
         k = res.kpis
         print(f"supplyplan plan: {args.skus} SKUs x {args.dealers} dealers x 3 DCs x {args.horizon} periods, "
@@ -137,8 +176,17 @@ def main() -> None:
               f"solve {k['solve_seconds']:.1f} s (sum over groups), peak memory {mem.peak / 2**30:.2f} GiB, "
               f"objective {res.objective:,.2f}, status {res.status}, gap {k.get('decomposition_gap', 0):.1e}, "
               f"variables {int(k['n_variables'])}, plan rows {len(res.plan)}")
+        plan_s = stages.seconds.get("plan", np.nan)
+        lp_s = k.get("decomposition_seconds", k["build_seconds"] + k["solve_seconds"])
+        print(f"  where the wall went: validate/load {stages.seconds.get('validate', np.nan):.1f} s, forecast file + "
+              f"safety stock {stages.seconds.get('safety stock', np.nan) + stages.before_first('safety stock'):.1f} s, "
+              f"plan {plan_s:.1f} s (arrays {k['prepare_seconds']:.1f}, LP {lp_s:.1f}, rounding/replay/reasons/tables "
+              f"{k['total_seconds'] - k['prepare_seconds'] - lp_s:.1f}), CSV writing {stages.after_last(wall):.1f} s")
+        print(f"  status detail: fallback groups {int(k.get('n_fallback_groups', 0))}, time-limited groups "
+              f"{int(k.get('n_time_limited_groups', 0))}, gap bound {k.get('decomposition_gap', 0):.1e}")
         print(f"  targets: wall <= 120 s -> {'met' if wall <= 120 else 'NOT met'}; "
               f"peak <= 4 GiB -> {'met' if mem.peak <= 4 * 2**30 else 'NOT met'}")
+        ours = {"wall": wall, "peak": mem.peak, "skus": args.skus}
 
         if not args.no_peer:
             ds = load_dataset(settings.data_dir, freq=settings.freq)
@@ -147,18 +195,33 @@ def main() -> None:
             from pipelines.nightly import replenishment_policy
 
             safety = compute_safety_stock(fc, None, replenishment_policy(ds, settings))
-            for solver in ("pulp", "highspy"):
-                ps = PlanSettings(horizon=args.horizon, freq=settings.freq, time_limit=settings.plan.time_limit,
-                                  solver=solver, group_size=10**9)
+            from pipelines.nightly import plan_settings
+
+            peer = None
+            for name in ("peer", "supplyplan"):
+                if name == "peer":  # one model, PuLP, HiGHS with its default options
+                    ps = PlanSettings(horizon=args.horizon, freq=settings.freq, time_limit=settings.plan.time_limit,
+                                      solver="pulp", group_size=10**9, presolve="choose")
+                else:  # what supplyplan plan runs, on the same slice
+                    ps = plan_settings(settings)
                 t = time.perf_counter()
                 with PeakMemory() as mem:
                     r = plan_replenishment(fc, safety, ds.inventory, ds.inbound, ds.lanes, ds.locations, ds.items,
                                            start, settings=ps, skus=skus)
                 wall = time.perf_counter() - t
-                name = "peer PuLP+HiGHS" if solver == "pulp" else "same slice, direct highspy"
-                print(f"{name}, one model of {len(skus)} SKUs: wall {wall:.1f} s, build {r.kpis['build_seconds']:.1f} s, "
+                label = ("peer PuLP+HiGHS, one model" if name == "peer"
+                         else f"supplyplan, {int(r.kpis.get('n_groups', 1))} groups, {ps.workers} workers")
+                print(f"{label} of {len(skus)} SKUs: wall {wall:.1f} s, build {r.kpis['build_seconds']:.1f} s, "
                       f"solve {r.kpis['solve_seconds']:.1f} s, peak memory {mem.peak / 2**30:.2f} GiB, "
                       f"objective {r.objective:,.2f}, status {r.status}, variables {int(r.kpis['n_variables'])}")
+                if name == "peer":
+                    peer = {"wall": wall, "peak": mem.peak, "objective": r.objective}
+                else:
+                    print(f"  same slice: supplyplan / peer wall {wall / peer['wall']:.3f}, objective "
+                          f"{r.objective / peer['objective'] - 1:+.2e} relative")
+            print(f"ratios: supplyplan {ours['skus']} SKUs wall / peer {len(skus)} SKUs wall "
+                  f"{ours['wall'] / peer['wall']:.3f}; per SKU {ours['wall'] / ours['skus'] / (peer['wall'] / len(skus)):.4f}; "
+                  f"peak memory {ours['peak'] / peer['peak']:.2f}")
     print(f"load average after {os.getloadavg()}")
 
 

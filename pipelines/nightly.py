@@ -390,11 +390,17 @@ def read_forecast_file(path: Path, freq: str) -> pd.DataFrame:
     if missing:
         raise InputError([Violation(path.name, 1, c, "", "missing_column", f"required column {c!r} is missing") for c in missing])
     violations: list[Violation] = []
-    dates = pd.to_datetime(frame["date"], errors="coerce", format="mixed")
+    # ISO dates parse vectorised; only what that misses goes through the per-value parser.
+    dates = pd.to_datetime(frame["date"], errors="coerce", format="ISO8601")
+    retry = dates.isna() & frame["date"].notna()
+    if retry.any():
+        dates[retry] = pd.to_datetime(frame.loc[retry, "date"], errors="coerce", format="mixed")
     offset = to_offset(freq)
     for idx in frame.index[dates.isna()][:50]:
         violations.append(Violation(path.name, int(idx) + 2, "date", str(frame.at[idx, "date"]), "date", "not a date"))
-    off_grid = dates.notna() & ~dates.map(lambda d: offset.is_on_offset(d) if pd.notna(d) else True)
+    # A forecast file has few distinct dates and millions of rows: check each date once.
+    off = [d for d in dates.dropna().unique() if not offset.is_on_offset(pd.Timestamp(d))]
+    off_grid = dates.isin(off)
     for idx in frame.index[off_grid][:50]:
         violations.append(Violation(path.name, int(idx) + 2, "date", str(frame.at[idx, "date"]), "period_grid", f"not a period start of {freq}"))
     value_cols = [c for c in frame.columns if c == "mean" or (c.startswith("q") and c[1:].replace(".", "").isdigit())]
@@ -440,5 +446,46 @@ def run_plan(
         output.mkdir(parents=True, exist_ok=True)
         for name, frame in {"plan": result.plan, "safety_stock": safety, "projection": result.projection, "slacks": result.slacks,
                              "capacity": result.capacity}.items():
-            frame.to_csv(output / f"{name}.csv", index=False, date_format="%Y-%m-%d", float_format="%.6g")
+            write_csv(frame, output / f"{name}.csv")
     return result
+
+
+def _significant(values, digits: int = 6):
+    """Floats rounded to ``digits`` significant digits (what ``%.6g`` shows), NaN/inf kept."""
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    out = v.copy()
+    ok = np.isfinite(v) & (v != 0)
+    k = digits - 1 - np.floor(np.log10(np.abs(v[ok]))).astype(int)
+    scale = np.power(10.0, np.abs(k))
+    out[ok] = np.where(k >= 0, np.round(v[ok] * scale) / scale, np.round(v[ok] / scale) * scale)
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write a plan table as CSV with pyarrow's writer (an order of magnitude faster than pandas).
+
+    Dates are written as ``YYYY-MM-DD``, floats to 6 significant digits (as ``%.6g``
+    would, without its exponent notation), strings quoted; a 5,000-SKU plan's projection
+    has over a million rows.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if frame.empty or len(frame.columns) == 0:
+        frame.to_csv(path, index=False, date_format="%Y-%m-%d", float_format="%.6g")
+        return
+    cols = {}
+    for name in frame.columns:
+        col = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            cols[str(name)] = pa.array(col.to_numpy().astype("datetime64[D]"), mask=col.isna().to_numpy())
+        elif pd.api.types.is_float_dtype(col):
+            cols[str(name)] = pa.array(_significant(col.to_numpy()), from_pandas=True)
+        elif pd.api.types.is_bool_dtype(col) or pd.api.types.is_integer_dtype(col):
+            cols[str(name)] = pa.array(col.to_numpy())
+        else:
+            cols[str(name)] = pa.array(col.astype(object).where(col.notna(), None).map(
+                lambda v: v if v is None or isinstance(v, str) else str(v)).tolist(), type=pa.string())
+    pacsv.write_csv(pa.table(cols), path, write_options=pacsv.WriteOptions(quoting_style="needed"))

@@ -61,7 +61,8 @@ class PlanSettingsConfig(_Section):
     default_service_level: float = Field(0.95, gt=0, lt=1)
     time_limit: float = Field(300.0, gt=0, description="solver time limit, seconds")
     workers: int = Field(2, ge=1, description="local processes for SKU groups of a decomposed plan")
-    group_size: int = Field(500, ge=1, description="SKUs per group; plans with more SKUs are decomposed")
+    group_size: int = Field(25, ge=1, description="SKUs per group; plans with more SKUs are decomposed "
+                            "(small groups: simplex time grows faster than the model)")
 
 
 class AlertSettings(_Section):
