@@ -75,6 +75,7 @@ class GroupResult:
     solve_seconds: float
     n_variables: int
     n_constraints: int
+    basis: tuple | None = None  # final simplex basis, to warm-start the group's next solve
 
 
 def summarize(data: PlanData, lp: LinearProgram, sol: Solution, sku_index=None) -> GroupResult:
@@ -113,7 +114,7 @@ def summarize(data: PlanData, lp: LinearProgram, sol: Solution, sku_index=None) 
         x=x, stock=stock, active=lp.balance_row >= 0, parts=parts, objective=objective,
         capacity_dual=dual, capacity_row=has_row, usage=x.sum(axis=0), status=sol.status,
         build_seconds=lp.build_seconds + sol.pulp_build_seconds, solve_seconds=sol.solve_seconds,
-        n_variables=lp.n_variables, n_constraints=lp.n_constraints,
+        n_variables=lp.n_variables, n_constraints=lp.n_constraints, basis=sol.basis,
     )
 
 
@@ -129,6 +130,7 @@ def solve_group(
     backend: str = "highspy",
     capacity_price: np.ndarray | None = None,
     presolve: str = "choose",
+    basis: tuple | None = None,
 ) -> GroupResult:
     """Build, solve and summarise one model (runs in a worker process).
 
@@ -146,10 +148,13 @@ def solve_group(
     capacity_price : (E, T) array, optional
         Coordination price per unit of lane use (currency/unit); it steers the solve
         but is not part of the reported cost.
+    basis : tuple, optional
+        Warm start: ``GroupResult.basis`` of this group's previous solve (same rows and
+        columns, other capacity shares).
     """
     lp = build_model(data, weights, capacity, exact_lots=exact_lots, capacity_price=capacity_price)
     try:
-        sol = solve(lp, time_limit=time_limit, threads=threads, backend=backend, presolve=presolve)
+        sol = solve(lp, time_limit=time_limit, threads=threads, backend=backend, presolve=presolve, basis=basis)
     except SolverTimeLimit as err:
         sol = fallback_solution(data, lp, solve_seconds=err.solve_seconds, pulp_build_seconds=err.pulp_build_seconds)
     return summarize(data, lp, sol, sku_index)
@@ -289,25 +294,24 @@ def solve_decomposed(
         u0 = use0[coupled][:, k_e, k_t]
         tot = u0.sum(axis=0)
         share = np.where(tot > C, u0 * (C / np.where(tot > 0, tot, 1.0)), u0 + (C - tot) / G)
-        tasks = []
-        for i, g in enumerate(coupled):
-            c_g = np.array(cap, float)
-            c_g[k_e, k_t] = np.maximum(share[i], 0.0)
-            tasks.append(((subsets[g], weights, c_g), dict(kw, sku_index=groups[g])))
         results = list(relaxed)
         cuts: list = []  # (group, f, mu, share)
         best_obj, best, best_share = np.inf, None, None
         floor = floor_all[coupled]
         radius = np.maximum(1.0, 0.25 * C)
         rounds = 0
+        # Each round changes only the capacity rows' right-hand sides, so every group's
+        # last basis stays dual feasible: the dual simplex restarts from it.
+        warm = [relaxed[g].basis for g in coupled]
         while True:
             rounds += 1
             tasks = []
             for i, g in enumerate(coupled):
                 c_g = np.array(cap, float)
                 c_g[k_e, k_t] = np.maximum(share[i], 0.0)
-                tasks.append(((subsets[g], weights, c_g), dict(kw, sku_index=groups[g])))
+                tasks.append(((subsets[g], weights, c_g), dict(kw, sku_index=groups[g], basis=warm[i])))
             res = _run_all(executor, tasks)
+            warm = [r.basis if r.basis is not None else w for r, w in zip(res, warm)]
             upper = fixed + float(sum(r.objective for r in res))
             for i, r in enumerate(res):
                 if r.status == "optimal":  # a supporting plane only at an optimum

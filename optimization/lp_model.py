@@ -444,6 +444,7 @@ class Solution:
     pulp_status: str
     solve_seconds: float
     pulp_build_seconds: float
+    basis: tuple | None = None  # (column status, row status) int8 arrays of the optimal basis (highspy LP)
 
 
 def solve(
@@ -453,6 +454,7 @@ def solve(
     threads: int | None = None,
     backend: str = "highspy",
     presolve: str = "choose",
+    basis: tuple | None = None,
 ) -> Solution:
     """Solve ``lp`` with HiGHS and check the status.
 
@@ -466,6 +468,13 @@ def solve(
     backend : {"highspy", "pulp"}
         ``highspy`` passes the matrix to HiGHS directly; ``pulp`` builds the PuLP model
         first (see the module docstring). Same model, same solver.
+    presolve : {"choose", "on", "off"}
+        HiGHS presolve, passed on both paths so both give the same vertex. On the plan's
+        small SKU-group LPs presolve costs more than it saves (benchmarks/README.md).
+    basis : (col_status, row_status) arrays, optional
+        A starting basis (``Solution.basis`` of an earlier solve of a model with the same
+        columns and rows, e.g. the same SKU group with other capacity shares): the dual
+        simplex then starts from it instead of from scratch (``highspy`` path only).
 
     Returns
     -------
@@ -481,7 +490,7 @@ def solve(
         return _solve_pulp(lp, time_limit=time_limit, threads=threads, presolve=presolve)
     if backend != "highspy":
         raise ValueError(f"backend must be 'highspy' or 'pulp', got {backend!r}")
-    return _solve_highspy(lp, time_limit=time_limit, threads=threads, presolve=presolve)
+    return _solve_highspy(lp, time_limit=time_limit, threads=threads, presolve=presolve, basis=basis)
 
 
 def _status_or_raise(model_status: str, primal_feasible: bool, time_limit, mip: bool, seconds=(0.0, 0.0)) -> str:
@@ -499,7 +508,7 @@ def _status_or_raise(model_status: str, primal_feasible: bool, time_limit, mip: 
 
 
 def _solve_highspy(lp: LinearProgram, *, time_limit: float | None, threads: int | None,
-                   presolve: str = "choose") -> Solution:
+                   presolve: str = "choose", basis: tuple | None = None) -> Solution:
     import highspy
 
     t0 = time.perf_counter()
@@ -523,8 +532,7 @@ def _solve_highspy(lp: LinearProgram, *, time_limit: float | None, threads: int 
     model.a_matrix_.start_ = mat.indptr.astype(np.int32)
     model.a_matrix_.index_ = mat.indices.astype(np.int32)
     model.a_matrix_.value_ = mat.data
-    mip = lp.integrality is not None
-    if mip:
+    if lp.integrality is not None:
         model.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
                               for i in lp.integrality]
     h = highspy.Highs()
@@ -535,6 +543,13 @@ def _solve_highspy(lp: LinearProgram, *, time_limit: float | None, threads: int 
         h.setOptionValue("threads", int(threads))
     h.setOptionValue("presolve", presolve)
     h.passModel(model)
+    mip = lp.integrality is not None
+    if basis is not None and not mip and len(basis[0]) == lp.n_variables and len(basis[1]) == lp.n_constraints:
+        start = highspy.HighsBasis()
+        start.col_status = [highspy.HighsBasisStatus(int(v)) for v in basis[0]]
+        start.row_status = [highspy.HighsBasisStatus(int(v)) for v in basis[1]]
+        start.valid = True
+        h.setBasis(start)
     t1 = time.perf_counter()
     h.run()
     t2 = time.perf_counter()
@@ -548,9 +563,15 @@ def _solve_highspy(lp: LinearProgram, *, time_limit: float | None, threads: int 
     objective = float(lp.cost @ values + lp.constant)
     logger.info("%s %s: %d variables, %d rows, objective %.2f, %.2fs", "MILP" if mip else "LP", status,
                 lp.n_variables, lp.n_constraints, objective, t2 - t1)
+    end_basis = None
+    if not mip:
+        b = h.getBasis()
+        if b.valid:
+            end_basis = (np.array([int(v) for v in b.col_status], dtype=np.int8),
+                         np.array([int(v) for v in b.row_status], dtype=np.int8))
     return Solution(values=values, duals=duals, objective=objective, status=status,
                     sol_status=1 if status == "optimal" else 2, pulp_status="",
-                    solve_seconds=t2 - t1, pulp_build_seconds=t1 - t0)
+                    solve_seconds=t2 - t1, pulp_build_seconds=t1 - t0, basis=end_basis)
 
 
 def _solve_pulp(lp: LinearProgram, *, time_limit: float | None, threads: int | None,

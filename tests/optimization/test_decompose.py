@@ -237,3 +237,18 @@ def test_service_class_raises_the_shortage_penalty():
     # 0.98 -> 49/19 of the reference penalty; 0.90 -> 9/19 (newsvendor odds a / (1 - a)).
     np.testing.assert_allclose(data.lost_sale[:, d] - flat.lost_sale[:, d],
                                stockout * (np.array([49 / 19, 9 / 19]) - 1), rtol=1e-9)
+
+
+def test_warm_start_from_another_capacity_share_gives_the_cold_optimum():
+    # Coordination rounds restart each group from its last basis; the optimum must not
+    # depend on where the simplex started.
+    data = data_of(tight_network(2))
+    w = PenaltyWeights()
+    first = solve_group(data, w)
+    assert first.basis is not None and len(first.basis[0]) == first.n_variables
+    share = np.broadcast_to(data.capacity[:, None], first.usage.shape) * 0.7
+    cold = solve_group(data, w, share)
+    warm = solve_group(data, w, share, basis=first.basis)
+    assert cold.status == warm.status == "optimal"
+    assert warm.objective == pytest.approx(cold.objective, rel=1e-9)
+    assert cold.objective > first.objective  # the smaller share binds
