@@ -368,6 +368,7 @@ CONTRACTS: dict[str, TableContract] = {
             ),
             _qty("cost_per_unit", "transport cost, currency per unit"),
             _qty("capacity", "units per period (empty: unlimited)", required=False, nullable=True),
+            _qty("lead_time_sd", "standard deviation of the lead time, periods (empty: 0)", required=False, nullable=True),
         ),
         key=("origin", "destination"),
         description="one row per allowed shipment lane",

@@ -401,6 +401,10 @@ def generate_demo_data(
     lanes = pd.DataFrame(
         lane_rows, columns=["origin", "destination", "lead_time", "cost_per_unit", "capacity"]
     ).sort_values(["origin", "destination"], kind="stable", ignore_index=True)
+    # Every third dealer lane has an uncertain lead time (sd 0.3 periods); no random draw,
+    # so the other tables stay as they were for a given seed.
+    to_dealer = lanes["destination"].isin(dealers["location"]).to_numpy()
+    lanes["lead_time_sd"] = np.where(to_dealer & (np.cumsum(to_dealer) % 3 == 0), 0.3, np.nan)
 
     return {
         "demand": demand,

@@ -19,8 +19,9 @@ from pandas.tseries.frequencies import to_offset
 
 from forecasting import forecast
 from optimization.alerts import raise_alerts
+from optimization.budget import allocate_safety_stock
 from optimization.replenishment import PlanResult, PlanSettings, plan_replenishment
-from optimization.safety_stock import compute_safety_stock
+from optimization.safety_stock import abc_classes, compute_safety_stock
 from pipelines.loading import Dataset, InputError, Violation, load_dataset
 from pipelines.progress import Progress
 from pipelines.publish import RunWriter, new_run_id
@@ -86,23 +87,38 @@ def history_before(demand: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
 
 
 def replenishment_policy(dataset: Dataset, settings: Settings) -> pd.DataFrame:
-    """Lead time, review period and service level per dealer x SKU.
+    """Lead time, its variability, review period and service target per dealer x SKU.
 
-    The lead time L of a dealer is that of the lane from its parent DC (periods); the
-    review period R is the planning cadence; the service level is the inventory row's,
-    else the configured default. Protection period = L + R (DESIGN.md, safety stock).
+    The lead time L of a dealer is that of the lane from its parent DC (periods), with the
+    lane's optional ``lead_time_sd`` (periods); the review period R is the planning
+    cadence; the cycle service level is the inventory row's, else the configured default.
+    A fill-rate target, when configured, comes from ``plan.fill_rate_by_location`` for the
+    dealer, else from ``plan.fill_rate_by_class`` for the SKU's ABC class (annual demand
+    value = units in the last year of history x unit cost, classes at 80 % / 95 % of
+    value); it takes precedence over the cycle service level. Protection period = L + R
+    (DESIGN.md, safety stock).
 
     Returns
     -------
     pandas.DataFrame
-        sku, location, lead_time, review_period, service_level.
+        sku, location, lead_time, lead_time_sd, review_period, service_level, fill_rate
+        (NaN: the cycle service level applies), abc_class.
     """
     locs = dataset.locations
     dealers = locs.loc[locs["kind"] == "dealer", ["location", "parent"]]
-    lanes = dataset.lanes[["origin", "destination", "lead_time"]]
+    lane_cols = ["origin", "destination", "lead_time"] + (["lead_time_sd"] if "lead_time_sd" in dataset.lanes else [])
+    lanes = dataset.lanes[lane_cols]
     lead = dealers.merge(lanes, left_on=["parent", "location"], right_on=["origin", "destination"], how="left")
-    inv = dataset.inventory.merge(lead[["location", "lead_time"]], on="location", how="inner")
+    if "lead_time_sd" not in lead:
+        lead["lead_time_sd"] = 0.0
+    inv = dataset.inventory.merge(lead[["location", "lead_time", "lead_time_sd"]], on="location", how="inner")
     service = inv["service_level"] if "service_level" in inv else pd.Series(float("nan"), index=inv.index)
+    cls = _abc_of(dataset, settings)
+    inv_class = inv["sku"].map(cls).fillna("C")
+    plan = settings.plan
+    fill = inv_class.map(plan.fill_rate_by_class).astype(float)
+    by_loc = inv["location"].map(plan.fill_rate_by_location).astype(float)
+    fill = by_loc.fillna(fill)
     return pd.DataFrame(
         {
             "sku": inv["sku"],
@@ -110,10 +126,59 @@ def replenishment_policy(dataset: Dataset, settings: Settings) -> pd.DataFrame:
             # A dealer without a lane from its DC cannot be supplied; L = 0 keeps its row
             # visible (alerts still fire) without inventing a lead time.
             "lead_time": inv["lead_time"].fillna(0).astype(int),
-            "review_period": settings.plan.review_period,
-            "service_level": service.fillna(settings.plan.default_service_level).astype(float),
+            "lead_time_sd": pd.to_numeric(inv["lead_time_sd"], errors="coerce").fillna(0.0).astype(float),
+            "review_period": plan.review_period,
+            "service_level": service.fillna(plan.default_service_level).astype(float),
+            "fill_rate": fill,
+            "abc_class": inv_class,
         }
     )
+
+
+def _abc_of(dataset: Dataset, settings: Settings) -> pd.Series:
+    """sku -> ABC class by the value of its last year of demand (all locations)."""
+    demand = dataset.demand
+    if demand.empty:
+        return pd.Series(dtype=object)
+    year = pd.Timestamp(demand["date"].max()) - pd.DateOffset(years=1)
+    units = demand.loc[demand["date"] > year].groupby("sku")["qty"].sum()
+    cost = dataset.items.set_index("sku")["unit_cost"].reindex(units.index).fillna(0.0)
+    return abc_classes(units * cost)
+
+
+def budget_safety_stock(safety: pd.DataFrame, dataset: Dataset, settings: Settings) -> pd.DataFrame:
+    """Replace the service-level safety stock by the budget LP's (``optimization.budget``).
+
+    Only when ``plan.safety_stock_budget`` (money) or ``plan.safety_stock_space`` (units)
+    is set; every key with a spread then gets ``method = budget``, its safety stock,
+    reorder point and order-up-to level from the allocation, the implied cycle service
+    level and expected shortage. Shortage is weighted 1 / R (per period), so the LP
+    maximises the demand-weighted fill rate.
+    """
+    plan = settings.plan
+    if plan.safety_stock_budget is None and plan.safety_stock_space is None or safety.empty:
+        return safety
+    cost = safety["sku"].map(dataset.items.set_index("sku")["unit_cost"]).astype(float)
+    frame = pd.DataFrame({
+        "sku": safety["sku"], "location": safety["location"],
+        "sigma_protection": safety["sigma_protection"],
+        # A free item costs nothing from the budget; a tiny cost keeps the LP bounded below.
+        "unit_cost": cost.fillna(0.0).clip(lower=1e-6),
+        "weight": 1.0 / plan.review_period,
+    })
+    res = allocate_safety_stock(frame, budget=plan.safety_stock_budget, space=plan.safety_stock_space,
+                                time_limit=plan.time_limit)
+    out = safety.copy()
+    ss = res.allocation["safety_stock"].to_numpy()
+    out["safety_stock"] = ss
+    out["reorder_point"] = out["mean_lead_time_demand"] + ss
+    out["order_up_to"] = out["mean_protection_demand"] + ss
+    out["service_level"] = res.allocation["service_level"].to_numpy()
+    out["expected_shortage"] = res.allocation["expected_shortage"].to_numpy()
+    out["method"] = "budget"
+    out["target_type"] = "budget"
+    out["distribution"] = "normal"
+    return out
 
 
 def forecast_options(settings: Settings) -> dict:
@@ -158,8 +223,6 @@ def forecast_groups(dataset: Dataset, settings: Settings) -> pd.DataFrame | None
     return pairs.assign(group=label.to_numpy()).reset_index(drop=True)
 
 
-
-
 def plan_settings(settings: Settings) -> PlanSettings:
     """``PlanSettings`` of the optimizer from a configuration."""
     return PlanSettings(horizon=settings.plan.horizon, freq=settings.freq, time_limit=settings.plan.time_limit,
@@ -201,7 +264,8 @@ def plan_stage(
     """Safety stock from the forecast errors, then the replenishment/transfer LP."""
     with progress.stage("safety stock"):
         policy = replenishment_policy(dataset, settings)
-        safety = compute_safety_stock(forecasts, errors, policy)
+        safety = compute_safety_stock(forecasts, errors, policy, distribution=settings.plan.safety_stock_distribution)
+        safety = budget_safety_stock(safety, dataset, settings)
     with progress.stage("plan", f"horizon {settings.plan.horizon} periods from {start.date()}"):
         result = plan_replenishment(
             forecasts,
@@ -251,6 +315,9 @@ def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, pro
             slow_mover_days=settings.alerts.slow_mover_days,
             lanes=dataset.lanes,
             projection=result.projection,
+            turnover_periods=settings.alerts.turnover_periods,
+            review_period=settings.plan.review_period,
+            slow_mover_share=settings.alerts.slow_mover_share,
         )
     tables = {
         "forecasts": fc.forecasts,

@@ -63,6 +63,26 @@ class PlanSettingsConfig(_Section):
     workers: int = Field(2, ge=1, description="local processes for SKU groups of a decomposed plan")
     group_size: int = Field(25, ge=1, description="SKUs per group; plans with more SKUs are decomposed "
                             "(small groups: simplex time grows faster than the model)")
+    fill_rate_by_class: dict[Literal["A", "B", "C"], float] = Field(
+        default_factory=dict,
+        description="fill-rate targets by ABC class of annual demand value (else the cycle service level)",
+    )
+    fill_rate_by_location: dict[str, float] = Field(
+        default_factory=dict, description="fill-rate target per location; overrides the class target"
+    )
+    safety_stock_distribution: Literal["auto", "normal"] = Field(
+        "auto", description="auto: normal only where the summed backtest errors pass the skewness test"
+    )
+    safety_stock_budget: float | None = Field(None, ge=0, description="money for dealer safety stock (budget LP)")
+    safety_stock_space: float | None = Field(None, ge=0, description="units of dealer safety stock allowed (budget LP)")
+
+    @field_validator("fill_rate_by_class", "fill_rate_by_location")
+    @classmethod
+    def _fill_rates_in_unit_interval(cls, value: dict) -> dict:
+        bad = {k: v for k, v in value.items() if not 0 < v < 1}
+        if bad:
+            raise ValueError(f"fill-rate targets must lie in (0, 1), got {bad}")
+        return value
 
 
 class AlertSettings(_Section):
@@ -70,6 +90,8 @@ class AlertSettings(_Section):
 
     slow_mover_periods: int = Field(8, ge=1, description="periods without demand")
     slow_mover_days: float = Field(180.0, gt=0, description="days of supply above which")
+    slow_mover_share: float = Field(0.2, gt=0, lt=1, description="share of slow movers above which a dealer/region is flagged")
+    turnover_periods: int = Field(13, ge=1, description="periods of demand behind turnover days")
 
 
 class BacktestSettings(_Section):
