@@ -182,6 +182,7 @@ def parse_args(description: str) -> argparse.Namespace:
     p.add_argument("--candidates", default="",
                    help="orchestrator candidates, e.g. 'smooth=combo;erratic=combo' (default: the orchestrator's)")
     p.add_argument("--backtest-windows", type=int, default=None, help="orchestrator backtest_windows")
+    p.add_argument("--no-global", action="store_true", help="orchestrator global_model=False")
     return p.parse_args()
 
 
@@ -195,6 +196,8 @@ def orchestrator_options(args: argparse.Namespace) -> dict:
         opts["candidates"] = cands
     if args.backtest_windows is not None:
         opts["backtest_windows"] = args.backtest_windows
+    if args.no_global:
+        opts["global_model"] = False
     return opts
 
 
@@ -232,7 +235,10 @@ def report(title: str, trains: list[np.ndarray], actuals: np.ndarray, results: l
 
 def run_all(frame, ids, locations, trains, actuals, h, m, args, title, references, note="") -> dict:
     """Run supplyplan and the peers (unless skipped) and print the report."""
-    results = [run_supplyplan(frame, ids, locations, h, m, args.jobs, orchestrator_options(args))]
+    opts = orchestrator_options(args)
+    note = (note + "\n" if note else "") + f"supplyplan: forecasting.forecast(..., n_jobs={args.jobs}, " + \
+        (", ".join(f"{k}={v!r}" for k, v in opts.items()) or "orchestrator defaults") + ")"
+    results = [run_supplyplan(frame, ids, locations, h, m, args.jobs, opts)]
     if not args.skip_peers:
         for peer in PEERS:
             results.append(run_statsforecast(peer, frame, ids, locations, h, m, args.jobs))
