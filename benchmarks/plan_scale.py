@@ -15,8 +15,8 @@ What it measures
    forecast is NOT the forecaster's: it is built here from the demo's own recent demand
    (8-week moving average per dealer x SKU, normal quantiles from the 8-week standard
    deviation), so the benchmark measures the planner, not forecasting.
-   Printed: wall time, build time (LP matrices), solve time (sum over groups, HiGHS),
-   peak memory of the process tree (RSS of this process plus its children, sampled every
+   Printed: wall time, build time (LP matrices), solve time (HiGHS, summed over every
+   group solve of every coordination round), peak memory of the process tree (RSS of this process plus its children, sampled every
    0.1 s) and the objective.
    Also printed: where the wall time went (loading and validating the tables, reading
    the forecast, safety stock, arrays, LP decomposition, rounding/replay/reasons, CSVs).
@@ -173,7 +173,7 @@ def main() -> None:
         print(f"supplyplan plan: {args.skus} SKUs x {args.dealers} dealers x 3 DCs x {args.horizon} periods, "
               f"{args.workers} workers, {int(k.get('n_groups', 1))} groups, {int(k.get('coordination_rounds', 0))} rounds")
         print(f"  wall {wall:.1f} s (loading, safety stock, LP, rounding, outputs), build {k['build_seconds']:.1f} s, "
-              f"solve {k['solve_seconds']:.1f} s (sum over groups), peak memory {mem.peak / 2**30:.2f} GiB, "
+              f"solve {k['solve_seconds']:.1f} s (sum over all group solves of all rounds), peak memory {mem.peak / 2**30:.2f} GiB, "
               f"objective {res.objective:,.2f}, status {res.status}, gap {k.get('decomposition_gap', 0):.1e}, "
               f"variables {int(k['n_variables'])}, plan rows {len(res.plan)}")
         plan_s = stages.seconds.get("plan", np.nan)

@@ -545,9 +545,10 @@ def _solve_highspy(lp: LinearProgram, *, time_limit: float | None, threads: int 
     h.passModel(model)
     mip = lp.integrality is not None
     if basis is not None and not mip and len(basis[0]) == lp.n_variables and len(basis[1]) == lp.n_constraints:
+        lut = [highspy.HighsBasisStatus(i) for i in range(6)]  # one enum object per status, not per entry
         start = highspy.HighsBasis()
-        start.col_status = [highspy.HighsBasisStatus(int(v)) for v in basis[0]]
-        start.row_status = [highspy.HighsBasisStatus(int(v)) for v in basis[1]]
+        start.col_status = [lut[v] for v in np.asarray(basis[0]).tolist()]
+        start.row_status = [lut[v] for v in np.asarray(basis[1]).tolist()]
         start.valid = True
         h.setBasis(start)
     t1 = time.perf_counter()
@@ -567,8 +568,8 @@ def _solve_highspy(lp: LinearProgram, *, time_limit: float | None, threads: int 
     if not mip:
         b = h.getBasis()
         if b.valid:
-            end_basis = (np.array([int(v) for v in b.col_status], dtype=np.int8),
-                         np.array([int(v) for v in b.row_status], dtype=np.int8))
+            end_basis = (np.fromiter((v.value for v in b.col_status), np.int8, lp.n_variables),
+                         np.fromiter((v.value for v in b.row_status), np.int8, lp.n_constraints))
     return Solution(values=values, duals=duals, objective=objective, status=status,
                     sol_status=1 if status == "optimal" else 2, pulp_status="",
                     solve_seconds=t2 - t1, pulp_build_seconds=t1 - t0, basis=end_basis)

@@ -241,7 +241,8 @@ def plan_replenishment(
         ``kpis`` holds objective, holding_cost, dealer_holding_premium, transport_cost, lost_sales_cost,
         below_band_cost, above_max_cost (LP, currency); total_shipped, units_short,
         n_band_violations, n_plan_rows, n_transfers, n_binding_capacities (rounded plan);
-        prepare_seconds, build_seconds, solve_seconds, n_variables, n_constraints, n_skus.
+        prepare_seconds, build_seconds, solve_seconds (summed over every model solved, all
+        coordination rounds), n_variables, n_constraints, n_skus.
 
     Raises
     ------
@@ -324,7 +325,9 @@ def solve_network(data: PlanData, settings: PlanSettings, *, executor=None) -> N
         )
         groups, shadow, objective = dec.groups, dec.shadow_price, dec.objective
         info = {"n_groups": len(groups), "coordination_rounds": dec.rounds, "decomposition_gap": dec.gap,
-                "lower_bound": dec.lower_bound, "decomposition_seconds": dec.seconds}
+                "lower_bound": dec.lower_bound, "decomposition_seconds": dec.seconds,
+                # every solve of every round, not only the groups of the plan returned
+                "build_seconds": dec.build_seconds, "solve_seconds": dec.solve_seconds}
         status = "optimal" if all(g.status == "optimal" for g in groups) else "time limit with feasible solution"
         if dec.gap > settings.gap_tol:
             status = f"feasible (decomposition gap {dec.gap:.1e})"
@@ -343,8 +346,8 @@ def solve_network(data: PlanData, settings: PlanSettings, *, executor=None) -> N
         active[g.sku_index] = g.active
     parts = {k: float(sum(g.parts[k] for g in groups)) for k in groups[0].parts}
     info.update(
-        build_seconds=float(sum(g.build_seconds for g in groups)),
-        solve_seconds=float(sum(g.solve_seconds for g in groups)),
+        build_seconds=float(info.get("build_seconds", sum(g.build_seconds for g in groups))),
+        solve_seconds=float(info.get("solve_seconds", sum(g.solve_seconds for g in groups))),
         n_variables=int(sum(g.n_variables for g in groups)),
         n_constraints=int(sum(g.n_constraints for g in groups)),
     )
