@@ -83,8 +83,12 @@ SHAPE_MODEL = BorrowedShape.name
 #: ``candidates=`` entry with an unknown name is an error instead.
 DEFAULT_CANDIDATES: dict[str, tuple[str, ...]] = {
     # Regular demand: seasonal models, the global model, the seasonal baselines.
-    "smooth": ("ets", "theta", "stl", "global", "seasonal_naive", "moving_average"),
-    "erratic": ("ets", "theta", "stl", "global", "seasonal_naive", "moving_average"),
+    # The combination of ETS, Theta and STL comes first: it is the default each series
+    # keeps unless a challenger clearly beats it (``selection_margin``).
+    # Baselines are not challengers for smooth demand (they only stand in as fallbacks);
+    # for erratic demand a recent mean is a fair challenger.
+    "smooth": ("combo", "theta", "global"),
+    "erratic": ("combo", "theta", "global", "moving_average"),
     # ETS assumes a demand in every period; Croston-type models, TSB and temporal
     # aggregation were built for zeros.
     "intermittent": ("sba", "tsb", "adida", "croston", "global", "moving_average"),
@@ -168,6 +172,12 @@ class ForecastConfig:
         estimated at the first origin and reused (frozen) at the later ones.
     select_by : str
         Score that ranks candidates: ``mase`` (default), ``rmsse`` or ``wape``.
+    selection_margin : float
+        A challenger replaces the class's first candidate (the default) only when its
+        backtest score is lower by more than this fraction. Picking the minimum of a few
+        noisy backtest scores overfits the backtest (the "forecast combination puzzle":
+        combinations beat per-series selection out of sample; Claeskens et al. 2016), so
+        the default keeps its place unless the evidence is clear. 0 = plain minimum.
     seed : int
         Seed for random steps (the global model's row sample and boosting).
     """
@@ -183,6 +193,7 @@ class ForecastConfig:
     model_params: Mapping[str, Mapping] = field(default_factory=dict)
     refit_backtest: bool = False
     select_by: str = "mase"
+    selection_margin: float = 0.1
     seed: int = 0
 
 
@@ -439,9 +450,20 @@ def forecast_series(
 
     # Best score first; candidates without a backtest (too little data) keep their
     # configured order after the scored ones, failed ones are not retried.
+    default = names[0] if names else None
+
+    configured = set(cfg.candidates.get("short" if short and cls.label != "no_demand" else cls.label, ()))
+
     def rank(name: str) -> tuple:
         score = scores[name]
-        return (0, score, names.index(name)) if np.isfinite(score) else (1, 0.0, names.index(name))
+        if not np.isfinite(score):
+            return (2, 0.0, names.index(name))
+        # Fallback-chain models that the class does not list are backtested only so that
+        # a fallback has errors; they compete only when every listed candidate failed.
+        tier = 0 if name in configured or not configured else 1
+        if name != default:
+            score = score * (1.0 + cfg.selection_margin)
+        return (tier, score, names.index(name))
 
     order = sorted((n_ for n_ in names if n_ in backtests), key=rank)
     preferred = order[0] if order else None
@@ -671,6 +693,7 @@ def forecast(
     future: pd.DataFrame | None = None,
     select_by: str = "mase",
     calibrate: bool = True,
+    selection_margin: float = 0.1,
 ) -> ForecastResult:
     """Forecast every sku x location of a long demand table, with quantiles.
 
@@ -742,6 +765,9 @@ def forecast(
         it, the backtest also uses the (then known) promotions of its target periods.
     select_by : str
         Backtest score that ranks candidates: ``mase``, ``rmsse`` or ``wape``.
+    selection_margin : float
+        Fraction by which a challenger's backtest score must beat the class's first
+        candidate to replace it (see :class:`ForecastConfig`).
     calibrate : bool
         Adjust each class's quantile levels so that their leave-one-origin-out coverage
         on the backtest matches the nominal level (:func:`~forecasting.quantiles.
@@ -799,6 +825,7 @@ def forecast(
         model_params={k: dict(v) for k, v in (model_params or {}).items()},
         refit_backtest=bool(refit_backtest),
         select_by=select_by,
+        selection_margin=float(selection_margin),
         seed=int(seed),
     )
     keys, series, grid, start_pos, Y, promo, price = _prepare(history, freq, end)

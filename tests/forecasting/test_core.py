@@ -79,8 +79,13 @@ def test_zero_and_short_series_behave(small_result):
 
 def test_gaps_are_zero_demand_and_extra_columns_are_ignored():
     hist = simulate_demand(n_skus=1, n_locations=1, periods=120, intermittent_share=1.0, seed=3)
+    # promo and price of zero-demand weeks are information the sparse table lacks
+    hist = hist[["sku", "location", "date", "qty"]]
+    # a series starts at its first row, so both tables must start at the same week
+    hist = hist[hist["date"] >= hist.loc[hist["qty"] > 0, "date"].min()]
     full = forecast(hist, horizon=6, freq="W-MON", season_length=52)
-    sparse = hist[hist["qty"] > 0].assign(price=9.99)
+    # price and promo are features of the global model; an unknown column must be ignored
+    sparse = hist[hist["qty"] > 0].assign(comment="from ERP")
     res = forecast(sparse, horizon=6, freq="W-MON", season_length=52, end=hist["date"].max())
     pd.testing.assert_frame_equal(full.forecasts, res.forecasts)
     pd.testing.assert_frame_equal(full.errors, res.errors)
@@ -175,8 +180,9 @@ def test_bad_input_is_rejected():
 
 
 def test_refit_backtest_option_reoptimises_at_every_origin(small_history):
-    frozen = forecast(small_history, horizon=H, freq="W-MON", season_length=52)
-    refit = forecast(small_history, horizon=H, freq="W-MON", season_length=52, refit_backtest=True)
+    with_ets = {"smooth": ("ets", "theta"), "erratic": ("ets", "theta")}
+    frozen = forecast(small_history, horizon=H, freq="W-MON", season_length=52, candidates=with_ets)
+    refit = forecast(small_history, horizon=H, freq="W-MON", season_length=52, candidates=with_ets, refit_backtest=True)
     ets = frozen.selection["mase_ets"].notna()
     assert ets.any()
     # same candidates and data, only the parameters at later origins differ

@@ -23,8 +23,8 @@ def test_candidate_table_defaults_overrides_and_unknown_names():
     for cls, names in table.items():
         assert set(names) <= known
         assert names == tuple(n for n in DEFAULT_CANDIDATES[cls] if n in known)
-    assert "ets" in table["smooth"] and "sba" in table["intermittent"]
-    assert "ets" not in table["intermittent"] and "sba" not in table["smooth"]
+    assert table["smooth"][0] == "combo" and "sba" in table["intermittent"]
+    assert "combo" not in table["intermittent"] and "sba" not in table["smooth"]
     assert "seasonal_shape" in table["short"]
     assert candidate_table({"lumpy": ["croston"]})["lumpy"] == ("croston",)
     with pytest.raises(ValueError, match="unknown model"):
@@ -43,7 +43,7 @@ def test_candidates_follow_the_demand_class():
         assert set(frame["model"]) <= set(table[cls]) | fallback, cls
     regular = sc[sc["demand_class"].isin(["smooth", "erratic"])]
     sparse = sc[sc["demand_class"].isin(["intermittent", "lumpy"])]
-    assert "ets" in set(regular["model"]) and "ets" not in set(sparse["model"])
+    assert "combo" in set(regular["model"]) and "combo" not in set(sparse["model"])
     assert "sba" in set(sparse["model"]) and "sba" not in set(regular["model"])
     # every candidate is scored with all the metrics, and exactly one is chosen per series
     assert sc[["mase", "rmsse", "wape", "bias"]].notna().any().all()
