@@ -38,8 +38,6 @@ The solver's status is checked; the reported shortages use the exact :math:`G`.
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -47,6 +45,8 @@ import numpy as np
 import pandas as pd
 import pulp
 from scipy import stats
+
+from optimization.lp_model import _silence_highs_banner
 
 logger = logging.getLogger(__name__)
 
@@ -279,32 +279,3 @@ def continuous_allocation(frame: pd.DataFrame, budget: float, z_max: float = 4.0
         else:
             hi = mid
     return alloc(hi), hi
-
-
-_BANNER_SILENCED = False
-
-
-def _silence_highs_banner() -> None:
-    """Create the process's first ``highspy.Highs`` with stdout muted (HiGHS prints its
-    banner from C++ before PuLP can switch output off, which would break the nightly
-    progress display)."""
-    global _BANNER_SILENCED
-    if _BANNER_SILENCED:
-        return
-    _BANNER_SILENCED = True
-    try:
-        import highspy
-    except ImportError:
-        return
-    sys.stdout.flush()
-    try:
-        saved = os.dup(1)
-    except OSError:
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 1)
-            highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
