@@ -10,6 +10,7 @@ night publishes an identical plan under a new run id.
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,18 +268,41 @@ def plan_stage(
         safety = compute_safety_stock(forecasts, errors, policy, distribution=settings.plan.safety_stock_distribution)
         safety = budget_safety_stock(safety, dataset, settings)
     with progress.stage("plan", f"horizon {settings.plan.horizon} periods from {start.date()}"):
-        result = plan_replenishment(
-            forecasts,
-            safety,
-            dataset.inventory,
-            dataset.inbound,
-            dataset.lanes,
-            dataset.locations,
-            dataset.items,
-            start,
-            settings=plan_settings(settings),
-        )
+        with plan_executor(settings) as executor:
+            result = plan_replenishment(
+                forecasts,
+                safety,
+                dataset.inventory,
+                dataset.inbound,
+                dataset.lanes,
+                dataset.locations,
+                dataset.items,
+                start,
+                settings=plan_settings(settings),
+                executor=executor,
+            )
     return safety, result
+
+
+@contextmanager
+def plan_executor(settings: Settings):
+    """A Dask client for the plan's SKU groups when a scheduler is configured, else None.
+
+    SKU groups couple only through shared lane capacities, so each group's LP can be
+    solved on any worker (``optimization.decompose``); only this driver process talks to
+    MLflow and writes files.
+    """
+    address = settings.plan.scheduler or settings.forecast.scheduler
+    if not address:
+        yield None
+        return
+    from dask.distributed import Client
+
+    client = Client(address)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, progress: Progress) -> tuple[dict, dict]:

@@ -61,6 +61,9 @@ class PlanSettingsConfig(_Section):
     default_service_level: float = Field(0.95, gt=0, lt=1)
     time_limit: float = Field(300.0, gt=0, description="solver time limit, seconds")
     workers: int = Field(2, ge=1, description="local processes for SKU groups of a decomposed plan")
+    scheduler: str | None = Field(
+        None, description="Dask scheduler address for the SKU groups (default: forecast.scheduler, else local processes)"
+    )
     group_size: int = Field(25, ge=1, description="SKUs per group; plans with more SKUs are decomposed "
                             "(small groups: simplex time grows faster than the model)")
     fill_rate_by_class: dict[Literal["A", "B", "C"], float] = Field(
