@@ -2,7 +2,7 @@
 
 One command prints, from one run on one machine, supplyplan's throughput (series per
 second, wall time) and peak memory of the whole process tree (the parent plus every
-worker process, sampled every 0.2 s with psutil), beside statsforecast's ``AutoETS``
+worker process, sampled every 20 ms with psutil), beside statsforecast's ``AutoETS``
 (season 52) on the same series with the same number of worker processes::
 
     .venv/bin/python benchmarks/forecast_scale.py            # 20,000 series, 2 workers
@@ -26,52 +26,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from forecasting import forecast  # noqa: E402
 from pipelines.demo_data import generate_demo_data  # noqa: E402
 
-
-class PeakMemory:
-    """Peak resident memory of this process and all its descendants, bytes."""
-
-    def __init__(self, interval: float = 0.2):
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _sample(self) -> int:
-        me = psutil.Process()
-        total = 0
-        for p in [me, *me.children(recursive=True)]:
-            try:
-                total += p.memory_info().rss
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                pass
-        return total
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> "PeakMemory":
-        self.peak = self._sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _accuracy import PeakMemory  # noqa: E402  (process-tree peak RSS, bytes)
 
 
 def make_history(n_series: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:

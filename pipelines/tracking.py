@@ -59,6 +59,19 @@ def _quiet_mlflow() -> None:
     warnings.filterwarnings("ignore", module="mlflow")
 
 
+def _finite_metrics(metrics: dict) -> dict[str, float]:
+    """The metrics that are finite numbers, as floats (MLflow rejects NaN and text)."""
+    clean = {}
+    for key, value in metrics.items():
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(value):
+            clean[key] = value
+    return clean
+
+
 class Tracker:
     """Thin wrapper over an active MLflow run.
 
@@ -103,14 +116,7 @@ class Tracker:
         """Log finite numeric metrics in one batch; non-numbers are skipped."""
         import mlflow
 
-        clean = {}
-        for key, value in metrics.items():
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                continue
-            if math.isfinite(value):
-                clean[key] = value
+        clean = _finite_metrics(metrics)
         if clean:
             mlflow.log_metrics(clean, step=step)
 
@@ -130,13 +136,8 @@ class Tracker:
         now = int(time.time() * 1000)
         batch = []
         for step, metrics in sorted(steps.items()):
-            for key, value in metrics.items():
-                try:
-                    value = float(value)
-                except (TypeError, ValueError):
-                    continue
-                if math.isfinite(value):
-                    batch.append(Metric(key=key, value=value, timestamp=now, step=int(step)))
+            for key, value in _finite_metrics(metrics).items():
+                batch.append(Metric(key=key, value=value, timestamp=now, step=int(step)))
         client = mlflow.MlflowClient()
         for i in range(0, len(batch), 1000):
             client.log_batch(self.run_id, metrics=batch[i : i + 1000], synchronous=True)
