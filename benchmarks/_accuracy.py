@@ -183,6 +183,7 @@ def parse_args(description: str) -> argparse.Namespace:
                    help="orchestrator candidates, e.g. 'smooth=combo;erratic=combo' (default: the orchestrator's)")
     p.add_argument("--backtest-windows", type=int, default=None, help="orchestrator backtest_windows")
     p.add_argument("--no-global", action="store_true", help="orchestrator global_model=False")
+    p.add_argument("--selection-alpha", type=float, default=None, help="orchestrator selection_alpha (1 = plain minimum)")
     return p.parse_args()
 
 
@@ -198,6 +199,8 @@ def orchestrator_options(args: argparse.Namespace) -> dict:
         opts["backtest_windows"] = args.backtest_windows
     if args.no_global:
         opts["global_model"] = False
+    if args.selection_alpha is not None:
+        opts["selection_alpha"] = args.selection_alpha
     return opts
 
 

@@ -6,13 +6,19 @@ is fitted on ``y[:o_k]`` and forecasts ``y[o_k : o_k + H]``). For short series t
 origins are moved forward to leave at least ``min_train`` training periods, and the test
 window is then shorter than ``H`` (partial steps); duplicates are dropped. This is the
 evaluation scheme of Tashman (2000), "Out-of-sample tests of forecasting accuracy".
+
+:func:`select_candidate` picks a model from the candidates' per-origin scores.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
+from typing import Mapping
 
-__all__ = ["rolling_origins", "check_forecast", "UnstableForecast"]
+import numpy as np
+from scipy import stats
+
+__all__ = ["rolling_origins", "check_forecast", "select_candidate", "UnstableForecast"]
 
 
 class UnstableForecast(ValueError):
@@ -87,3 +93,85 @@ def check_forecast(values: np.ndarray, h: int, cap: float) -> np.ndarray:
     if np.any(arr > cap + tolerance):
         raise UnstableForecast(f"forecast {float(arr.max()):.4g} above cap {cap:.4g} (explosion)")
     return np.clip(arr, 0.0, cap)
+
+
+def select_candidate(per_origin: Mapping[str, np.ndarray], default: str | None, alpha: float = 0.1) -> str | None:
+    """The default candidate, unless a challenger beats it consistently across origins.
+
+    Every candidate ``c`` has one score ``s_{c,o}`` per backtest origin ``o`` (lower is
+    better, e.g. the scaled MAE of its forecasts from that origin). A challenger ``c``
+    replaces the default ``d`` when the paired differences ``d_o = s_{c,o} - s_{d,o}``
+    over the ``k`` origins where both are finite are significantly negative by a
+    one-sided paired t-test,
+
+    ``t = mean(d) / (sd(d) / sqrt(k)) <= -t_{k-1}(1 - alpha)``
+
+    (the Diebold-Mariano comparison of two forecasts, with origins as the sample;
+    Diebold and Mariano 1995, small-sample t reference of Harvey, Leybourne and Newbold
+    1997). ``sd(d) = 0`` with ``mean(d) < 0`` (better at every origin by the same
+    amount) counts as significant. Among the challengers that pass, the lowest mean
+    score wins. With fewer than two common origins nothing can be tested and the default
+    stays.
+
+    Why a test and not the minimum: with a handful of origins the minimum of several
+    noisy mean scores is biased towards whichever candidate got lucky, and the default
+    (a combination) is the better bet out of sample unless the evidence against it is
+    consistent (Claeskens et al. 2016, "The forecast combination puzzle"). A fixed
+    relative margin ignores how noisy the scores are: a challenger that is 5 % better at
+    every one of six origins is a safe switch, one that is 20 % better on average
+    because of one origin is not. Overlapping test windows make the differences
+    positively correlated, so the test is somewhat liberal; ``alpha`` is the knob.
+
+    Parameters
+    ----------
+    per_origin : mapping
+        Candidate name -> scores per origin (same origins, same order for every
+        candidate; ``nan`` where undefined), dimensionless.
+    default : str or None
+        Name of the default candidate. ``None`` or a default without any finite score:
+        the lowest mean score wins.
+    alpha : float
+        One-sided significance level in (0, 1]; ``alpha >= 1`` gives the plain minimum
+        of the mean scores.
+
+    Returns
+    -------
+    str or None
+        The chosen name; ``None`` when no candidate has a finite mean score.
+
+    Examples
+    --------
+    >>> select_candidate({"combo": [1.0, 1.0, 1.0], "theta": [0.9, 0.95, 0.92]}, "combo")
+    'theta'
+    >>> select_candidate({"combo": [1.0, 1.0, 1.0], "theta": [0.5, 1.1, 1.05]}, "combo")
+    'combo'
+    """
+    means = {}
+    for name, v in per_origin.items():
+        arr = np.asarray(v, dtype=float)
+        fin = arr[np.isfinite(arr)]
+        if fin.size:
+            means[name] = float(fin.mean())
+    if not means:
+        return None
+    if default not in means or alpha >= 1:
+        return min(means, key=means.get)  # first of equal minima (dicts keep order)
+    base = np.asarray(per_origin[default], dtype=float)
+    best, best_mean = default, means[default]
+    for name, v in per_origin.items():
+        if name == default or name not in means:
+            continue
+        arr = np.asarray(v, dtype=float)
+        ok = np.isfinite(arr) & np.isfinite(base)
+        d = arr[ok] - base[ok]
+        k = d.size
+        if k < 2 or not d.mean() < 0:
+            continue
+        sd = float(d.std(ddof=1))
+        if sd > 1e-12 * max(1.0, abs(float(d.mean()))):
+            t = float(d.mean()) / (sd / math.sqrt(k))
+            if t > -float(stats.t.ppf(1.0 - alpha, k - 1)):
+                continue
+        if means[name] < best_mean:
+            best, best_mean = name, means[name]
+    return best

@@ -28,6 +28,7 @@ which is why they are not part of the per-series step.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -42,7 +43,7 @@ from pandas.tseries.frequencies import to_offset
 from threadpoolctl import threadpool_limits
 
 from . import metrics as _metrics
-from .backtest import check_forecast, rolling_origins
+from .backtest import check_forecast, rolling_origins, select_candidate
 from .classify import classify_demand
 from .models import MODELS, make_model
 from .models.global_model import GlobalBoosting, GlobalForecast, Panel
@@ -84,7 +85,7 @@ SHAPE_MODEL = BorrowedShape.name
 DEFAULT_CANDIDATES: dict[str, tuple[str, ...]] = {
     # Regular demand: seasonal models, the global model, the seasonal baselines.
     # The combination of ETS, Theta and STL comes first: it is the default each series
-    # keeps unless a challenger clearly beats it (``selection_margin``).
+    # keeps unless a challenger beats it consistently across origins (``select_candidate``).
     # Baselines are not challengers for smooth demand (they only stand in as fallbacks);
     # for erratic demand a recent mean is a fair challenger.
     "smooth": ("combo", "theta", "global"),
@@ -172,12 +173,13 @@ class ForecastConfig:
         estimated at the first origin and reused (frozen) at the later ones.
     select_by : str
         Score that ranks candidates: ``mase`` (default), ``rmsse`` or ``wape``.
-    selection_margin : float
-        A challenger replaces the class's first candidate (the default) only when its
-        backtest score is lower by more than this fraction. Picking the minimum of a few
-        noisy backtest scores overfits the backtest (the "forecast combination puzzle":
-        combinations beat per-series selection out of sample; Claeskens et al. 2016), so
-        the default keeps its place unless the evidence is clear. 0 = plain minimum.
+    selection_alpha : float
+        Significance level of the paired test that lets a challenger replace the class's
+        first candidate (the default), see :func:`select_candidate`. Picking the minimum
+        of a few noisy backtest scores overfits the backtest (the "forecast combination
+        puzzle": combinations beat per-series selection out of sample; Claeskens et al.
+        2016), so the default keeps its place unless the evidence is consistent across
+        origins. 1 = plain minimum of the mean scores.
     seed : int
         Seed for random steps (the global model's row sample and boosting).
     """
@@ -193,7 +195,7 @@ class ForecastConfig:
     model_params: Mapping[str, Mapping] = field(default_factory=dict)
     refit_backtest: bool = False
     select_by: str = "mase"
-    selection_margin: float = 0.1
+    selection_alpha: float = 0.1
     seed: int = 0
 
 
@@ -234,6 +236,11 @@ class SeriesOutcome:
     fallback_kinds : tuple of str
         One entry per recorded failure: ``error`` (the fit raised), ``nonfinite``,
         ``explosion`` or ``other``.
+    params : dict
+        Fitted parameters of the used model
+        (:meth:`~forecasting.models.base.SeriesModel.fitted_params`; plain JSON types,
+        so that it pickles cheaply from a worker); empty for models computed outside
+        (the global model, whose reference the orchestrator fills in).
     """
 
     model: str
@@ -254,6 +261,7 @@ class SeriesOutcome:
     fallback: str
     candidate_scores: dict = field(default_factory=dict)
     fallback_kinds: tuple = ()
+    params: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -271,7 +279,10 @@ class ForecastResult:
         (the ranking score, see :class:`SeriesOutcome`), error_scale (``s_i`` of
         :mod:`forecasting.quantiles`, units per period), ``pinball_q..`` (the used
         model's backtest pinball loss per quantile, units per period), group, shape
-        (the borrowed profile's group or ""), promo_lift, price_elasticity, fallback.
+        (the borrowed profile's group or ""), promo_lift, price_elasticity, fallback,
+        params (the used model's fitted parameters as compact JSON, e.g.
+        ``{"alpha":0.31,"form":"MAdM",...}``; for the global model a reference to the
+        run's model and feature set).
     errors : pandas.DataFrame
         sku, location, origin (date of the last training period), step (1..H), error
         (actual - forecast), date (target period), actual, forecast.
@@ -314,6 +325,37 @@ def _fit_predict(name: str, y: np.ndarray, h: int, cap: float, cfg: ForecastConf
     return model.fit(y), check_forecast(model.predict(h), h, cap)
 
 
+def _fitted_params(model) -> dict:
+    """The used model's fitted parameters; a model that cannot report them still
+    forecasts (the parameters are for the record, never for the forecast)."""
+    try:
+        return model.fitted_params()
+    except Exception as exc:  # reporting must not turn a good fit into a fallback
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def _params_json(params: dict) -> str:
+    # Compact, key-sorted JSON: one readable CSV cell per series, stable across runs.
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _global_reference(gmodel: GlobalBoosting) -> dict:
+    """What a series forecast by the global model points to: the run-level model and
+    its feature set, not per-series numbers (there are none; one model serves all)."""
+    import hashlib
+
+    import sklearn
+
+    from .models.global_model import FEATURES
+
+    ref = {"scope": "run", "estimator": "HistGradientBoostingRegressor", "loss": "poisson",
+           "sklearn": sklearn.__version__, "n_features": len(FEATURES),
+           "features_sha1": hashlib.sha1(",".join(FEATURES).encode()).hexdigest()[:12]}
+    for key in ("max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "max_rows", "seed"):
+        ref[key] = getattr(gmodel, key, None)
+    return ref
+
+
 def _cap(y: np.ndarray, max_multiple: float) -> float:
     return float(max_multiple) * float(y.max()) if y.size else 0.0
 
@@ -329,6 +371,15 @@ def _safe_scale(train: np.ndarray, season_length: int) -> float:
     if not scale > 0:
         scale = float(np.mean(np.abs(train))) if train.size else 0.0
     return scale if scale > 0 else 1.0
+
+
+def _origin_score(select_by: str, train: np.ndarray, actual: np.ndarray, f: np.ndarray, m: int) -> float:
+    """Selection score of one backtest origin (lower is better), see ``select_by``."""
+    if select_by == "mase":
+        return float(np.mean(np.abs(actual - f))) / _safe_scale(train, m)
+    if select_by == "rmsse":
+        return _metrics.rmsse(actual, f, train)
+    return _metrics.wape(actual, f)
 
 
 def _nanmean(values: list[float]) -> float:
@@ -416,6 +467,7 @@ def forecast_series(
     backtests: dict[str, list[tuple[int, np.ndarray, np.ndarray]]] = {}
     scores: dict[str, float] = {}
     cand_scores: dict[str, dict] = {}
+    per_origin: dict[str, np.ndarray] = {}
     for name in names:
         runs = []
         ranks = []
@@ -434,13 +486,13 @@ def forecast_series(
                     first = first or fitted
                 f = f[: actual.size]
                 runs.append((o, actual, f))
-                if cfg.select_by == "mase":
-                    ranks.append(float(np.mean(np.abs(actual - f))) / _safe_scale(train, cfg.season_length))
+                ranks.append(_origin_score(cfg.select_by, train, actual, f, cfg.season_length))
         except Exception as exc:  # any failure disqualifies the candidate, by design
             reasons.append(f"{name} failed in backtest at origin {o} of {n}: {type(exc).__name__}: {exc}")
             scores[name] = float("nan")
             continue
         backtests[name] = runs
+        per_origin[name] = np.asarray(ranks, dtype=float)
         if runs:
             cand_scores[name] = _scores(runs, y, cfg.season_length)
         if cfg.select_by == "mase":
@@ -448,34 +500,39 @@ def forecast_series(
         else:
             scores[name] = float(cand_scores[name][cfg.select_by]) if runs else float("nan")
 
-    # Best score first; candidates without a backtest (too little data) keep their
-    # configured order after the scored ones, failed ones are not retried.
+    # The default (first listed candidate) unless a listed challenger beats it
+    # consistently across origins (paired test, ``select_candidate``); the rest follow
+    # by mean score as the fallback order. Candidates without a backtest (too little
+    # data) keep their configured order after the scored ones; failed ones are not
+    # retried.
     default = names[0] if names else None
 
     configured = set(cfg.candidates.get("short" if short and cls.label != "no_demand" else cls.label, ()))
+    # Fallback-chain models that the class does not list are backtested only so that a
+    # fallback has errors; they compete only when every listed candidate failed.
+    listed = [nm for nm in names if nm in backtests and (nm in configured or not configured)]
+    pool = listed or [nm for nm in names if nm in backtests]
+    pick = select_candidate({nm: per_origin[nm] for nm in pool}, default, cfg.selection_alpha)
 
     def rank(name: str) -> tuple:
         score = scores[name]
         if not np.isfinite(score):
-            return (2, 0.0, names.index(name))
-        # Fallback-chain models that the class does not list are backtested only so that
-        # a fallback has errors; they compete only when every listed candidate failed.
-        tier = 0 if name in configured or not configured else 1
-        if name != default:
-            score = score * (1.0 + cfg.selection_margin)
+            return (3, 0.0, names.index(name))
+        tier = 0 if name == pick else (1 if name in configured or not configured else 2)
         return (tier, score, names.index(name))
 
     order = sorted((n_ for n_ in names if n_ in backtests), key=rank)
     preferred = order[0] if order else None
 
     cap = _cap(y, cfg.max_multiple)
-    used, mean = None, None
+    used, mean, params = None, None, {}
     for name in order:
         try:
             if name in external:
                 mean = check_forecast(np.asarray(external[name][1], dtype=float), h, cap)
             else:
-                _, mean = _fit_predict(name, y, h, cap, cfg, None, profile)
+                fitted, mean = _fit_predict(name, y, h, cap, cfg, None, profile)
+                params = _fitted_params(fitted)
             used = name
             break
         except Exception as exc:
@@ -485,6 +542,7 @@ def forecast_series(
         window = int(cfg.model_params.get("moving_average", {}).get("window", 8))
         mean = np.clip(np.full(h, float(np.mean(y[-window:])) if n else 0.0), 0.0, cap)
         used = "moving_average"
+        params = {"window": min(window, n), "level": float(mean[0]) if h else 0.0}
         reasons.append("all candidates failed; used the plain recent mean")
     kinds = tuple(_fallback_kind(r) for r in reasons)
     if used != preferred and preferred is not None and not any(r.startswith(preferred) for r in reasons):
@@ -522,6 +580,7 @@ def forecast_series(
         fallback="; ".join(reasons),
         candidate_scores=cand_scores,
         fallback_kinds=kinds,
+        params=params,
     )
 
 
@@ -693,7 +752,7 @@ def forecast(
     future: pd.DataFrame | None = None,
     select_by: str = "mase",
     calibrate: bool = True,
-    selection_margin: float = 0.1,
+    selection_alpha: float = 0.1,
 ) -> ForecastResult:
     """Forecast every sku x location of a long demand table, with quantiles.
 
@@ -765,9 +824,10 @@ def forecast(
         it, the backtest also uses the (then known) promotions of its target periods.
     select_by : str
         Backtest score that ranks candidates: ``mase``, ``rmsse`` or ``wape``.
-    selection_margin : float
-        Fraction by which a challenger's backtest score must beat the class's first
-        candidate to replace it (see :class:`ForecastConfig`).
+    selection_alpha : float
+        Significance level of the paired test across backtest origins that a challenger
+        must pass to replace the class's first candidate (see :class:`ForecastConfig`
+        and :func:`~forecasting.backtest.select_candidate`); 1 = plain minimum.
     calibrate : bool
         Adjust each class's quantile levels so that their leave-one-origin-out coverage
         on the backtest matches the nominal level (:func:`~forecasting.quantiles.
@@ -804,6 +864,8 @@ def forecast(
     m = int(season_length)
     if m < 1:
         raise ValueError(f"season_length must be >= 1, got {season_length}")
+    if not 0 < float(selection_alpha) <= 1:
+        raise ValueError(f"selection_alpha must be in (0, 1], got {selection_alpha}")
     if not max_multiple > 1:
         raise ValueError(f"max_multiple must be > 1, got {max_multiple}")
     if int(backtest_windows) < 1:
@@ -825,7 +887,7 @@ def forecast(
         model_params={k: dict(v) for k, v in (model_params or {}).items()},
         refit_backtest=bool(refit_backtest),
         select_by=select_by,
-        selection_margin=float(selection_margin),
+        selection_alpha=float(selection_alpha),
         seed=int(seed),
     )
     keys, series, grid, start_pos, Y, promo, price = _prepare(history, freq, end)
@@ -960,6 +1022,8 @@ def forecast(
     sel["promo_lift"] = lift
     sel["price_elasticity"] = elast
     sel["fallback"] = [o.fallback for o in outcomes]
+    gref = _global_reference(gmodel) if gfinal is not None else {}
+    sel["params"] = [_params_json(gref if o.model == GLOBAL_MODEL else o.params) for o in outcomes]
 
     err = keys.iloc[err_series].reset_index(drop=True)
     # Series i covers grid positions start_i..T-1; origin o means training y[:o], so

@@ -1,0 +1,46 @@
+"""The selection rule: the default stays unless a challenger wins consistently."""
+
+import numpy as np
+import pytest
+
+from forecasting import forecast
+from forecasting.backtest import select_candidate
+
+
+def test_consistent_small_improvement_switches():
+    # 5 % better at each of six origins: significant by the paired test
+    base = np.array([1.0, 1.2, 0.9, 1.1, 1.0, 0.8])
+    assert select_candidate({"combo": base, "theta": base * 0.95}, "combo") == "theta"
+
+
+def test_large_improvement_from_one_lucky_origin_does_not_switch():
+    base = np.array([1.0, 1.0, 1.0, 1.0])
+    challenger = np.array([0.2, 1.05, 1.02, 1.04])  # mean 0.83, 17 % better on average
+    assert select_candidate({"combo": base, "theta": challenger}, "combo") == "combo"
+    # the plain minimum (alpha = 1) would have taken it
+    assert select_candidate({"combo": base, "theta": challenger}, "combo", alpha=1.0) == "theta"
+
+
+def test_best_of_the_significant_challengers_and_edge_cases():
+    base = np.array([1.0, 1.0, 1.0])
+    cands = {"combo": base, "a": base - 0.10, "b": base - np.array([0.3, 0.25, 0.35]), "c": [0.1, np.nan, np.nan]}
+    assert select_candidate(cands, "combo") == "b"  # "c" has one common origin: untestable
+    # a failed default: the lowest mean wins; nothing finite: None
+    assert select_candidate({"combo": [np.nan, np.nan], "a": [2.0, 1.0], "b": [1.0, 1.0]}, "combo") == "b"
+    assert select_candidate({"combo": [np.nan]}, "combo") is None
+    assert select_candidate({"combo": [1.0], "a": [0.1]}, "combo") == "combo"  # one origin: no test
+
+
+def test_selection_alpha_is_validated_and_changes_choices(small_history):
+    with pytest.raises(ValueError, match="selection_alpha"):
+        forecast(small_history, horizon=8, freq="W-MON", season_length=52, selection_alpha=0.0)
+    strict = forecast(small_history, horizon=8, freq="W-MON", season_length=52, selection_alpha=1e-6, global_model=False)
+    loose = forecast(small_history, horizon=8, freq="W-MON", season_length=52, selection_alpha=1.0, global_model=False)
+    sel_s, sel_l = strict.selection, loose.selection
+    listed_first = {"smooth": "combo", "erratic": "combo", "intermittent": "sba", "lumpy": "sba"}
+    # a (nearly) impossible test keeps every long series on its class default ...
+    long_s = sel_s[~sel_s["short"] & sel_s["demand_class"].isin(listed_first) & (sel_s["fallback"] == "")]
+    assert (long_s["model"] == long_s["demand_class"].map(listed_first)).all()
+    assert len(long_s) > 0
+    # ... while the plain minimum moves some of them to a challenger
+    assert (sel_l["model"] != sel_s["model"]).any()
