@@ -14,6 +14,7 @@ from .intermittent import ADIDA, SBA, TSB, Croston
 from .smoothing import ETS, AutoETS, AutoETSAdjusted, seasonal_indices
 from .theta import OptimisedTheta, Theta
 from .combination import Combination
+from .arima import ARIMA
 from .stl import STLForecaster
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "OptimisedTheta",
     "STLForecaster",
     "Combination",
+    "ARIMA",
     "seasonal_indices",
     "Croston",
     "SBA",
@@ -39,7 +41,7 @@ __all__ = [
 ]
 
 MODELS: dict[str, type[SeriesModel]] = {
-    cls.name: cls for cls in (Naive, SeasonalNaive, MovingAverage, ETS, AutoETS, AutoETSAdjusted, Theta, OptimisedTheta, Combination, STLForecaster, Croston, SBA, TSB, ADIDA)
+    cls.name: cls for cls in (Naive, SeasonalNaive, MovingAverage, ETS, AutoETS, AutoETSAdjusted, Theta, OptimisedTheta, Combination, STLForecaster, ARIMA, Croston, SBA, TSB, ADIDA)
 }
 
 
@@ -53,7 +55,8 @@ def make_model(name: str, season_length: int = 1, **params) -> SeriesModel:
         ``moving_average``; smoothing ``ets`` (shrunk profile + damped trend, for long
         seasons such as 52 weeks), ``ets_auto`` (ETS family by AICc), ``ets_sa`` (ETS on
         the seasonally adjusted series); ``theta``, ``theta_opt``; ``stl``; ``combo``
-        (mean of ``ets_auto``, ``theta`` and ``stl`` by default); intermittent ``croston``,
+        (mean of ``ets_auto``, ``theta`` and ``stl`` by default); ``arima`` (non-seasonal
+        ARIMA on the seasonally adjusted series, order by AICc); intermittent ``croston``,
         ``sba``, ``tsb``, ``adida``.
     season_length : int
         Season length, periods; passed to the models that take one.

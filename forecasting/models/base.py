@@ -15,7 +15,51 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["SeriesModel", "check_series", "check_horizon"]
+__all__ = ["SeriesModel", "check_series", "check_horizon", "jsonable_params"]
+
+#: Significant digits kept for fitted parameters: enough to re-run a model to well
+#: below forecast noise, short enough for a readable CSV cell.
+PARAM_DIGITS = 6
+
+
+def jsonable_params(value):
+    """Convert fitted parameters to plain JSON types.
+
+    numpy scalars become Python ``float``/``int``/``bool``, floats are rounded to
+    :data:`PARAM_DIGITS` significant digits, non-finite floats become ``None`` (JSON has
+    no NaN), arrays and tuples become lists, dict keys strings. The result pickles and
+    ``json.dumps`` without a custom encoder, which is what the worker/Dask path and the
+    selection table's ``params`` column need.
+
+    Parameters
+    ----------
+    value : dict, list, scalar or numpy.ndarray
+        Parameters as a model holds them.
+
+    Returns
+    -------
+    dict, list, str, int, float, bool or None
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> jsonable_params({"alpha": np.float64(0.123456789), "order": (1, 0, 2), "x": np.nan})
+    {'alpha': 0.123457, 'order': [1, 0, 2], 'x': None}
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable_params(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [jsonable_params(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        v = float(value)
+        return float(f"{v:.{PARAM_DIGITS}g}") if np.isfinite(v) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
 
 
 def check_series(y: ArrayLike, min_length: int = 1) -> np.ndarray:
@@ -101,6 +145,34 @@ class SeriesModel:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit first")
         h = check_horizon(h)
         return np.maximum(np.asarray(self._predict(h), dtype=float).reshape(h), 0.0)
+
+    def fitted_params(self) -> dict:
+        """What the fit estimated, as a small JSON-able dict.
+
+        Logged per series (the ``params`` column of the orchestrator's selection table,
+        the MLflow parameter table of issue 5) so that a planner can see *why* a
+        forecast looks as it does: smoothing constants, the ETS form, the ARIMA order,
+        the level the forecast starts from. Units: levels and slopes in units per
+        period, smoothing constants and coefficients dimensionless.
+
+        Returns
+        -------
+        dict
+            Plain Python types only (see :func:`jsonable_params`).
+        """
+        if not hasattr(self, "n_obs_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit first")
+        return jsonable_params(self._fitted_params())
+
+    def _fitted_params(self) -> dict:
+        # Default: the fitted scalar attributes (``level_`` -> ``level``); models with
+        # richer state override this with named, documented entries.
+        out = {}
+        for key, value in vars(self).items():
+            if key.endswith("_") and not key.startswith("_") and key != "n_obs_":
+                if isinstance(value, (bool, int, float, str, np.number, np.bool_)):
+                    out[key[:-1]] = value
+        return out
 
     def _fit(self, y: np.ndarray) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

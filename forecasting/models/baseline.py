@@ -30,6 +30,9 @@ class Naive(SeriesModel):
     def _predict(self, h: int) -> np.ndarray:
         return np.full(h, self.last_)
 
+    def _fitted_params(self) -> dict:
+        return {"level": self.last_}
+
 
 class SeasonalNaive(SeriesModel):
     """Value of the same period one season earlier: ``f_{T+h} = y_{T+h-m(k+1)}``,
@@ -63,6 +66,11 @@ class SeasonalNaive(SeriesModel):
         m = self.last_season_.size
         return self.last_season_[np.arange(h) % m]
 
+    def _fitted_params(self) -> dict:
+        # The last season itself is the forecast (in the forecasts table); its mean and
+        # season length summarise it without m numbers per series.
+        return {"season_length": self.last_season_.size, "level": float(self.last_season_.mean())}
+
 
 class MovingAverage(SeriesModel):
     """Mean of the last ``window`` periods, flat over the horizon.
@@ -93,3 +101,6 @@ class MovingAverage(SeriesModel):
 
     def _predict(self, h: int) -> np.ndarray:
         return np.full(h, self.level_)
+
+    def _fitted_params(self) -> dict:
+        return {"window": min(int(self.window), self.n_obs_), "level": self.level_}

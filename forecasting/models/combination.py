@@ -129,6 +129,11 @@ class Combination(SeriesModel):
         if not self.members_:
             raise ValueError(f"every member failed: {self.failed_}")
 
+    def _fitted_params(self) -> dict:
+        return {"method": self.method,
+                "members": {m.name: m.fitted_params() for m in self.members_},
+                "failed": sorted(self.failed_)}
+
     def _predict(self, h: int) -> np.ndarray:
         stack = np.stack([m.predict(h) for m in self.members_])
         return np.median(stack, axis=0) if self.method == "median" else stack.mean(axis=0)

@@ -82,6 +82,11 @@ class Croston(SeriesModel):
     def _predict(self, h: int) -> np.ndarray:
         return np.full(h, self.rate_)
 
+    def _fitted_params(self) -> dict:
+        # alpha is configured, not estimated; logged so the table is self-contained.
+        return {"alpha": float(self.alpha), "size": self.size_, "interval": self.interval_,
+                "factor": self._factor(), "rate": self.rate_}
+
 
 class SBA(Croston):
     """Syntetos-Boylan approximation, ``f = (1 - alpha/2) z_T / p_T``
@@ -163,6 +168,10 @@ class TSB(SeriesModel):
 
     def _predict(self, h: int) -> np.ndarray:
         return np.full(h, self.rate_)
+
+    def _fitted_params(self) -> dict:
+        return {"alpha": float(self.alpha), "beta": float(self.beta), "size": self.size_,
+                "probability": self.probability_, "rate": self.rate_}
 
 
 def ses_level(x: np.ndarray, alphas: np.ndarray | None = None) -> tuple[float, float]:
@@ -251,3 +260,6 @@ class ADIDA(SeriesModel):
 
     def _predict(self, h: int) -> np.ndarray:
         return np.full(h, self.rate_)
+
+    def _fitted_params(self) -> dict:
+        return {"bucket": self.bucket_, "alpha": self.alpha_, "rate": self.rate_}

@@ -214,6 +214,18 @@ class ETS(SeriesModel):
         self.level_ = float(np.asarray(result.level)[-1])
         self.slope_ = float(np.asarray(result.trend)[-1]) if self.trend_ else 0.0
 
+    def _fitted_params(self) -> dict:
+        names = {"smoothing_level": "alpha", "smoothing_trend": "beta", "damping_trend": "phi"}
+        out = {"form": "AAdN" if self.trend_ else "ANN"}
+        out.update({names[k]: v for k, v in self.params_.items()})
+        out["level"] = self.level_
+        if self.trend_:
+            out["trend"] = self.slope_
+        # The shrunk additive profile (units per period): its half range says how much
+        # seasonality survived the James-Stein shrinkage (0 = flat).
+        out["season_amplitude"] = float(np.ptp(self.seasonal_)) / 2.0 if self.seasonal_.size > 1 else 0.0
+        return out
+
     def _predict(self, h: int) -> np.ndarray:
         # statsmodels' own forecast() builds pandas objects and costs ~4 ms per call; the
         # damped-trend forecast is closed-form: l_T + (phi + ... + phi^h) b_T.
@@ -448,6 +460,20 @@ class AutoETS(SeriesModel):
             self.params_["phi"] = float(x[3])
         self.states_ = states
         self.l0_, self.b0_ = float(x[4]), float(x[5]) if t != "N" else 0.0
+
+    def _fitted_params(self) -> dict:
+        e, t, s = self.components_
+        out = {"form": self.form_, **self.params_, "l0": self.l0_}
+        if t != "N":
+            out["b0"] = self.b0_
+        out["level"] = float(self.states_[0])
+        if t != "N":
+            out["trend"] = float(self.states_[1])
+        if self.profile_.size:
+            out["adjustment"] = "shrunk_profile"
+        elif self.decomp_[0].size:
+            out["adjustment"] = "classical_multiplicative" if self.decomp_[1] else "classical_additive"
+        return out
 
     def _predict(self, h: int) -> np.ndarray:
         e, t, s = self.components_

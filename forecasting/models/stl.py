@@ -105,8 +105,15 @@ class STLForecaster(SeriesModel):
             seasonal = int(self.seasonal) if self.seasonal else 13
             res = STL(y, period=m, seasonal=seasonal, robust=bool(self.robust)).fit()
             self.seasonal_ = np.asarray(res.seasonal, dtype=float)
+            # Strength of seasonality (Wang, Smith and Hyndman 2006; FPP3 section 4.3):
+            # F_S = max(0, 1 - Var(R) / Var(S + R)), 0 = none, 1 = all of the detrended
+            # variation is seasonal.
+            resid = np.asarray(res.resid, dtype=float)
+            total = float(np.var(self.seasonal_ + resid))
+            self.strength_ = max(0.0, 1.0 - float(np.var(resid)) / total) if total > 0 else 0.0
         else:
             self.seasonal_ = np.empty(0)
+            self.strength_ = 0.0
         adjusted = y - self.seasonal_ if self.seasonal_.size else y
         # The adjusted series of low demand can dip below zero; models need >= 0 input.
         shift = max(0.0, -float(adjusted.min()))
@@ -118,6 +125,12 @@ class STLForecaster(SeriesModel):
         else:
             base = make_model(self.base, 1)
         self.base_ = base.fit(adjusted + shift)
+
+    def _fitted_params(self) -> dict:
+        return {"decomposed": self.seasonal_.size > 0, "log": self.logged_,
+                "seasonal_strength": self.strength_,
+                "seasonal_window": (int(self.seasonal) if self.seasonal else 13) if self.seasonal_.size else None,
+                "base": self.base_.name, "base_params": self.base_.fitted_params()}
 
     def _predict(self, h: int) -> np.ndarray:
         g = self.base_._predict(h) - self.shift_

@@ -124,6 +124,15 @@ class Theta(SeriesModel):
             self.l0_ = float(best[1])
             self.theta_ = float(best[2]) if fit_theta else float(self.theta)
         self.x_ = x
+        self.slope_ = b
+
+    def _fitted_params(self) -> dict:
+        # Drift per period of the forecast: (1 - 1/theta) B, i.e. B/2 for the standard
+        # method (Hyndman and Billah 2003: SES with drift), on the adjusted series.
+        return {"theta": self.theta_, "alpha": self.alpha_, "l0": self.l0_,
+                "drift": (1.0 - 1.0 / self.theta_) * self.slope_,
+                "seasonal": self.seasonal_.size > 0,
+                "multiplicative": bool(self.mult_) if self.seasonal_.size else None}
 
     def _predict(self, h: int) -> np.ndarray:
         f = theta_forecast(self.x_, h, self.alpha_, self.l0_, self.theta_)
