@@ -291,7 +291,11 @@ class GlobalBoosting:
                 cols["price_last"] = last_price / ref[rows]
         else:
             cols["price_target"] = cols["price_last"] = np.full(t.size, np.nan)
-        X = np.column_stack([cols[name] for name in FEATURES]).astype(np.float32)
+        # Filled column by column: the same float64 -> float32 rounding as stacking first,
+        # without a float64 copy of the whole matrix (S x H rows at prediction time).
+        X = np.empty((t.size, len(FEATURES)), dtype=np.float32)
+        for j, name in enumerate(FEATURES):
+            X[:, j] = cols.pop(name)
         return X, scale
 
     def _last_price(self, panel: Panel, rows: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -335,16 +339,30 @@ class GlobalBoosting:
         m = max(int(panel.season_length), 1)
         span = int(self.history) if self.history else 2 * m + H
         origins = np.arange(max(cutoff - span, 1), cutoff)
-        S = panel.y.shape[0]
-        rows = np.repeat(np.arange(S), origins.size * H)
-        t = np.tile(np.repeat(origins, H), S)
-        h = np.tile(np.arange(1, H + 1), S * origins.size)
-        keep = (t + h - 1 < cutoff) & (t - start[rows] >= 4)
-        rows, t, h = rows[keep], t[keep], h[keep]
-        if rows.size > self.max_rows:
+        # The candidate rows are every series x (origin, step) pair, series-major, then
+        # origin, then step. They are never materialised: at 20,000 series x 117 origins
+        # x 13 steps that would be 30 million rows (~1.5 GB of index arrays per fit),
+        # only to keep max_rows of them. One series' (origin, step) template is built
+        # instead; a series keeps a suffix of it (origins at least 4 periods after its
+        # start), so a flat candidate index maps back to (series, origin, step) by a
+        # search in the cumulative counts. Same rows, same order, same seeded draw.
+        tt = np.repeat(origins, H)
+        hh = np.tile(np.arange(1, H + 1), origins.size)
+        ok = tt + hh - 1 < cutoff
+        tt, hh = tt[ok], hh[ok]
+        first = np.searchsorted(tt, np.asarray(start, dtype=np.int64) + 4, side="left")
+        counts = tt.size - first
+        ends = np.cumsum(counts)
+        total = int(ends[-1]) if ends.size else 0
+        if total > self.max_rows:
             rng = np.random.default_rng([int(self.seed), int(cutoff)])
-            pick = np.sort(rng.choice(rows.size, int(self.max_rows), replace=False))
-            rows, t, h = rows[pick], t[pick], h[pick]
+            pick = np.sort(rng.choice(total, int(self.max_rows), replace=False))
+        else:
+            pick = np.arange(total)
+        rows = np.searchsorted(ends, pick, side="right")
+        within = pick - (ends[rows] - counts[rows])
+        idx = first[rows] + within
+        t, h = tt[idx], hh[idx]
         return rows, t, h
 
     def fit_predict(
@@ -409,6 +427,9 @@ class GlobalBoosting:
         rows, t, h = self.training_rows(panel, cutoff, start)
         X, scale = self._features(panel, prep, rows, t, h, known_until=cutoff)
         target = prep[0][rows, t + h - 1]
+        # The cumulative-sum matrices (seven S x T arrays) are rebuilt per origin below;
+        # holding the training set's copy too would double the fit's peak memory.
+        del prep
         ok = scale > 0
         X, z = X[ok], np.minimum(target[ok] / scale[ok], 50.0)
         O = len(origins)
@@ -423,6 +444,7 @@ class GlobalBoosting:
             Xp, p_scale = self._features(panel, p_prep, p_rows, np.full(S * H, o), p_h, known_until=T if plans_known else o,
                                          future_promo=future_promo, future_price=future_price)
             out.scale[k] = p_scale.reshape(S, H)[:, 0]
+            del p_prep
             pred_X.append((Xp, p_scale))
         if z.size < 50 or not np.any(z > 0):
             # Nothing to learn from (tiny or all-zero run): a flat zero forecast that the
