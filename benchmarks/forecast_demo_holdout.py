@@ -12,12 +12,13 @@ Prints, overall and per demand class (the class the quantiles are calibrated in,
 
 - MASE (seasonal naive scale, m = 52, per series, then mean and median), WAPE and bias
   (``sum(f - y) / sum(y)``) of the mean forecast;
-- coverage of q50 / q90 / q95 as the issue defines it, the share of actuals at or below
-  the quantile, ``P(Y <= Q)``, and also the share strictly below, ``P(Y < Q)``. Demand
-  is counted in whole units, so for a series with many zero weeks any quantile >= 0
-  covers every zero: a correct integer quantile has ``P(Y < Q) <= q <= P(Y <= Q)``, and
-  only the pair shows whether a class is mis-calibrated or merely discrete. ``p0`` is
-  the class's share of zero actuals;
+- coverage of q50 / q90 / q95 (``forecasting.quantiles.coverage_by_class``): ``q90<=``
+  is the share of actuals at or below the quantile, ``P(Y <= Q)``, the figure the
+  issue's target is about; ``q90<`` the share strictly below, ``P(Y < Q)``. Demand is
+  counted in whole units and the quantiles of count series are whole units, so for a
+  series with many zero weeks any quantile >= 0 covers every zero: a calibrated integer
+  quantile has ``P(Y < Q) <= q <= P(Y <= Q)``, and only the pair shows whether a class
+  is mis-calibrated or merely discrete. ``p0`` is the class's share of zero actuals;
 - wall time of the forecast call (seconds) and the load average.
 
 The hold-out is one 13-week window: every series sees the same weeks (same season phase,
@@ -40,12 +41,13 @@ import numpy as np
 import pandas as pd
 
 H = 13
-LEVELS = ("q50", "q90", "q95")
+QUANTILES = (0.5, 0.9, 0.95)
 
 
 def score(res, hist: pd.DataFrame, act: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-class table and per-series MASE of one forecast result."""
     from forecasting.metrics import mase
+    from forecasting.quantiles import coverage_by_class, quantile_column
 
     sel = res.selection
     cls = np.where(sel["short"] & (sel["demand_class"] != "no_demand"), "short", sel["demand_class"])
@@ -63,15 +65,17 @@ def score(res, hist: pd.DataFrame, act: pd.DataFrame) -> tuple[pd.DataFrame, pd.
     for name, f in [*fc.groupby("cls", sort=True), ("all", fc)]:
         m = ps["mase"] if name == "all" else ps.loc[ps["cls"] == name, "mase"]
         y, mean = f["qty"].to_numpy(float), f["mean"].to_numpy(float)
-        row = {"class": name, "series": int(m.size), "p0": float(np.mean(y == 0)),
-               "MASE": float(np.nanmean(m)), "MASE_med": float(np.nanmedian(m)),
-               "WAPE": float(np.abs(y - mean).sum() / y.sum()) if y.sum() > 0 else np.nan,
-               "bias": float((mean - y).sum() / y.sum()) if y.sum() > 0 else np.nan}
-        for q in LEVELS:
-            row[f"{q}<="] = float(np.mean(y <= f[q].to_numpy(float) + 1e-9))
-            row[f"{q}<"] = float(np.mean(y < f[q].to_numpy(float) - 1e-9))
-        rows.append(row)
-    return pd.DataFrame(rows), ps
+        rows.append({"class": name, "series": int(m.size), "p0": float(np.mean(y == 0)),
+                     "MASE": float(np.nanmean(m)), "MASE_med": float(np.nanmedian(m)),
+                     "WAPE": float(np.abs(y - mean).sum() / y.sum()) if y.sum() > 0 else np.nan,
+                     "bias": float((mean - y).sum() / y.sum()) if y.sum() > 0 else np.nan})
+    cov = coverage_by_class(fc.rename(columns={"qty": "actual"}), QUANTILES, by="cls")
+    for q in QUANTILES:
+        c = quantile_column(q)
+        cov = cov.rename(columns={f"coverage_{c}": f"{c}<=", f"below_{c}": f"{c}<"})
+    cov = cov[["cls", *[f"{quantile_column(q)}{op}" for q in QUANTILES for op in ("<=", "<")]]]
+    table = pd.DataFrame(rows).merge(cov.rename(columns={"cls": "class"}), on="class", how="left")
+    return table, ps
 
 
 def main() -> None:

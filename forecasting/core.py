@@ -52,6 +52,7 @@ from .quantiles import (
     calibrate_levels,
     check_quantiles,
     conformal_shift,
+    integer_quantiles,
     quantile_column,
     quantiles_from_errors,
 )
@@ -990,6 +991,8 @@ def forecast(
     models = np.array([o.model for o in outcomes])
     if gfinal is not None and gfinal.quantiles is not None and gcal:
         values = _global_quantiles(values, models, classes, gfinal, gcal, Y, qs, caps, min_pool)
+    # count demand gets whole-unit quantiles (same coverage, see forecasting.quantiles)
+    values = integer_quantiles(values, [bool(np.all(y == np.round(y))) for y in series])
 
     rep = np.repeat(np.arange(n_series), h)
     fc = keys.iloc[rep].reset_index(drop=True)

@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from forecasting.quantiles import check_quantiles, error_scales, quantile_column, quantiles_from_errors
@@ -86,3 +87,22 @@ def test_poisson_fallback_without_any_error():
     assert res.method == "poisson"
     np.testing.assert_array_equal(res.values[0, 0], [4.0, 7.0])  # Poisson(4) median 4, q90 7
     np.testing.assert_array_equal(res.values[1], 0.0)
+
+
+def test_integer_quantiles_keep_coverage_of_count_demand():
+    from forecasting.quantiles import coverage_by_class, integer_quantiles
+
+    rng = np.random.default_rng(5)
+    y = rng.poisson(0.3, size=4000).astype(float)  # P(Y = 0) = 0.74
+    q = np.full((1, y.size, 2), [0.6, 1.4])  # continuous quantiles between the integers
+    floored = integer_quantiles(q, [True])
+    assert floored[0, 0].tolist() == [0.0, 1.0]
+    assert integer_quantiles(q, [False])[0, 0].tolist() == [0.6, 1.4]
+    assert np.mean(y <= q[0, :, 1]) == np.mean(y <= floored[0, :, 1])
+    frame = pd.DataFrame({"actual": y, "q50": floored[0, :, 0], "q90": floored[0, :, 1], "demand_class": "lumpy"})
+    cov = coverage_by_class(frame, (0.5, 0.9)).set_index("demand_class")
+    # the integer median 0 covers every zero (74 %): discreteness, not a wrong quantile,
+    # which the strictly-below share (0) brackets
+    assert cov.loc["lumpy", "coverage_q50"] == pytest.approx(np.mean(y == 0))
+    assert cov.loc["lumpy", "below_q50"] == 0.0
+    assert cov.loc["lumpy", "below_q90"] <= 0.9 <= cov.loc["lumpy", "coverage_q90"]
