@@ -47,7 +47,7 @@ from .backtest import check_forecast, rolling_origins, select_candidate
 from .classify import classify_demand
 from .models import MODELS, make_model
 from .models.global_model import GlobalBoosting, GlobalForecast, Panel
-from .parallel import TaskRunner
+from .parallel import TaskRunner, release_memory
 from .quantiles import (
     calibrate_levels,
     check_quantiles,
@@ -592,7 +592,9 @@ def _run_chunk(series: list[np.ndarray], cfg: ForecastConfig, profiles=None, ext
     profiles = profiles or [None] * len(series)
     externals = externals or [None] * len(series)
     with threadpool_limits(1):
-        return [forecast_series(y, cfg, profile=p, external=e) for y, p, e in zip(series, profiles, externals)]
+        out = [forecast_series(y, cfg, profile=p, external=e) for y, p, e in zip(series, profiles, externals)]
+    release_memory()
+    return out
 
 
 def _global_task(model: GlobalBoosting, panel: Panel, cutoff: int, origins: tuple, quantiles: bool, effects: bool,
@@ -601,12 +603,15 @@ def _global_task(model: GlobalBoosting, panel: Panel, cutoff: int, origins: tupl
     # histogram sums make local and Dask runs bit-for-bit identical.
     with threadpool_limits(1):
         try:
-            return model.fit_predict(panel, cutoff, origins=origins, quantiles=quantiles, effects=effects,
-                                     plans_known=plans_known, future_promo=future_promo, future_price=future_price)
+            out = model.fit_predict(panel, cutoff, origins=origins, quantiles=quantiles, effects=effects,
+                                    plans_known=plans_known, future_promo=future_promo, future_price=future_price)
         except Exception as exc:  # a failed global fit must not sink the run: NaN -> fallback
             S = panel.y.shape[0]
-            return GlobalForecast(cutoff, np.full((len(origins), S, model.horizon), np.nan), np.zeros((len(origins), S)),
-                                  origins=tuple(origins), error=f"{type(exc).__name__}: {exc}")
+            out = GlobalForecast(cutoff, np.full((len(origins), S, model.horizon), np.nan), np.zeros((len(origins), S)),
+                                 origins=tuple(origins), error=f"{type(exc).__name__}: {exc}")
+    # the fit's matrices are freed now; give their pages back before the series chunks
+    release_memory()
+    return out
 
 
 def _prepare(history: pd.DataFrame, freq: str, end=None):
@@ -621,64 +626,70 @@ def _prepare(history: pd.DataFrame, freq: str, end=None):
     if missing:
         raise ValueError(f"history lacks column(s) {missing}; needs sku, location, date, qty")
     extra = [c for c in ("promo", "price") if c in history.columns]
-    frame = history[[*_KEYS, "date", "qty", *extra]].copy()
-    if frame.empty:
+    if len(history) == 0:
         raise ValueError("history has no rows")
+    # Column by column, without copying or sorting the whole frame: at 20,000 weekly
+    # series the long frame has ~3 million rows and every frame-wide copy, sort or
+    # per-row Python call costs hundreds of MB or seconds. Rows are placed into the
+    # (series, period) matrix by integer codes instead, in any order.
     try:
-        frame["date"] = pd.to_datetime(frame["date"])
+        dates = pd.to_datetime(history["date"])
     except (ValueError, TypeError) as exc:
         raise ValueError(f"history date is not a date column: {exc}") from None
-    if frame["date"].isna().any():
+    if dates.isna().any():
         raise ValueError("history has missing dates")
-    qty = pd.to_numeric(frame["qty"], errors="coerce").astype(float)
-    if qty.isna().any() or not np.all(np.isfinite(qty)):
-        bad = frame.loc[~np.isfinite(qty.fillna(np.inf)), "qty"].iloc[0]
+    qty = pd.to_numeric(history["qty"], errors="coerce").astype(float).to_numpy()
+    if not np.all(np.isfinite(qty)):
+        bad = history["qty"].to_numpy()[~np.isfinite(qty)][0]
         raise ValueError(f"history qty has missing or non-numeric values (e.g. {bad!r})")
     if (qty < 0).any():
-        raise ValueError(f"history qty has negative values (e.g. {float(qty[qty < 0].iloc[0])})")
-    frame["qty"] = qty
-    if frame[_KEYS].isna().any().any():
+        raise ValueError(f"history qty has negative values (e.g. {float(qty[qty < 0][0])})")
+    if any(history[c].isna().any() for c in _KEYS):
         raise ValueError("history has missing sku or location")
-    if frame.duplicated([*_KEYS, "date"]).any():
-        dup = frame.loc[frame.duplicated([*_KEYS, "date"]), [*_KEYS, "date"]].iloc[0]
-        raise ValueError(f"history has duplicate (sku, location, date) rows, e.g. {tuple(dup.astype(str))}")
     offset = to_offset(freq)
-    dates = frame["date"]
-    off_grid = ~dates.map(offset.is_on_offset).astype(bool)
-    if off_grid.any():
-        bad = dates[off_grid].iloc[0]
+    # A date belongs to the grid iff it is one of the grid's periods from the first date
+    # on (this also rejects a time of day, or a week off a multi-week grid, which a
+    # per-date is_on_offset test lets through).
+    first_date, last = dates.min(), dates.max()
+    grid = pd.date_range(first_date, last, freq=offset)
+    pos = grid.get_indexer(dates)
+    if (pos < 0).any():
+        bad = dates[pos < 0].iloc[0]
         raise ValueError(f"date {bad.date()} is not on the {freq} grid")
-    last = dates.max()
     if end is not None:
         last = pd.Timestamp(end)
         if not offset.is_on_offset(last):
             raise ValueError(f"end {last.date()} is not on the {freq} grid")
         if dates.max() > last:
             raise ValueError(f"history has dates after end {last.date()}")
-    grid = pd.date_range(dates.min(), last, freq=offset)
-    frame["_pos"] = grid.get_indexer(dates)
-    frame = frame.sort_values([*_KEYS, "_pos"], kind="mergesort")
-    grouped = frame.groupby(_KEYS, sort=True, observed=True)
+        grid = pd.date_range(first_date, last, freq=offset)
+    grouped = history.groupby(_KEYS, sort=True, observed=True)
     keys = grouped.size().index.to_frame(index=False)
-    sizes = grouped.size().to_numpy()
-    row_series = np.repeat(np.arange(sizes.size), sizes)
-    pos = frame["_pos"].to_numpy()
-    first = pos[np.r_[0, np.cumsum(sizes)[:-1]]]
-    T = len(grid)
+    row_series = grouped.ngroup().to_numpy()
+    S, T = len(keys), len(grid)
+    cell = row_series.astype(np.int64) * T + pos
+    ordered = np.sort(cell)
+    if (ordered[1:] == ordered[:-1]).any():
+        i = int(np.argmax(pd.Series(cell).duplicated().to_numpy()))
+        dup = (history[_KEYS[0]].iloc[i], history[_KEYS[1]].iloc[i], dates.iloc[i])
+        raise ValueError(f"history has duplicate (sku, location, date) rows, e.g. {tuple(str(v) for v in dup)}")
+    del ordered, cell
+    first = np.full(S, T, dtype=np.int64)
+    np.minimum.at(first, row_series, pos)
     # Each series runs from its own first row to the last date of the whole history:
     # missing periods inside that span, and after a series' last row, are zero demand.
-    Y = np.full((sizes.size, T), np.nan)
+    Y = np.full((S, T), np.nan)
     Y[np.arange(T)[None, :] >= first[:, None]] = 0.0
-    Y[row_series, pos] = frame["qty"].to_numpy()
-    series = [Y[i, first[i]:].copy() for i in range(sizes.size)]
+    Y[row_series, pos] = qty
+    series = [Y[i, first[i]:].copy() for i in range(S)]
     promo = price = None
     if "promo" in extra:
-        p = pd.to_numeric(frame["promo"], errors="coerce").fillna(0.0).to_numpy(float)
-        promo = np.zeros((sizes.size, T))
+        p = pd.to_numeric(history["promo"], errors="coerce").fillna(0.0).to_numpy(float)
+        promo = np.zeros((S, T))
         promo[row_series, pos] = (p > 0).astype(float)
     if "price" in extra:
-        pr = pd.to_numeric(frame["price"], errors="coerce").to_numpy(float)
-        price = np.full((sizes.size, T), np.nan)
+        pr = pd.to_numeric(history["price"], errors="coerce").to_numpy(float)
+        price = np.full((S, T), np.nan)
         price[row_series, pos] = np.where(pr > 0, pr, np.nan)
     return keys, series, grid, first.astype(int), Y, promo, price
 
@@ -892,6 +903,16 @@ def forecast(
         seed=int(seed),
     )
     keys, series, grid, start_pos, Y, promo, price = _prepare(history, freq, end)
+    span = (cfg.backtest_windows - 1) * cfg.backtest_step + h
+    if m >= 2 and span < m:
+        # Errors from part of the cycle only: selection and quantiles then learn the
+        # bias of those season phases (e.g. lagging a rising season) and carry it to
+        # the next ones (measured on the demo network: 6 origins 4 weeks apart gave
+        # held-out q90 coverage 0.945 and MASE 0.775; 13 origins, one year, 0.919 and
+        # 0.749).
+        logger.warning("forecast: the backtest's test periods span %d periods, less than one season (%d); "
+                       "set backtest_windows >= %d (step %d) so that errors cover every season phase",
+                       span, m, math.ceil((m - h) / cfg.backtest_step) + 1, cfg.backtest_step)
     last_date = grid[-1]
     T = len(grid)
     n_series = len(series)
@@ -913,6 +934,9 @@ def forecast(
                 profiles[i] = pooled[key][(start_pos[i] + np.arange(m)) % m]
                 shape_of[i] = str(key)
 
+    # the caller's and _prepare's freed temporaries (a long frame's worth) go back to the
+    # OS before the workers start, so that the run's peak is the workers' working sets
+    release_memory()
     workers = (os.cpu_count() or 1) if n_jobs == -1 else max(1, int(n_jobs))
     with TaskRunner(min(workers, max(n_series, 1)), scheduler) as runner:
         # ---- the global model: one fit per backtest cutoff and one on everything ----
