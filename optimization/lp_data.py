@@ -242,14 +242,26 @@ def prepare_plan_data(
     skus=None,
     service_reference_level: float | None = None,
     lot_sizing: bool = True,
+    min_qty_as: str = "floor",
+    review_period: int = 1,
 ) -> PlanData:
-    """Join the contract tables into :class:`PlanData`.
+    r"""Join the contract tables into :class:`PlanData`.
 
     Parameters are the tables of :func:`optimization.replenishment.plan_replenishment`;
     see there. ``service_reference_level`` scales each cell's lost-sale penalty by its
     service class (:func:`service_class_factor`; None: no scaling); the cell's service level
-    is the safety-stock table's ``service_level``, else the inventory row's.
-    ``lot_sizing=False`` ignores case_pack and moq. Non-VMI dealers are left out (they order for themselves), and so are lanes
+    is the safety-stock table's ``fill_rate`` target where it has one (the critical ratio
+    :math:`p / (p + h) = \beta`), else its ``service_level``, else the inventory row's.
+    ``lot_sizing=False`` ignores case_pack and moq.
+
+    The band's lower end is :math:`\max(SS, m)` with :math:`m` the inventory's
+    ``min_qty``: with ``min_qty_as="floor"`` :math:`m` = min_qty; with
+    ``"reorder_point"`` min_qty is the inventory position that triggers a replenishment,
+    and the end-of-period stock it stands for is
+    :math:`m = (\text{min\_qty} - \sum_{k<L+R} \hat d_k)^+`, the mean forecast demand
+    over the lead time :math:`L` of the fastest lane into the location plus the review
+    period :math:`R` subtracted (reorder point = lead-time-plus-review demand + safety
+    stock, Silver, Pyke and Peterson 1998, Section 7.4). Non-VMI dealers are left out (they order for themselves), and so are lanes
     into them or into a plant. Raises ``ValueError`` on inputs the LP cannot represent
     (unknown lane endpoints, duplicate lanes, negative or NaN stock or forecasts, SKUs
     without an items row).
@@ -387,9 +399,29 @@ def prepare_plan_data(
         safety[s_i, l_i] = np.nan_to_num(_num(ss, "safety_stock").to_numpy()[ok].clip(min=0))
         if "service_level" in ss.columns:
             lvl = _num(ss, "service_level").to_numpy()[ok]
+            if "fill_rate" in ss.columns:
+                # A fill-rate row's target is the fill rate; its service_level is only the
+                # CSL its stock happens to imply (low when a lot covers many periods), and
+                # pricing shortages by that would tell the LP to let the target slip.
+                beta = _num(ss, "fill_rate").to_numpy()[ok]
+                lvl = np.where(np.isfinite(beta), beta, lvl)
             service[s_i, l_i] = np.where(np.isfinite(lvl), lvl, service[s_i, l_i])
+    if min_qty_as not in ("floor", "reorder_point"):
+        raise ValueError("min_qty_as must be 'floor' or 'reorder_point'")
+    if review_period < 0:
+        raise ValueError("review_period must be >= 0")
+    floor = np.nan_to_num(min_qty, nan=0.0)
+    if min_qty_as == "reorder_point":
+        lead_in = np.full(L, 0, dtype=int)
+        for l in range(L):
+            into = lead.to_numpy()[lane_d == l]
+            lead_in[l] = int(into.min()) if len(into) else 0
+        cover = np.cumsum(demand, axis=2)
+        k = np.clip(lead_in + int(review_period), 1, T) - 1  # periods 0 .. L+R-1
+        protection_demand = cover[:, np.arange(L), k] if T else np.zeros((S, L))
+        floor = np.clip(floor - protection_demand, 0.0, None)
     upper = np.where(np.isfinite(max_qty), max_qty, np.inf)
-    lower = np.maximum(safety, np.nan_to_num(min_qty, nan=0.0))
+    lower = np.maximum(safety, floor)
     capped = lower > upper
     if capped.any():
         logger.info("safety stock above max_qty for %d sku x location; the band's lower end is capped at max", int(capped.sum()))

@@ -103,6 +103,16 @@ class PlanSettings:
     gap_tol : float, default 2e-4
         Relative gap between the decomposed plan's cost and the lower bound at which
         coordination stops (0.02 %).
+    min_qty_as : {"floor", "reorder_point"}, default "floor"
+        What a location's ``min_qty`` (the warning line) asks of the plan. ``floor``: the
+        band's lower end, end-of-period stock kept at or above it. ``reorder_point``: the
+        inventory position at which the location reorders (the min of a min/max system,
+        DESIGN.md glossary "below it: replenishment suggestion"); the stock it implies at
+        the end of a period is ``min_qty`` less the mean forecast demand over the lead
+        time into the location plus ``review_period`` (see
+        :func:`optimization.lp_data.prepare_plan_data`).
+    review_period : int, default 1
+        Periods between two plans (R), for ``min_qty_as="reorder_point"``.
     """
 
     horizon: int = 13
@@ -125,6 +135,8 @@ class PlanSettings:
     workers: int = 1
     max_rounds: int = 10
     gap_tol: float = 2e-4
+    min_qty_as: str = "floor"
+    review_period: int = 1
 
     @property
     def weights(self) -> PenaltyWeights:
@@ -259,6 +271,7 @@ def plan_replenishment(
         horizon=settings.horizon, freq=settings.freq, periods_year=settings.periods_per_year,
         stockout_cost_multiple=settings.stockout_cost_multiple, skus=skus,
         service_reference_level=settings.service_reference_level, lot_sizing=settings.lot_sizing,
+        min_qty_as=settings.min_qty_as, review_period=settings.review_period,
     )
     t1 = time.perf_counter()
     S, L, E, T = data.shape
@@ -369,12 +382,16 @@ def round_and_repair(data: PlanData, x: np.ndarray) -> np.ndarray:
     :math:`m_s` = MOQ rounded up to whole packs (``PlanData.lot_size``; 1 and 1 without
     lot sizing).
 
-    1. Cumulative rounding per SKU and lane: in each period ship the whole packs nearest
-       to what the LP has shipped so far minus what was already shipped, or the MOQ when
-       that owed amount reaches half of it, or nothing. Totals over the horizon stay
-       within half a lot of the LP's, and a slow item's fractions add up to a lot
-       instead of being rounded away every period. Nothing ships in a period whose
-       arrival would fall outside the horizon.
+    1. Cumulative rounding up per SKU and lane: in each period where what the LP has
+       shipped so far exceeds what was already shipped by at least half a unit, ship
+       that owed amount rounded up to whole packs, at least one lot; else nothing. So
+       the rounded plan never ships later than the LP (cumulative shipments stay at or
+       above the LP's, to half a unit) and at most one lot more over the horizon. The
+       plan is re-run every period and only its first period is executed: rounding a
+       slow item's small first-period need to the nearest lot would round it away at
+       every re-plan until backorders reach half a lot, while rounding up ships a lot
+       when the LP first needs stock there, like an (s, Q) policy with Q = the lot.
+       Nothing ships in a period whose arrival would fall outside the horizon.
     2. Lane capacity: where rounding pushed a lane-period over its capacity, take packs
        back from the SKUs rounded up the most (a shipment cut below its MOQ goes to 0).
     3. Stock: replay the plan period by period; where a location would ship more than
@@ -403,8 +420,8 @@ def round_and_repair(data: PlanData, x: np.ndarray) -> np.ndarray:
     cum = np.cumsum(x, axis=2)
     for t in range(T):
         owed = cum[:, :, t] - shipped
-        n = np.floor(owed / pack + 0.5) * pack
-        n = np.where(n >= lot, n, np.where(owed >= 0.5 * lot - 1e-9, lot, 0.0))
+        n = np.maximum(np.ceil(owed / pack - 1e-9) * pack, lot)
+        n = np.where(owed >= 0.5 - 1e-9, n, 0.0)
         n = np.where(can_ship[None, :, t], np.maximum(n, 0.0), 0.0)
         q[:, :, t] = n
         shipped += n

@@ -392,7 +392,11 @@ def compute_safety_stock(
 
     .. math:: E[(X_P - \mu_P - s)^+] = (1 - \beta)\,Q
 
-    (Snyder and Shen 2019, Section 4.3.2; DESIGN.md fill rate). Safety stock is clipped
+    (Snyder and Shen 2019, Section 4.3.2; DESIGN.md fill rate). When the policy has a
+    ``lot_size`` column (smallest shipment, units), a replenishment brings at least a lot,
+    so the demand per cycle is :math:`Q = \max(R\,\bar d, \text{lot})`, as for an
+    (s, Q) policy whose expected shortage per replenishment cycle is :math:`(1-\beta)\,Q`
+    (Silver, Pyke and Peterson 1998, Section 7.9). Safety stock is clipped
     at 0, and
 
     .. math::
@@ -472,7 +476,10 @@ def compute_safety_stock(
         sku, location, lead_time (L, periods), review_period (R, periods), service_level
         (cycle service level a in (0, 1); NaN uses ``default_service_level``); optional
         fill_rate (:math:`\beta` in (0, 1); NaN = use the CSL) and lead_time_sd
-        (:math:`\sigma_L`, periods, >= 0). One row per key. Non-integer ``L + R`` is
+        (:math:`\sigma_L`, periods, >= 0), lot_size (smallest shipment, units; the
+        fill-rate cycle demand is at least one lot) and parent (the supplying location: a
+        row at a location without forecasts of its own, e.g. a DC, gets the summed
+        forecasts and backtest errors of the rows it supplies, origin by origin). One row per key. Non-integer ``L + R`` is
         rounded up to whole periods.
     min_origins : int, default 5
         Complete origins needed for ``errors_summed``.
@@ -549,6 +556,7 @@ def compute_safety_stock(
     pol["_L"] = np.ceil(lead - 1e-9).astype(int)
     pol = pol.reset_index(drop=True)
 
+    forecasts, errors = _pool_to_parents(forecasts, errors, pol)
     fc = forecasts.copy()
     fc["date"] = pd.to_datetime(fc["date"])
     if start is not None:
@@ -598,6 +606,10 @@ def compute_safety_stock(
     a = pol["service_level"].to_numpy(float)
     beta = pol["fill_rate"].to_numpy(float)
     cycle = per_period * pol["_R"].to_numpy(float)  # Q: mean demand per review cycle
+    if "lot_size" in pol:
+        # Shipments in lots replenish at least a lot per cycle: Q = max(R d, lot).
+        lot = pd.to_numeric(pol["lot_size"], errors="coerce").fillna(0.0).clip(lower=0.0).to_numpy(float)
+        cycle = np.where(cycle > 0, np.maximum(cycle, lot), cycle)
     # A fill rate of no demand is vacuous: such rows keep their cycle service level.
     is_fill = np.isfinite(beta) & (cycle > 0)
     # The fill-rate target's allowed shortage per cycle; a zero-demand key needs none.
@@ -698,6 +710,38 @@ def compute_safety_stock(
             "expected_shortage": shortage,
         }
     )
+
+
+def _pool_to_parents(forecasts: pd.DataFrame, errors: pd.DataFrame | None, pol: pd.DataFrame):
+    """Forecasts and errors of supplying locations as the sums over the rows they supply.
+
+    A policy row at a location without forecasts of its own (a DC) whose location is the
+    ``parent`` of other policy rows of the same SKU (its dealers) gets their summed
+    forecast means and, per backtest origin and step, their summed errors: the DC's demand
+    is its dealers' (echelon demand), and summing errors origin by origin keeps their
+    correlation, so the pooled spread is the one risk pooling gives. Quantile columns are
+    not pooled (a sum of quantiles is not a quantile).
+    """
+    if "parent" not in pol or forecasts.empty:
+        return forecasts, errors
+    child = pol.loc[pol["parent"].notna(), ["sku", "location", "parent"]]
+    own = forecasts[["sku", "location"]].drop_duplicates()
+    targets = pol[["sku", "location"]].merge(own, how="left", indicator=True)
+    targets = targets.loc[targets["_merge"] == "left_only", ["sku", "location"]]
+    child = child.merge(targets.rename(columns={"location": "parent"}), on=["sku", "parent"])
+    if child.empty:
+        return forecasts, errors
+    link = child.set_index(["sku", "location"])["parent"]
+    fc = forecasts.loc[:, ["sku", "location", "date", "mean"]]
+    fc = fc.join(link, on=["sku", "location"], how="inner")
+    pooled = fc.groupby(["sku", "parent", "date"], as_index=False, sort=False)["mean"].sum()
+    pooled = pooled.rename(columns={"parent": "location"})
+    forecasts = pd.concat([forecasts, pooled], ignore_index=True)
+    if errors is not None and len(errors):
+        err = errors.loc[:, ["sku", "location", "origin", "step", "error"]].join(link, on=["sku", "location"], how="inner")
+        summed = err.groupby(["sku", "parent", "origin", "step"], as_index=False, sort=False)["error"].sum()
+        errors = pd.concat([errors, summed.rename(columns={"parent": "location"})], ignore_index=True)
+    return forecasts, errors
 
 
 def _normal_fill_z(allowed: np.ndarray, sigma: np.ndarray) -> np.ndarray:

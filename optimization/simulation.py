@@ -52,6 +52,7 @@ __all__ = [
     "SimulationState",
     "SimulationResult",
     "simulate",
+    "round_to_lots",
     "steady_state_start",
     "bullwhip_metrics",
     "order_amplification",
@@ -424,6 +425,34 @@ def _check_orders(orders: Orders, net: Network, allow_returns: bool = False) -> 
     return np.maximum(dealer, 0.0), np.maximum(dc, 0.0), transfers
 
 
+def round_to_lots(qty: np.ndarray, case_pack: np.ndarray, lot_size: np.ndarray) -> np.ndarray:
+    r"""Orders as whole case packs and at least the lot, rounded up.
+
+    An order of at least half a unit becomes :math:`\max(k \lceil q / k \rceil, m)` with
+    :math:`k` the SKU's case pack and :math:`m` its lot (MOQ rounded up to whole packs);
+    smaller ones are dropped. It is the rule the plan's rounding applies to the LP's
+    shipments (:func:`optimization.replenishment.round_and_repair`), so that every policy
+    of a replay orders under the same lot rules; an order-up-to policy sees the rounded
+    order in its inventory position and orders less next time.
+
+    Parameters
+    ----------
+    qty : numpy.ndarray, shape (n_skus, n_locations)
+        Orders (units, >= 0).
+    case_pack, lot_size : numpy.ndarray, shape (n_skus,)
+        Units per case pack (>= 1) and smallest order (units, >= case_pack).
+
+    Returns
+    -------
+    numpy.ndarray
+        Rounded orders (units).
+    """
+    pack = np.asarray(case_pack, dtype=float)[:, None]
+    lot = np.asarray(lot_size, dtype=float)[:, None]
+    up = np.maximum(np.ceil(qty / pack - 1e-9) * pack, lot)
+    return np.where(qty >= 0.5 - 1e-9, up, 0.0)
+
+
 def _capacity_share(load: np.ndarray, capacity: np.ndarray) -> np.ndarray:
     """Share of each lane's load it can carry: min(1, capacity / load), 1 for no load."""
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -453,6 +482,8 @@ def simulate(
     dates: pd.DatetimeIndex | None = None,
     callback=None,
     allow_returns: bool = False,
+    case_pack: np.ndarray | None = None,
+    lot_size: np.ndarray | None = None,
 ) -> SimulationResult:
     """Replay dealer demand through plant -> DCs -> dealers under a policy.
 
@@ -485,6 +516,11 @@ def simulate(
     allow_returns : bool
         Accept negative orders (returns) and let net stock go negative: Chen et al.'s
         linear setting (see the module docstring). Not with ``lost_sales``.
+    case_pack, lot_size : numpy.ndarray, shape (n_skus,), optional
+        Lot rules of every order on the DCs and the plant (units per case pack, smallest
+        order in units): each positive order is rounded up by :func:`round_to_lots`
+        whatever the policy, so policies compare under the same rules. Default: any
+        quantity. Not with ``allow_returns``.
 
     Returns
     -------
@@ -500,6 +536,15 @@ def simulate(
         raise ValueError("demand must be finite and >= 0")
     if allow_returns and lost_sales:
         raise ValueError("allow_returns needs backorders (lost_sales=False)")
+    lots = None
+    if case_pack is not None or lot_size is not None:
+        if allow_returns:
+            raise ValueError("lot rules need allow_returns=False")
+        pack = np.ones(n_s) if case_pack is None else np.asarray(case_pack, dtype=float)
+        lot = pack if lot_size is None else np.asarray(lot_size, dtype=float)
+        if pack.shape != (n_s,) or lot.shape != (n_s,) or (pack < 1).any() or (lot < pack).any():
+            raise ValueError("case_pack and lot_size need one value per SKU, case_pack >= 1, lot_size >= case_pack")
+        lots = (pack, lot)
     n_total = demand.shape[2]
     if not 0 <= start < n_total:
         raise ValueError("start must index a period of demand")
@@ -578,6 +623,9 @@ def simulate(
             dc_owed=plant_owed,
         )
         dealer_q, dc_q, transfers = _check_orders(policy.decide(state), net, allow_returns)
+        if lots is not None:
+            dealer_q = round_to_lots(dealer_q, *lots)
+            dc_q = round_to_lots(dc_q, *lots)
 
         # 3. DCs ship what is owed, rationed proportionally when short, then cut to the
         #    lane capacity (one share per lane for all SKUs); returns go back at once

@@ -106,6 +106,9 @@ class BacktestSetup:
     unit_holding_cost, unit_shortage_cost : numpy.ndarray, shape (n_skus,)
         Currency per unit and period held; per unit of demand not served on time
         (items' ``stockout_cost``, 0 when absent).
+    case_pack, lot_size : numpy.ndarray, shape (n_skus,)
+        Units per case pack and smallest shipment (MOQ rounded up to whole packs), as the
+        plan applies them; with ``backtest.order_lots`` every policy's orders follow them.
     """
 
     def __init__(self, dataset: Dataset, settings: Settings, weeks: int):
@@ -152,6 +155,13 @@ class BacktestSetup:
         self.unit_holding_cost = unit_cost * rate / periods_year
         stockout = items["stockout_cost"] if "stockout_cost" in items else pd.Series(0.0, index=items.index)
         self.unit_shortage_cost = pd.to_numeric(stockout, errors="coerce").fillna(0.0).to_numpy(float)
+        # the plan ships whole case packs of at least the MOQ (optimization.lp_data.PlanData.lot_size)
+        pack = pd.to_numeric(items.get("case_pack"), errors="coerce").to_numpy(float) if "case_pack" in items else np.ones(net.n_skus)
+        pack = np.where(np.isfinite(pack) & (pack >= 1), np.round(pack), 1.0)
+        moq = pd.to_numeric(items.get("moq"), errors="coerce").to_numpy(float) if "moq" in items else np.zeros(net.n_skus)
+        moq = np.where(np.isfinite(moq) & (moq > 0), moq, 0.0)
+        self.case_pack = pack
+        self.lot_size = np.maximum(pack, np.ceil(moq / pack - 1e-9) * pack)
         self.days_per_period = _days_per_period(freq)
 
     def _per_cell(self, inventory: pd.DataFrame, column: str, locations: list, default: float) -> np.ndarray:
@@ -223,6 +233,8 @@ class VmiPolicy:
         self.timings_ = {"forecast": 0.0, "safety_stock": 0.0, "plan": 0.0}
         self.statuses_: list[str] = []
         self._forecast = None
+        self._forecast_step = 0
+        self._executor = None
         net = setup.network
         locs = dataset.locations.assign(location=dataset.locations["location"].astype(str)).set_index("location")
         vmi = locs["vmi"].reindex(net.dealers) if "vmi" in locs else pd.Series(True, index=net.dealers)
@@ -315,6 +327,43 @@ class VmiPolicy:
             fc = fc.drop(columns="backlog")
         return fc.sort_values(["sku", "location", "date"], kind="mergesort").reset_index(drop=True)
 
+    def _plan_executor(self):
+        """One pool of plan workers for the whole replay (None: the plan's own default).
+
+        A decomposed plan otherwise starts ``plan.workers`` fresh processes for every
+        weekly plan; the groups and their results are the same either way. With a Dask
+        scheduler configured the plan builds its own client as in the nightly job.
+        """
+        workers = self.settings.plan.workers
+        if workers <= 1 or self.settings.plan.scheduler or self.settings.forecast.scheduler:
+            return None
+        if self._executor is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+            self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+        return self._executor
+
+    def close(self) -> None:
+        """Shut the plan worker pool down (end of the replay)."""
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
+
+    def _errors_now(self, age: int) -> pd.DataFrame:
+        """Backtest errors of a forecast made ``age`` periods ago, as seen today.
+
+        Today's period is step ``age + 1`` of that forecast, so the errors of its
+        protection period are the backtest errors of steps ``age + 1``, ``age + 2``, ...:
+        they are renumbered from 1 (the nightly job forecasts every night: age 0).
+        """
+        errors = self._forecast.errors
+        if age <= 0 or errors is None or errors.empty:
+            return errors
+        later = errors.loc[errors["step"] > age]
+        return later.assign(step=later["step"] - age)
+
     def _refresh_forecast(self, state: SimulationState) -> None:
         from forecasting import forecast
         from pipelines.nightly import forecast_options
@@ -367,14 +416,21 @@ class VmiPolicy:
         from optimization.safety_stock import compute_safety_stock
         from pipelines.nightly import plan_settings, replenishment_policy
 
-        net = self.setup.network
+        from pipelines.nightly import budget_safety_stock
+
         date = self.setup.dates[state.t]
         if self._forecast is None or state.step % self.settings.backtest.forecast_every == 0:
             self._refresh_forecast(state)
+            self._forecast_step = state.step
         forecasts = self._forecasts_now(state)
 
         t0 = time.perf_counter()
-        safety = compute_safety_stock(forecasts, self._forecast.errors, replenishment_policy(self.dataset, self.settings), start=date)
+        # the nightly plan stage's safety stock, with what was known at ``date``
+        policy = replenishment_policy(self.dataset, self.settings, as_of=date)
+        errors = self._errors_now(state.step - self._forecast_step)
+        safety = compute_safety_stock(forecasts, errors, policy, start=date,
+                                      distribution=self.settings.plan.safety_stock_distribution)
+        safety = budget_safety_stock(safety, self.dataset, self.settings)
         t1 = time.perf_counter()
         result = plan_replenishment(
             forecasts,
@@ -386,6 +442,7 @@ class VmiPolicy:
             self.dataset.items,
             date,
             settings=plan_settings(self.settings),
+            executor=self._plan_executor(),
         )
         t2 = time.perf_counter()
         self.timings_["safety_stock"] += t1 - t0
@@ -589,9 +646,15 @@ def replay_policies(
         else:
             policy = VmiPolicy(setup, dataset, settings, baseline_policy(setup, settings), progress=progress)
         t0 = time.perf_counter()
-        out.results[name] = simulate(
-            net, setup.demand, policy, setup.start, initial=initial, dates=dates, lost_sales=settings.backtest.lost_sales
-        )
+        lots = dict(case_pack=setup.case_pack, lot_size=setup.lot_size) if settings.backtest.order_lots else {}
+        try:
+            out.results[name] = simulate(
+                net, setup.demand, policy, setup.start, initial=initial, dates=dates,
+                lost_sales=settings.backtest.lost_sales, **lots,
+            )
+        finally:
+            if hasattr(policy, "close"):
+                policy.close()
         out.seconds[name] = time.perf_counter() - t0
         detail = ""
         if name == "vmi":

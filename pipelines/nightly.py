@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
@@ -87,39 +88,65 @@ def history_before(demand: pd.DataFrame, start: pd.Timestamp) -> pd.DataFrame:
     return demand.loc[demand["date"] < start].reset_index(drop=True)
 
 
-def replenishment_policy(dataset: Dataset, settings: Settings) -> pd.DataFrame:
-    """Lead time, its variability, review period and service target per dealer x SKU.
+def replenishment_policy(dataset: Dataset, settings: Settings, as_of: pd.Timestamp | str | None = None) -> pd.DataFrame:
+    """Lead time, its variability, review period, service target and lot per dealer or DC x SKU.
 
-    The lead time L of a dealer is that of the lane from its parent DC (periods), with the
+    The lead time L of a dealer (a DC) is that of the lane from its parent DC (plant), with the
     lane's optional ``lead_time_sd`` (periods); the review period R is the planning
     cadence; the cycle service level is the inventory row's, else the configured default.
     A fill-rate target, when configured, comes from ``plan.fill_rate_by_location`` for the
     dealer, else from ``plan.fill_rate_by_class`` for the SKU's ABC class (annual demand
-    value = units in the last year of history x unit cost, classes at 80 % / 95 % of
-    value); it takes precedence over the cycle service level. Protection period = L + R
-    (DESIGN.md, safety stock).
+    value = units in the last year of history before ``as_of`` x unit cost, classes at
+    80 % / 95 % of value), else, at a VMI dealer, from ``plan.vmi_fill_rate`` (the
+    manufacturer's service commitment); it takes precedence over the cycle service level.
+    Protection period = L + R (DESIGN.md, safety stock). ``lot_size`` is the smallest
+    shipment the plan makes (MOQ rounded up to whole case packs, units): shipments in lots
+    replenish at least a lot per cycle, which the fill-rate formula counts. DC rows keep
+    their cycle service level; their demand is that of the locations they supply
+    (``parent``; pooled by :func:`optimization.safety_stock.compute_safety_stock`).
+
+    Parameters
+    ----------
+    dataset : Dataset
+    settings : Settings
+    as_of : timestamp, optional
+        Only demand dated before it sets the ABC classes (a backtest's plan date; the
+        nightly job's data end there anyway). Default: all demand rows.
 
     Returns
     -------
     pandas.DataFrame
         sku, location, lead_time, lead_time_sd, review_period, service_level, fill_rate
-        (NaN: the cycle service level applies), abc_class.
+        (NaN: the cycle service level applies), abc_class, lot_size (units), parent
+        (the supplying location).
     """
     locs = dataset.locations
-    dealers = locs.loc[locs["kind"] == "dealer", ["location", "parent"]]
+    stocked = locs.loc[locs["kind"].isin(["dealer", "dc"]), ["location", "parent", "kind"]]
     lane_cols = ["origin", "destination", "lead_time"] + (["lead_time_sd"] if "lead_time_sd" in dataset.lanes else [])
     lanes = dataset.lanes[lane_cols]
-    lead = dealers.merge(lanes, left_on=["parent", "location"], right_on=["origin", "destination"], how="left")
+    lead = stocked.merge(lanes, left_on=["parent", "location"], right_on=["origin", "destination"], how="left")
     if "lead_time_sd" not in lead:
         lead["lead_time_sd"] = 0.0
-    inv = dataset.inventory.merge(lead[["location", "lead_time", "lead_time_sd"]], on="location", how="inner")
+    inv = dataset.inventory.merge(lead[["location", "parent", "kind", "lead_time", "lead_time_sd"]], on="location", how="inner")
+    is_dealer = (inv["kind"] == "dealer").to_numpy()
     service = inv["service_level"] if "service_level" in inv else pd.Series(float("nan"), index=inv.index)
-    cls = _abc_of(dataset, settings)
+    cls = _abc_of(dataset, settings, as_of)
     inv_class = inv["sku"].map(cls).fillna("C")
     plan = settings.plan
     fill = inv_class.map(plan.fill_rate_by_class).astype(float)
     by_loc = inv["location"].map(plan.fill_rate_by_location).astype(float)
-    fill = by_loc.fillna(fill)
+    # A DC's customers are the dealers: its target stays the cycle service level.
+    fill = by_loc.fillna(fill.where(is_dealer))
+    if plan.vmi_fill_rate is not None:
+        # loading makes ``vmi`` a bool column; without it every dealer is VMI
+        vmi = locs.set_index("location")["vmi"].astype(bool) if "vmi" in locs else pd.Series(True, index=locs["location"])
+        is_vmi = inv["location"].map(vmi).fillna(False).astype(bool)
+        fill = fill.where(fill.notna() | ~is_vmi | ~is_dealer, plan.vmi_fill_rate)
+    items = dataset.items.set_index("sku")
+    pack = pd.to_numeric(inv["sku"].map(items["case_pack"]) if "case_pack" in items else np.nan, errors="coerce")
+    pack = pack.where(pack >= 1, 1.0).fillna(1.0).round()
+    moq = pd.to_numeric(inv["sku"].map(items["moq"]) if "moq" in items else np.nan, errors="coerce").fillna(0.0)
+    lot = np.maximum(pack, np.ceil(moq / pack - 1e-9) * pack)
     return pd.DataFrame(
         {
             "sku": inv["sku"],
@@ -132,13 +159,17 @@ def replenishment_policy(dataset: Dataset, settings: Settings) -> pd.DataFrame:
             "service_level": service.fillna(plan.default_service_level).astype(float),
             "fill_rate": fill,
             "abc_class": inv_class,
+            "lot_size": lot.astype(float),
+            "parent": inv["parent"],
         }
     )
 
 
-def _abc_of(dataset: Dataset, settings: Settings) -> pd.Series:
-    """sku -> ABC class by the value of its last year of demand (all locations)."""
+def _abc_of(dataset: Dataset, settings: Settings, as_of=None) -> pd.Series:
+    """sku -> ABC class by the value of its last year of demand before ``as_of`` (all locations)."""
     demand = dataset.demand
+    if as_of is not None:
+        demand = demand.loc[demand["date"] < pd.Timestamp(as_of)]
     if demand.empty:
         return pd.Series(dtype=object)
     year = pd.Timestamp(demand["date"].max()) - pd.DateOffset(years=1)
@@ -227,7 +258,8 @@ def forecast_groups(dataset: Dataset, settings: Settings) -> pd.DataFrame | None
 def plan_settings(settings: Settings) -> PlanSettings:
     """``PlanSettings`` of the optimizer from a configuration."""
     return PlanSettings(horizon=settings.plan.horizon, freq=settings.freq, time_limit=settings.plan.time_limit,
-                        workers=settings.plan.workers, group_size=settings.plan.group_size)
+                        workers=settings.plan.workers, group_size=settings.plan.group_size,
+                        min_qty_as=settings.plan.min_qty_as, review_period=settings.plan.review_period)
 
 
 def inputs_fingerprint(data_dir: Path) -> str:

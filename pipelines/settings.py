@@ -73,6 +73,17 @@ class PlanSettingsConfig(_Section):
     fill_rate_by_location: dict[str, float] = Field(
         default_factory=dict, description="fill-rate target per location; overrides the class target"
     )
+    vmi_fill_rate: float | None = Field(
+        None, gt=0, lt=1,
+        description="fill rate the manufacturer commits to at every VMI dealer (the VMI contract); rows "
+        "without a location or class target get it instead of the cycle service level",
+    )
+    min_qty_as: Literal["floor", "reorder_point"] = Field(
+        "floor",
+        description="the dealer's min_qty (warning line) in the plan: floor = end-of-period stock kept above it; "
+        "reorder_point = the position at which the dealer would reorder, so the stock floor is min_qty less the "
+        "mean demand over lead time plus review period",
+    )
     safety_stock_distribution: Literal["auto", "normal"] = Field(
         "auto", description="auto: normal only where the summed backtest errors pass the skewness test"
     )
@@ -108,6 +119,10 @@ class BacktestSettings(_Section):
     es_alpha: float = Field(0.2, gt=0, le=1, description="smoothing constant of the exponential-smoothing baseline")
     forecast_every: int = Field(4, ge=1, description="VMI re-forecast cadence, periods")
     lost_sales: bool = Field(False, description="unserved consumer demand is lost (else backordered)")
+    order_lots: bool = Field(
+        True, description="every policy orders whole case packs of at least the MOQ, the lot rules the plan honours "
+        "(false: the baseline and min/max order any quantity)",
+    )
     known_promotions: bool = Field(
         False, description="VMI forecasts see the planned promo/price calendar of the window (never quantities)"
     )

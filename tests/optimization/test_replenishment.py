@@ -179,8 +179,28 @@ def test_rounding_repair_never_ships_more_than_the_dc_has():
     q = round_and_repair(data, x)
     assert q[0, lane[("DC", "D1")], 0] + q[0, lane[("DC", "D2")], 0] == 1
     assert q[0, lane[("DC", "D2")], 0] == 0  # the one rounded up the most goes first
-    assert q[0, lane[("PLANT", "DC")], 0] == 2
+    assert q[0, lane[("PLANT", "DC")], 0] == 3  # rounded up: never ships later than the LP
     assert np.all(q == np.round(q)) and np.all(q >= 0)
+
+
+def test_rounding_up_ships_a_slow_items_first_need_as_one_lot():
+    # A slow item (0.4 units a period) with a lot of 12: rounding to the nearest lot would
+    # ship nothing until the LP's cumulative shipments reached 6 units, and a plan re-run
+    # every period would repeat that until backorders reached half a lot. Rounded up, the
+    # first whole unit of need (0.8 by the second period) ships one lot, and nothing more
+    # ships until the LP's cumulative shipments catch up with it.
+    net = tiny_network(dc_on_hand=100.0)
+    items = net["items"].assign(case_pack=6, moq=12)
+    data = prepare_plan_data(net["forecasts"], net["safety_stock"], net["inventory"], net["inbound"], net["lanes"],
+                             net["locations"], items, net["start"], horizon=6)
+    S, L, E, T = data.shape
+    lane = {(o, d): e for e, (o, d) in enumerate(zip(data.lane_origin, data.lane_destination))}
+    x = np.zeros((S, E, T))
+    x[0, lane[("DC", "D1")], : T - 1] = 0.4
+    q = round_and_repair(data, x)
+    ships = q[0, lane[("DC", "D1")]]
+    assert ships[0] == 0 and ships[1] == 12 and ships[2:].sum() == 0
+    assert (np.cumsum(ships) >= np.cumsum(x[0, lane[("DC", "D1")]]) - 0.5).all()
 
 
 def test_status_is_checked_and_infeasible_raises():

@@ -348,3 +348,34 @@ def test_fill_rate_and_lead_time_sd_are_validated():
     # A fill rate for a key without demand is vacuous: the CSL applies.
     row = compute_safety_stock(_forecast(mean=0.0), None, pol.assign(fill_rate=0.99)).iloc[0]
     assert row["target_type"] == "cycle_service_level"
+
+
+def test_dc_row_pools_its_dealers_forecasts_and_errors_origin_by_origin():
+    # Two dealers under DC with independent errors: the DC's spread is the spread of the
+    # summed errors (about sqrt(2) x one dealer's), not the sum of the two spreads.
+    fc = pd.concat([_forecast("A", loc, 4, 10.0) for loc in ("D1", "D2")], ignore_index=True)
+    err = pd.concat([_errors(0.0, 3.0, 40, 4, seed, loc=loc) for seed, loc in ((1, "D1"), (2, "D2"))])
+    pol = _policy([("A", "D1", 1, 1, 0.95), ("A", "D2", 1, 1, 0.95), ("A", "DC", 2, 1, 0.95)])
+    pol["parent"] = ["DC", "DC", "PLANT"]
+    ss = compute_safety_stock(fc, err, pol, distribution="normal").set_index("location")
+    assert ss.loc["DC", "mean_protection_demand"] == pytest.approx(2 * 3 * 10.0)
+    summed = err.groupby(["origin", "step"])["error"].sum().unstack()
+    expected = np.sqrt((summed[[1, 2, 3]].sum(axis=1) ** 2).mean())
+    assert ss.loc["DC", "sigma_protection"] == pytest.approx(expected)
+    assert ss.loc["DC", "method"] == "errors_summed"
+    assert ss.loc["DC", "sigma_protection"] < ss.loc["D1", "sigma_protection"] * 1.5 * 1.5
+    # without the parent column the DC row has no demand
+    alone = compute_safety_stock(fc, err, pol.drop(columns="parent")).set_index("location")
+    assert alone.loc["DC", "safety_stock"] == 0 and alone.loc["DC", "method"] == "no_data"
+
+
+def test_fill_rate_cycle_demand_is_at_least_one_lot():
+    fc = _forecast("A", "D1", 4, 2.0)
+    err = _errors(0.0, 2.0, 40, 4, 5)
+    pol = _policy([("A", "D1", 1, 1, 0.95)]).assign(fill_rate=0.98)
+    one = compute_safety_stock(fc, err, pol, distribution="normal").iloc[0]
+    lot = compute_safety_stock(fc, err, pol.assign(lot_size=12.0), distribution="normal").iloc[0]
+    # expected shortage per cycle = (1 - fill rate) x Q, with Q = 2 (one period) or 12 (the lot)
+    assert one["expected_shortage"] == pytest.approx(0.02 * 2.0, rel=1e-6)
+    assert lot["expected_shortage"] == pytest.approx(0.02 * 12.0, rel=1e-6)
+    assert lot["safety_stock"] < one["safety_stock"]

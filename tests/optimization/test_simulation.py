@@ -459,3 +459,35 @@ def test_min_max_orders_up_to_max_at_or_below_min():
     assert q[0, 1, 1] == pytest.approx(max(own, 0.0))
     assert q[1, 0, 0] == 0.0  # D1: position 3 + 7 - 1 = 9 > 3
     assert q[1, 0, 1] == 7.0  # D2: 4 - 1 = 3, down to its min: up to 10
+
+
+def test_lot_rules_round_every_policys_orders_up_to_whole_packs_and_the_moq():
+    net = tiny_network()
+    rng = np.random.default_rng(3)
+    demand = rng.poisson(2.0, (2, 3, 40)).astype(float)
+    pack, lot = np.array([1.0, 6.0]), np.array([5.0, 12.0])
+    policy = OrderUpToMovingAverage(ma_periods=4, service_level=0.9)
+    res = simulate(net, demand, policy, start=10, case_pack=pack, lot_size=lot)
+    for name in ("dealer_orders", "dc_orders"):
+        q = res.records[name]
+        placed = q > 0
+        assert placed.any()
+        per_sku = np.broadcast_to(pack[None, :, None], q.shape)
+        assert np.allclose(q / per_sku, np.round(q / per_sku))
+        assert (q[placed] >= np.broadcast_to(lot[None, :, None], q.shape)[placed]).all()
+    # the same run without lot rules orders other (fractional) quantities
+    free = simulate(net, demand, OrderUpToMovingAverage(ma_periods=4, service_level=0.9), start=10)
+    assert not np.allclose(free.records["dealer_orders"], res.records["dealer_orders"])
+    # an order-up-to policy sees its rounded orders in its position: lots do not pile up
+    extra = res.records["dealer_orders"].sum(axis=0) - free.records["dealer_orders"].sum(axis=0)
+    assert (extra <= lot[:, None] + 1.0).all()
+    with pytest.raises(ValueError):
+        simulate(net, demand, policy, start=10, case_pack=np.array([1.0, 6.0]), lot_size=np.array([5.0, 3.0]))
+
+
+def test_round_to_lots_drops_less_than_half_a_unit_and_rounds_the_rest_up():
+    from optimization.simulation import round_to_lots
+
+    q = np.array([[0.4, 0.5, 7.0, 13.0]]).T.repeat(1, axis=1)
+    out = round_to_lots(q.T.reshape(1, 4), np.array([6.0]), np.array([12.0]))
+    np.testing.assert_array_equal(out, [[0.0, 12.0, 12.0, 18.0]])

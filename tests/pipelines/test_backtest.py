@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -255,3 +257,29 @@ def test_promotion_calendar_is_only_promo_and_price_of_the_window_and_off_by_def
     assert "qty" not in cal.columns and {"promo", "price"} <= set(cal.columns)
     assert cal["date"].min() == date and cal["date"].max() == setup.dates[setup.start + 3]
     assert cal["promo"].sum() >= 0 and len(cal) == (dataset.demand["date"].between(date, setup.dates[setup.start + 3])).sum()
+
+
+def test_abc_classes_and_targets_see_only_demand_before_the_plan_date(demo):
+    from pipelines.nightly import replenishment_policy
+
+    dataset, settings = demo
+    settings = settings.model_copy(update={"plan": settings.plan.model_copy(
+        update={"fill_rate_by_class": {"A": 0.99}, "vmi_fill_rate": 0.97})})
+    as_of = pd.Timestamp(dataset.demand["date"].max()) - pd.Timedelta(weeks=8)
+    before = replenishment_policy(dataset, settings, as_of=as_of)
+    cls = before.drop_duplicates("sku").set_index("sku")["abc_class"]
+    smallest = cls[cls == "C"].index[0]
+    # a sales burst after the plan date makes that C item the biggest of the year ...
+    demand = dataset.demand.copy()
+    late = (demand["sku"] == smallest) & (demand["date"] >= as_of)
+    demand.loc[late, "qty"] = demand.loc[late, "qty"] + 10_000
+    burst = dataclasses.replace(dataset, demand=demand)
+    assert replenishment_policy(burst, settings).set_index("sku").loc[smallest, "abc_class"].iloc[0] == "A"
+    # ... but not for a plan made before it
+    again = replenishment_policy(burst, settings, as_of=as_of)
+    pd.testing.assert_frame_equal(again, before)
+    dealer = again["location"].isin(dataset.locations.loc[dataset.locations["kind"] == "dealer", "location"])
+    assert (again.loc[dealer & (again["abc_class"] == "A"), "fill_rate"] == 0.99).all()
+    assert (again.loc[dealer & (again["abc_class"] != "A"), "fill_rate"] == 0.97).all()  # every demo dealer is VMI
+    assert again.loc[~dealer, "fill_rate"].isna().all()  # DCs keep their cycle service level
+    assert (again.loc[~dealer, "parent"] == "PLANT").all() and again["lot_size"].ge(1).all()
