@@ -33,8 +33,17 @@ Method (empirical, distribution-free; the models themselves carry no error model
      series' backtest forecasts, factor clipped to [0.5, 2]). The square root is the
      Poisson variance law; a seasonal peak then gets a wider band than a trough.
 
-4. For each class ``g`` and step ``h`` the empirical ``q``-quantile ``Z_{g,h}(q)`` of the
-   pooled ``z`` is taken. When a pool has fewer than ``min_pool`` values it is widened,
+4. For each class ``g`` and step ``h`` the pooled ``z`` are centred on their mean
+   (``z - mean_{g,h}(z)``) and the empirical ``q``-quantile ``Z_{g,h}(q)`` is taken.
+   Centring keeps the spread and the skew of the errors but not their average: the
+   backtest's mean error belongs to the backtest's periods (their season phase, a past
+   trend break, parameters frozen at the first origin), and the refit on the whole
+   history has already absorbed what it could of it. Carrying it forward shifted every
+   band: held-out q90 coverage 0.953 (aus_retail), 0.945 (demo dealers), 0.891 (M3)
+   without centring, 0.941, 0.937, 0.897 with it; all three moved towards 0.90 (load
+   ~9, selection ``--no-global`` for M3 and aus_retail). Intermittent demand keeps its
+   skew: an unbiased forecast of a mostly-zero series has a negative median error,
+   which centring on the *mean* leaves in place. When a pool has fewer than ``min_pool`` values it is widened,
    in this order: all classes at step ``h``; class ``g`` at all steps; everything.
 5. ``Q_{i,h}(q) = clip(mean_{i,h} + s_i sqrt(mean_{i,h} / fbar_i) Z_{g,h}(q), 0, cap_i)``,
    then made monotone in ``q`` by a running maximum (clipping can otherwise tie or, with
@@ -312,6 +321,7 @@ def quantiles_from_errors(
     err_forecasts: np.ndarray | None = None,
     err_folds: np.ndarray | None = None,
     calibrate: bool = False,
+    center: bool = True,
 ) -> QuantileResult:
     """Demand quantiles = mean forecast + scaled pooled empirical error quantiles.
 
@@ -355,6 +365,10 @@ def quantiles_from_errors(
     calibrate : bool
         Replace each class's levels by those whose leave-one-fold-out coverage matches
         the nominal levels (:func:`calibrate_levels`).
+    center : bool
+        Subtract the mean standardised error of each (class, step) pool before taking
+        quantiles (step 4 of the module docstring), so that the quantiles are centred
+        on the mean forecast.
 
     Returns
     -------
@@ -406,6 +420,8 @@ def quantiles_from_errors(
     usable = err_scale > 0
     z = errors[usable] / err_scale[usable]
     z_groups = groups[err_series][usable]
+    if center and z.size:
+        z = z - _pool_means(z, z_groups, err_steps[usable], min_pool)
     levels: dict = {}
     coverage = pd.DataFrame()
     if err_folds is not None and z.size:
@@ -442,6 +458,26 @@ def quantiles_from_errors(
     used_levels = {g: np.asarray(levels.get(g, qs), dtype=float) for g in np.unique(groups)}
     return QuantileResult(values=values, scales=scales, method=method, z_quantiles=table, z=z_all,
                           levels=used_levels, coverage=coverage, pinball=pinball)
+
+
+def _pool_means(z: np.ndarray, z_groups: np.ndarray, z_steps: np.ndarray, min_pool: int) -> np.ndarray:
+    """Mean of each error's (class, step) pool, widened like the quantile pools."""
+    names, g = np.unique(z_groups, return_inverse=True)
+    g = g.ravel()
+    steps = np.asarray(z_steps, dtype=int)
+    H = int(steps.max()) if steps.size else 0
+    cell = g * (H + 1) + steps
+    n_cell = np.bincount(cell, minlength=names.size * (H + 1))
+    m_cell = np.bincount(cell, weights=z, minlength=n_cell.size) / np.maximum(n_cell, 1)
+    n_step = np.bincount(steps, minlength=H + 1)
+    m_step = np.bincount(steps, weights=z, minlength=H + 1) / np.maximum(n_step, 1)
+    n_grp = np.bincount(g, minlength=names.size)
+    m_grp = np.bincount(g, weights=z, minlength=names.size) / np.maximum(n_grp, 1)
+    # same widening order as pooled_error_quantiles: class x step, all classes at the
+    # step, the class at all steps, everything
+    return np.where(n_cell[cell] >= min_pool, m_cell[cell],
+                    np.where(n_step[steps] >= min_pool, m_step[steps],
+                             np.where(n_grp[g] >= min_pool, m_grp[g], float(z.mean()))))
 
 
 def calibrate_levels(

@@ -106,3 +106,21 @@ def test_integer_quantiles_keep_coverage_of_count_demand():
     assert cov.loc["lumpy", "coverage_q50"] == pytest.approx(np.mean(y == 0))
     assert cov.loc["lumpy", "below_q50"] == 0.0
     assert cov.loc["lumpy", "below_q90"] <= 0.9 <= cov.loc["lumpy", "coverage_q90"]
+
+
+def test_backtest_bias_is_not_carried_into_the_quantiles_unless_asked():
+    rng = np.random.default_rng(3)
+    n, H = 200, 4
+    scale = rng.uniform(1, 5, n)
+    s, h, e = _errors(n, H, 3, scale, rng)
+    e = e + 2.0 * scale[s]  # the backtest under-forecast by two scale units throughout
+    means = np.full((n, H), 100.0)
+    args = (means, s, h, e, np.full(n, 100.0), np.array(["smooth"] * n), (0.5, 0.9))
+    centred = quantiles_from_errors(*args)
+    shifted = quantiles_from_errors(*args, center=False)
+    # centred: the median sits on the mean forecast, the spread is kept
+    assert np.median(np.abs(centred.values[:, :, 0] - means)) < 0.2 * np.median(scale)
+    assert np.median(shifted.values[:, :, 0] - means) > 1.0 * np.median(scale)
+    spread_c = centred.values[:, :, 1] - centred.values[:, :, 0]
+    spread_s = shifted.values[:, :, 1] - shifted.values[:, :, 0]
+    assert np.median(spread_c / spread_s) == pytest.approx(1.0, abs=0.1)

@@ -44,3 +44,13 @@ def test_selection_alpha_is_validated_and_changes_choices(small_history):
     assert len(long_s) > 0
     # ... while the plain minimum moves some of them to a challenger
     assert (sel_l["model"] != sel_s["model"]).any()
+
+
+def test_backtest_shorter_than_a_season_is_flagged(small_history, caplog):
+    with caplog.at_level("WARNING", logger="forecasting.core"):
+        forecast(small_history, horizon=8, freq="W-MON", season_length=52, global_model=False)
+    assert "less than one season" in caplog.text and "backtest_windows >= 23 (step 2)" in caplog.text  # 22 * 2 + 8 = 52
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="forecasting.core"):
+        forecast(small_history, horizon=8, freq="W-MON", season_length=4, global_model=False)
+    assert "less than one season" not in caplog.text
