@@ -913,16 +913,6 @@ def forecast(
         logger.warning("forecast: the backtest's test periods span %d periods, less than one season (%d); "
                        "set backtest_windows >= %d (step %d) so that errors cover every season phase",
                        span, m, math.ceil((m - h) / cfg.backtest_step) + 1, cfg.backtest_step)
-    span = (cfg.backtest_windows - 1) * cfg.backtest_step + h
-    if m >= 2 and span < m:
-        # Errors from part of the cycle only: selection and quantiles then learn the
-        # bias of those season phases (e.g. lagging a rising season) and carry it to
-        # the next ones (measured on the demo network: 6 origins 4 weeks apart gave
-        # held-out q90 coverage 0.945 and MASE 0.775; 13 origins, one year, 0.919 and
-        # 0.749).
-        logger.warning("forecast: the backtest's test periods span %d periods, less than one season (%d); "
-                       "set backtest_windows >= %d (step %d) so that errors cover every season phase",
-                       span, m, math.ceil((m - h) / cfg.backtest_step) + 1, cfg.backtest_step)
     last_date = grid[-1]
     T = len(grid)
     n_series = len(series)
