@@ -9,6 +9,7 @@ reads files, configuration, MLflow or the environment, and logs through
 
 from .core import DEFAULT_CANDIDATES, ForecastConfig, ForecastResult, SeriesOutcome, forecast, forecast_series
 from .quantiles import quantile_column
+from .refresh import refresh
 
 __all__ = [
     "forecast",
@@ -18,4 +19,5 @@ __all__ = [
     "SeriesOutcome",
     "DEFAULT_CANDIDATES",
     "quantile_column",
+    "refresh",
 ]
