@@ -223,6 +223,12 @@ def _second_best(row: pd.Series, columns: Sequence[str]) -> str:
     return best or FALLBACK_CHAIN[-1]
 
 
+def _concat(first: pd.DataFrame, second: pd.DataFrame) -> pd.DataFrame:
+    # empty frames out first: pandas is changing how they set the result's dtypes
+    parts = [f for f in (first, second) if len(f)]
+    return pd.concat(parts, ignore_index=True) if parts else first
+
+
 def _previous_id(previous: ForecastResult) -> str:
     """The refreshed run's id: its ``run_id`` metric or attribute, else its origin."""
     rid = getattr(previous, "run_id", None) or previous.metrics.get("run_id")
@@ -511,8 +517,9 @@ def refresh(
         new_keys = keys.iloc[new]
         hk = history[_KEYS].astype(str)
         mask = (hk["sku"] + "\x1f" + hk["location"]).isin(set(key_str[new])).to_numpy()
-        options = dict(forecast_options)
-        options.setdefault("global_model", False)
+        # one boosting fit on a handful of new series would learn nothing the short
+        # candidates do not (and the short class does not list it)
+        options = {**forecast_options, "global_model": False}
         fresh = forecast(history.loc[mask], horizon=h, freq=freq, season_length=m, quantiles=qs, n_jobs=n_jobs,
                          seed=seed, max_multiple=max_multiple, model_params=model_params, short_widen=short_widen,
                          min_pool=min_pool, chunks_per_job=chunks_per_job, end=grid[-1], groups=groups,
@@ -523,8 +530,8 @@ def refresh(
         nsel["refresh"] = "new"
         frames_sel.append(nsel)
         frames_err.append(fresh.errors)
-        scores = pd.concat([scores, fresh.scores], ignore_index=True)
-        by_step = pd.concat([by_step, fresh.errors_by_step], ignore_index=True)
+        scores = _concat(scores, fresh.scores)
+        by_step = _concat(by_step, fresh.errors_by_step)
         n_new_fallback = int(fresh.metrics.get("n_fallback", 0))
         del new_keys
     forecasts = pd.concat(frames_fc, ignore_index=True)

@@ -16,7 +16,9 @@ the same starting stock, so the table compares policies, not starting points:
     the baseline.
 ``vmi``
     :class:`VmiPolicy`: the manufacturer sees the dealers' consumer demand, re-forecasts
-    every ``forecast_every`` weeks with :func:`forecasting.forecast`, recomputes safety
+    every ``forecast_every`` weeks with :func:`forecasting.forecast` (model selection),
+    refreshes the chosen models every ``refresh_every`` weeks with
+    :func:`forecasting.refresh`, recomputes safety
     stock and solves :func:`optimization.replenishment.plan_replenishment` each week on
     the simulator's current stock, then executes the plan's first-week shipments:
     DC -> dealer (what the dealers "order" on the DCs), PLANT -> DC (the DCs' orders on
@@ -191,9 +193,12 @@ class VmiPolicy:
     Every period ``t`` (date ``dates[t]``) the manufacturer
 
     1. re-forecasts every ``forecast_every`` periods with :func:`forecasting.forecast` on
-       the demand rows dated before ``dates[t]`` (no peeking), over
-       ``max(forecast horizon, plan horizon) + forecast_every - 1`` periods so that the
-       forecast still covers the plan horizon when it is reused;
+       the demand rows dated before ``dates[t]`` (no peeking; backtest, model selection,
+       global model), and in between, every ``refresh_every`` periods, refits the chosen
+       models on the newest demand with :func:`forecasting.refresh` (no re-selection;
+       the last full run's backtest errors). Forecasts run over
+       ``max(forecast horizon, plan horizon) + refresh_every - 1`` periods so that they
+       still cover the plan horizon when they are reused;
     2. recomputes safety stock (:func:`optimization.safety_stock.compute_safety_stock`,
        same dealer policy table as the nightly job) from the forecast rows from
        ``dates[t]`` on and the forecaster's backtest errors;
@@ -219,7 +224,7 @@ class VmiPolicy:
     Attributes
     ----------
     timings_ : dict
-        Seconds spent in forecasting, safety stock and the LP, summed over periods.
+        Seconds spent in full forecasts, refreshes, safety stock and the LP, summed over periods.
     statuses_ : list of str
         Solver status of each period's plan.
     """
@@ -230,7 +235,7 @@ class VmiPolicy:
         self.settings = settings
         self.fallback = fallback
         self.progress = progress
-        self.timings_ = {"forecast": 0.0, "safety_stock": 0.0, "plan": 0.0}
+        self.timings_ = {"forecast": 0.0, "refresh": 0.0, "safety_stock": 0.0, "plan": 0.0}
         self.statuses_: list[str] = []
         self._forecast = None
         self._forecast_step = 0
@@ -364,15 +369,17 @@ class VmiPolicy:
         later = errors.loc[errors["step"] > age]
         return later.assign(step=later["step"] - age)
 
-    def _refresh_forecast(self, state: SimulationState) -> None:
-        from forecasting import forecast
+    def _refresh_forecast(self, state: SimulationState, full: bool = True) -> None:
+        """A full re-forecast (``full``) or a refresh of the current one at ``dates[t]``."""
+        from forecasting import forecast, refresh
         from pipelines.nightly import forecast_options
 
         date = self.setup.dates[state.t]
         demand = self.dataset.demand
         history = demand.loc[demand["date"] < date]
         options = forecast_options(self.settings)
-        options["horizon"] = options["horizon"] + self.settings.backtest.forecast_every - 1
+        bt = self.settings.backtest
+        options["horizon"] = options["horizon"] + min(bt.refresh_every, bt.forecast_every) - 1
         # the same extra inputs as the nightly job, when this version of it has them
         try:
             from pipelines.nightly import forecast_groups
@@ -384,11 +391,17 @@ class VmiPolicy:
         if future is not None:
             options["future"] = future
         t0 = time.perf_counter()
-        self._forecast = forecast(history, **options)
-        self.timings_["forecast"] += time.perf_counter() - t0
+        if full:
+            self._forecast = forecast(history, **options)
+            self.timings_["forecast"] += time.perf_counter() - t0
+        else:
+            # the plan's worker pool also runs the refits: no fresh processes every week
+            self._forecast = refresh(history, self._forecast, executor=self._plan_executor(), **options)
+            self.timings_["refresh"] += time.perf_counter() - t0
         if self.progress is not None:
+            what = "forecast" if full else "refresh"
             self.progress.info(
-                f"vmi: forecast at {date.date()} ({len(self._forecast.selection)} series, {time.perf_counter() - t0:.1f} s)"
+                f"vmi: {what} at {date.date()} ({len(self._forecast.selection)} series, {time.perf_counter() - t0:.1f} s)"
             )
 
     def _promotion_calendar(self, date: pd.Timestamp, horizon: int) -> pd.DataFrame | None:
@@ -419,8 +432,12 @@ class VmiPolicy:
         from pipelines.nightly import budget_safety_stock
 
         date = self.setup.dates[state.t]
-        if self._forecast is None or state.step % self.settings.backtest.forecast_every == 0:
-            self._refresh_forecast(state)
+        bt = self.settings.backtest
+        if self._forecast is None or state.step % bt.forecast_every == 0:
+            self._refresh_forecast(state, full=True)
+            self._forecast_step = state.step
+        elif (state.step - self._forecast_step) % bt.refresh_every == 0:
+            self._refresh_forecast(state, full=False)
             self._forecast_step = state.step
         forecasts = self._forecasts_now(state)
 
@@ -713,7 +730,7 @@ def run_backtest(
         :func:`optimization.simulation.bullwhip_metrics` (bullwhip_ratio_consumer,
         bullwhip_ratio_median, avg_backorders, backorders, holding_cost, shortage_cost,
         transport_cost, n_series, n_periods), ``seconds`` (wall time of the policy's
-        replay) and, for VMI, ``seconds_forecast``, ``seconds_safety_stock``,
+        replay) and, for VMI, ``seconds_forecast``, ``seconds_refresh``, ``seconds_safety_stock``,
         ``seconds_plan`` and ``plans_not_optimal`` (0 for the other policies).
     """
     return replay_policies(dataset, settings, weeks, progress, policies).table()

@@ -161,6 +161,7 @@ def run_backtest_flow(
                         "baseline_forecast": bt.baseline_forecast,
                         "es_alpha": bt.es_alpha,
                         "forecast_every": bt.forecast_every,
+                        "refresh_every": bt.refresh_every,
                         "lost_sales": bt.lost_sales,
                         "window": bt.window,
                         "seed": settings.seed,

@@ -117,7 +117,13 @@ class BacktestSettings(_Section):
         "moving_average", description="forecast of the bullwhip baseline"
     )
     es_alpha: float = Field(0.2, gt=0, le=1, description="smoothing constant of the exponential-smoothing baseline")
-    forecast_every: int = Field(4, ge=1, description="VMI re-forecast cadence, periods")
+    forecast_every: int = Field(
+        4, ge=1, description="VMI full re-forecast (model re-selection, backtest, global model) cadence, periods"
+    )
+    refresh_every: int = Field(
+        1, ge=1, description="VMI forecast refresh cadence, periods: the chosen models refitted on the newest demand "
+        "between full re-forecasts (forecasting.refresh)",
+    )
     lost_sales: bool = Field(False, description="unserved consumer demand is lost (else backordered)")
     order_lots: bool = Field(
         True, description="every policy orders whole case packs of at least the MOQ, the lot rules the plan honours "

@@ -29,16 +29,23 @@ def table_and_forecast_calls(demo):
     dataset, settings = demo
     calls = []
     real = forecasting.forecast
+    real_refresh = forecasting.refresh
 
     def spy(history, **kwargs):
         calls.append((pd.Timestamp(history["date"].max()), kwargs["horizon"]))
         return real(history, **kwargs)
 
+    def spy_refresh(history, previous, **kwargs):
+        calls.append(("refresh", pd.Timestamp(history["date"].max()), kwargs["horizon"]))
+        return real_refresh(history, previous, **kwargs)
+
     forecasting.forecast = spy
+    forecasting.refresh = spy_refresh
     try:
         table = run_backtest(dataset, settings, weeks=8)
     finally:
         forecasting.forecast = real
+        forecasting.refresh = real_refresh
     return table, calls
 
 
@@ -67,9 +74,17 @@ def test_vmi_reforecasts_on_cadence_without_peeking(demo, table_and_forecast_cal
     setup = prepare_backtest(dataset, settings, 8)
     window = setup.dates[setup.start : setup.start + 8]
     every = settings.backtest.forecast_every
-    # one forecast per cadence, each on history strictly before the week it plans
-    assert [c[0] for c in calls] == [window[k] - window.freq for k in range(0, 8, every)]
-    assert all(h >= settings.plan.horizon for _, h in calls)
+    refresh_every = settings.backtest.refresh_every
+    full = [c for c in calls if c[0] != "refresh"]
+    refreshed = [c[1:] for c in calls if c[0] == "refresh"]
+    # one full forecast per cadence, each on history strictly before the week it plans
+    assert [c[0] for c in full] == [window[k] - window.freq for k in range(0, 8, every)]
+    assert all(h >= settings.plan.horizon for _, h in full)
+    # in between, a refresh of the chosen models every refresh_every weeks, no peeking either
+    expect = [window[k] - window.freq for k in range(8) if k % every and (k % every) % refresh_every == 0]
+    assert [c[0] for c in refreshed] == expect and expect
+    assert all(h >= settings.plan.horizon for _, h in refreshed)
+    assert (table_and_forecast_calls[0].loc[lambda t: t["policy"] == "vmi", "seconds_refresh"] > 0).all()
 
 
 def test_baseline_alone_gives_the_same_rows(demo, table_and_forecast_calls):
