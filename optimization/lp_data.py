@@ -261,7 +261,10 @@ def prepare_plan_data(
     :math:`m = (\text{min\_qty} - \sum_{k<L+R} \hat d_k)^+`, the mean forecast demand
     over the lead time :math:`L` of the fastest lane into the location plus the review
     period :math:`R` subtracted (reorder point = lead-time-plus-review demand + safety
-    stock, Silver, Pyke and Peterson 1998, Section 7.4). Non-VMI dealers are left out (they order for themselves), and so are lanes
+    stock, Silver, Pyke and Peterson 1998, Section 7.4). With lot sizing, a location that
+    supplies locations with forecast demand of a SKU has a lower end of at least one lot of
+    it (MOQ rounded up to whole packs): a shipment is a whole lot, so a supplier holding less
+    cannot ship at all. Non-VMI dealers are left out (they order for themselves), and so are lanes
     into them or into a plant. Raises ``ValueError`` on inputs the LP cannot represent
     (unknown lane endpoints, duplicate lanes, negative or NaN stock or forecasts, SKUs
     without an items row).
@@ -422,6 +425,28 @@ def prepare_plan_data(
         floor = np.clip(floor - protection_demand, 0.0, None)
     upper = np.where(np.isfinite(max_qty), max_qty, np.inf)
     lower = np.maximum(safety, floor)
+
+    case_pack = np.ones(S)
+    moq = np.zeros(S)
+    if lot_sizing:
+        pack = _num(it, "case_pack").to_numpy(float)
+        case_pack = np.where(np.isfinite(pack) & (pack >= 1), np.round(pack), 1.0)
+        m = _num(it, "moq").to_numpy(float)
+        moq = np.where(np.isfinite(m) & (m > 0), m, 0.0)
+        # A location can only ship a whole lot when it holds one. Without this floor the
+        # continuous LP sees a DC with less than a lot as stocked enough for its dealers'
+        # next weeks and never replenishes it, while the lot rounding cuts every shipment
+        # out of it to nothing (round_and_repair, step 3): its dealers' backorders grow
+        # week after week (the VMI replay's largest source of short units). A supplier of
+        # locations with forecast demand keeps at least one lot of the SKU, the reorder
+        # point of an (s, Q) echelon whose customers order in lots of Q.
+        lot = np.maximum(case_pack, np.ceil(moq / case_pack - 1e-9) * case_pack)
+        supplies = np.zeros((S, L), dtype=bool)
+        need = demand.sum(axis=2) > 0
+        for o, d in zip(lane_o, lane_d):
+            if o >= 0:
+                supplies[:, o] |= need[:, d]
+        lower = np.where(supplies & (lot[:, None] > 1), np.maximum(lower, lot[:, None]), lower)
     capped = lower > upper
     if capped.any():
         logger.info("safety stock above max_qty for %d sku x location; the band's lower end is capped at max", int(capped.sum()))
@@ -438,14 +463,6 @@ def prepare_plan_data(
             break
     route = np.where(np.isfinite(route), route, 0.0)
     lost_sale = stockout[:, None] * service_class_factor(service, service_reference_level) + route[None, :]
-
-    case_pack = np.ones(S)
-    moq = np.zeros(S)
-    if lot_sizing:
-        pack = _num(it, "case_pack").to_numpy(float)
-        case_pack = np.where(np.isfinite(pack) & (pack >= 1), np.round(pack), 1.0)
-        m = _num(it, "moq").to_numpy(float)
-        moq = np.where(np.isfinite(m) & (m > 0), m, 0.0)
 
     return PlanData(
         skus=sku_names,

@@ -382,7 +382,9 @@ def round_and_repair(data: PlanData, x: np.ndarray) -> np.ndarray:
     :math:`m_s` = MOQ rounded up to whole packs (``PlanData.lot_size``; 1 and 1 without
     lot sizing).
 
-    1. Cumulative rounding up per SKU and lane: in each period where what the LP has
+    1. Cumulative rounding up per SKU and lane (after netting, at every supplier, the
+       extra outflow its rounded-up outgoing lots cause against its LP stock, see
+       ``_net_rounding_at_suppliers``): in each period where what the LP has
        shipped so far exceeds what was already shipped by at least half a unit, ship
        that owed amount rounded up to whole packs, at least one lot; else nothing. So
        the rounded plan never ships later than the LP (cumulative shipments stay at or
@@ -412,6 +414,24 @@ def round_and_repair(data: PlanData, x: np.ndarray) -> np.ndarray:
     """
     S, L, E, T = data.shape
     x = np.clip(x, 0.0, None)
+    q = _round_up_cumulative(data, x)
+    if (data.lot_size > 1).any():
+        x = _net_rounding_at_suppliers(data, x, q)
+        q = _round_up_cumulative(data, x)
+    for e in np.flatnonzero(np.isfinite(data.capacity)):
+        limit = np.floor(data.capacity[e] + 1e-9)
+        for t in range(T):
+            excess = q[:, e, t].sum() - limit
+            if excess <= 0:
+                continue
+            _take_back(q[:, e, t], x[:, e, t], excess, data.case_pack, data.lot_size)
+    q, _ = replay_plan(data, q, repair=True, reference=x)
+    return q
+
+
+def _round_up_cumulative(data: PlanData, x: np.ndarray) -> np.ndarray:
+    """Step 1 of :func:`round_and_repair`: cumulative rounding up to whole lots, per lane."""
+    S, L, E, T = data.shape
     pack = data.case_pack[:, None]
     lot = data.lot_size[:, None]
     can_ship = (np.arange(T)[None, :] + data.lead[:, None]) < T  # (E, T)
@@ -425,15 +445,45 @@ def round_and_repair(data: PlanData, x: np.ndarray) -> np.ndarray:
         n = np.where(can_ship[None, :, t], np.maximum(n, 0.0), 0.0)
         q[:, :, t] = n
         shipped += n
-    for e in np.flatnonzero(np.isfinite(data.capacity)):
-        limit = np.floor(data.capacity[e] + 1e-9)
-        for t in range(T):
-            excess = q[:, e, t].sum() - limit
-            if excess <= 0:
-                continue
-            _take_back(q[:, e, t], x[:, e, t], excess, data.case_pack, data.lot_size)
-    q, _ = replay_plan(data, q, repair=True, reference=x)
     return q
+
+
+def _net_rounding_at_suppliers(data: PlanData, x: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """LP shipments plus what a supplier needs for its rounded-up outgoing lots.
+
+    Rounding a location's outgoing shipments up to whole lots takes more out of it, and
+    earlier, than the LP planned. Where its LP stock (the LP's end-of-period projection)
+    cannot absorb that extra outflow, the extra is ordered on its inbound lane with the
+    shortest lead time (from a plant where there is one), one lead time before it is needed (period 0 when that is already
+    late): MRP netting of the rounded requirements (Orlicky's gross-to-net explosion) at
+    the supplier, so that a DC holding less than its dealers' next lots is replenished
+    instead of having those lots cut to nothing by the stock repair at every re-plan.
+
+    Returns the adjusted (S, E, T) LP shipments (only inbound lanes of suppliers change).
+    """
+    S, L, E, T = data.shape
+    extra = q - x
+    _, lp = replay_plan(data, x)
+    add = np.zeros_like(x)
+    for l in range(L):
+        out = np.flatnonzero(data.lane_o == l)
+        into = np.flatnonzero(data.lane_d == l)
+        if not len(out) or not len(into):
+            continue
+        cum_extra = np.cumsum(extra[:, out, :].sum(axis=1), axis=1)  # (S, T)
+        short = np.maximum.accumulate(np.clip(cum_extra - lp["on_hand"][:, l, :], 0.0, None), axis=1)
+        if not (short > 0.5).any():
+            continue
+        # from a source (the plant) when there is a lane from one: a transfer from a
+        # sister DC depends on stock that DC may not have
+        source = into[data.lane_o[into] < 0]
+        pool = source if len(source) else into
+        e = pool[np.argmin(data.lead[pool])]
+        step = np.diff(short, axis=1, prepend=0.0)
+        for t in np.flatnonzero((step > 1e-9).any(axis=0)):
+            dep = max(t - int(data.lead[e]), 0)
+            add[:, e, dep] += step[:, t]
+    return x + add
 
 
 def _take_back(q_slice: np.ndarray, x_slice: np.ndarray, amount: float, step=1.0, lot=1.0) -> None:

@@ -296,7 +296,8 @@ def plan_stage(
 ) -> tuple[pd.DataFrame, PlanResult]:
     """Safety stock from the forecast errors, then the replenishment/transfer LP."""
     with progress.stage("safety stock"):
-        policy = replenishment_policy(dataset, settings)
+        # ABC classes from the demand before the plan date (``--as-of`` replays an earlier night)
+        policy = replenishment_policy(dataset, settings, as_of=start)
         safety = compute_safety_stock(forecasts, errors, policy, distribution=settings.plan.safety_stock_distribution)
         safety = budget_safety_stock(safety, dataset, settings)
     with progress.stage("plan", f"horizon {settings.plan.horizon} periods from {start.date()}"):

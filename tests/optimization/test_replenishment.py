@@ -296,3 +296,44 @@ def test_demo_sized_plan_passes_independent_checks():
     proj = res.projection
     assert (proj["on_hand"] >= 0).all() and (proj["shortage"] >= 0).all()
     assert set(res.slacks["constraint"]) <= {"lost_sales", "below_min", "below_safety_stock", "above_max"}
+
+
+def test_a_dc_below_one_lot_is_replenished_so_its_dealers_get_whole_lots():
+    # Lot of 60, the DC holds 40, D1 needs 10 a period and has nothing. The continuous LP
+    # could feed D1 from the DC's 40 for four periods, but every shipment is a whole lot
+    # of 60, which the DC cannot send: without a lot floor at the DC, the rounded plan
+    # ships nothing and the LP never orders from the plant (the replay's dead lock).
+    net = tiny_network(dc_on_hand=40.0, demand=(10.0, 0.0), dealer_on_hand=(0.0, 0.0), safety=(0.0, 0.0), horizon=8)
+    items = net["items"].assign(case_pack=60, moq=60)
+    data = prepare_plan_data(net["forecasts"], net["safety_stock"], net["inventory"], net["inbound"], net["lanes"],
+                             net["locations"], items, net["start"], horizon=8)
+    dc = list(data.locations).index("DC")
+    d2 = list(data.locations).index("D2")
+    assert data.lower[0, dc] == 60  # the DC supplies forecast demand in lots of 60
+    assert data.lower[0, d2] == 0  # a dealer supplies no one
+    res = plan_replenishment(net["forecasts"], net["safety_stock"], net["inventory"], net["inbound"], net["lanes"],
+                             net["locations"], items, net["start"], settings=PlanSettings(horizon=8))
+    check(net, res)
+    from_plant = shipments(res, "PLANT", "DC")
+    assert from_plant.get(START.date().isoformat(), 0) >= 60  # replenished at once
+    to_dealer = shipments(res, "DC", "D1")
+    assert sum(to_dealer.values()) >= 60 and all(q % 60 == 0 for q in to_dealer.values())
+
+
+def test_rounded_lots_are_netted_at_the_supplier_and_ordered_upstream():
+    # The LP feeds D1 10 a period from the DC's 40 units; rounded up, D1's first shipment
+    # is a lot of 60, which the DC lacks. The netting orders the missing units from the
+    # plant at once (arriving after the lane's 2 periods), instead of leaving the DC short
+    # of a lot at every re-plan.
+    net = tiny_network(dc_on_hand=40.0, demand=(10.0, 0.0), dealer_on_hand=(0.0, 0.0), safety=(0.0, 0.0), horizon=8)
+    items = net["items"].assign(case_pack=60, moq=60)
+    data = prepare_plan_data(net["forecasts"], net["safety_stock"], net["inventory"], net["inbound"], net["lanes"],
+                             net["locations"], items, net["start"], horizon=8)
+    S, L, E, T = data.shape
+    lane = {(o, d): e for e, (o, d) in enumerate(zip(data.lane_origin, data.lane_destination))}
+    x = np.zeros((S, E, T))
+    x[0, lane[("DC", "D1")], :4] = 10.0
+    q = round_and_repair(data, x)
+    assert q[0, lane[("PLANT", "DC")], 0] == 60
+    assert q[0, lane[("DC", "D1")], 0] == 0  # the DC's 40 cannot make a lot yet; the next
+    assert (q % 60 == 0).all()                 # week's plan ships it from the refilled DC

@@ -143,3 +143,29 @@ def test_api_serves_the_published_proposals(nightly_twice, monkeypatch):
     assert {line["run_id"] for line in body["lines"]} == {run2.name}
     assert client.get("/v1/order-proposals", params={"dealer": dealer}).status_code == 401
     assert client.get("/v1/order-proposals", params={"dealer": "DLR-NOPE"}, headers={"X-API-Key": "test-key-0123456789"}).status_code == 404
+
+
+def test_plan_stage_classes_abc_on_demand_before_the_plan_date(small_demo_dir, tmp_path, monkeypatch):
+    # ``nightly --as-of`` replays an earlier night: its ABC classes (and so the fill-rate
+    # targets) must come from the demand before that night, as in the backtest.
+    import pipelines.nightly as nightly
+    from pipelines.loading import load_dataset
+    from pipelines.progress import Progress
+    from pipelines.settings import load_settings
+
+    settings = load_settings(make_config(tmp_path, small_demo_dir))
+    dataset = load_dataset(settings.data_dir, freq=settings.freq)
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def spy(dataset, settings, as_of=None):
+        seen.append(as_of)
+        raise Stop
+
+    monkeypatch.setattr(nightly, "replenishment_policy", spy)
+    start = pd.Timestamp(dataset.demand["date"].max()) - pd.Timedelta(weeks=10)
+    with pytest.raises(Stop):
+        nightly.plan_stage(dataset, settings, start, pd.DataFrame(), pd.DataFrame(), Progress(live=False))
+    assert seen == [start]
