@@ -206,7 +206,8 @@ class VmiPolicy:
        the simulator's stock: on hand per dealer and DC (a DC's stock net of what it still
        owes its dealers), in-transit stock as ``inbound`` (what a DC owes a dealer, and
        what the plant owes a DC, counts as arriving after the lane's lead time), and
-       consumer backorders added to the first period's demand;
+       consumer backorders added to the demand of the first period a shipment made now
+       can reach (one dealer lane lead time out);
     4. executes the plan rows shipped in ``dates[t]``.
 
     Dealers with ``vmi`` false are not planned by the LP; they order for themselves with
@@ -317,11 +318,18 @@ class VmiPolicy:
         backlog = state.dealer_backorders
         s_i, d_i = np.nonzero(backlog > 1e-9)
         if len(s_i):
+            # Backordered consumers are served from the first arrivals, and the earliest a
+            # shipment made now arrives is one lane lead time out: the backlog is demand of
+            # that period. On today's date the LP would count it as a lost sale it cannot
+            # prevent (nothing shipped today arrives today) and never ship for it, so a
+            # backlog would linger, eating each week's arrivals, until demand dips.
+            lead = np.maximum(np.asarray(self.setup.network.dealer_lead, dtype=int), 0)
+            due = self.setup.dates[np.minimum(state.t + lead[d_i], len(self.setup.dates) - 1)]
             add = pd.DataFrame(
                 {
                     "sku": np.asarray(self.setup.network.skus, dtype=object)[s_i],
                     "location": np.asarray(self.setup.network.dealers, dtype=object)[d_i],
-                    "date": date,
+                    "date": due,
                     "backlog": backlog[s_i, d_i],
                 }
             )

@@ -298,3 +298,26 @@ def test_abc_classes_and_targets_see_only_demand_before_the_plan_date(demo):
     assert (again.loc[dealer & (again["abc_class"] != "A"), "fill_rate"] == 0.97).all()  # every demo dealer is VMI
     assert again.loc[~dealer, "fill_rate"].isna().all()  # DCs keep their cycle service level
     assert (again.loc[~dealer, "parent"] == "PLANT").all() and again["lot_size"].ge(1).all()
+
+
+def test_backlog_is_demand_of_the_first_period_a_shipment_can_reach(demo):
+    # A shipment made today arrives one lane lead time out; a backlog put on today's date
+    # would be a lost sale to the plan, which would then never ship for it.
+    import types
+
+    dataset, settings = demo
+    setup = prepare_backtest(dataset, settings, 8)
+    policy = VmiPolicy(setup, dataset, settings, fallback=None)
+    net = setup.network
+    dates = setup.dates[setup.start : setup.start + 4]
+    sku, dealer = net.skus[0], net.dealers[0]
+    fc = pd.DataFrame({"sku": sku, "location": dealer, "date": dates, "mean": 5.0, "q90": 8.0, "model": "m"})
+    policy._forecast = types.SimpleNamespace(forecasts=fc)
+    backorders = np.zeros((net.n_skus, net.n_dealers))
+    backorders[0, 0] = 30.0
+    out = policy._forecasts_now(_state(setup, setup.start, dealer_backorders=backorders)).set_index("date")
+    lead = int(net.dealer_lead[0])
+    assert lead >= 1
+    assert out.loc[dates[lead], "mean"] == 35.0 and out.loc[dates[lead], "q90"] == 38.0
+    assert out.loc[dates[0], "mean"] == 5.0
+    assert out["mean"].sum() == 4 * 5.0 + 30.0
