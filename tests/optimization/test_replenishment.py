@@ -166,13 +166,17 @@ def test_dealer_above_max_and_band_slacks_are_reported():
     check(net, res)
 
 
-def test_rounding_repair_never_ships_more_than_the_dc_has():
-    net = tiny_network(dc_on_hand=1.0)
+def rounding_case(net, items=None, horizon=6):
+    """Plan data of ``net``, its lane index by (origin, destination) and zero shipments."""
     data = prepare_plan_data(net["forecasts"], net["safety_stock"], net["inventory"], net["inbound"], net["lanes"],
-                             net["locations"], net["items"], net["start"], horizon=6)
+                             net["locations"], net["items"] if items is None else items, net["start"], horizon=horizon)
     S, L, E, T = data.shape
-    x = np.zeros((S, E, T))
     lane = {(o, d): e for e, (o, d) in enumerate(zip(data.lane_origin, data.lane_destination))}
+    return data, lane, np.zeros((S, E, T))
+
+
+def test_rounding_repair_never_ships_more_than_the_dc_has():
+    data, lane, x = rounding_case(tiny_network(dc_on_hand=1.0))
     x[0, lane[("DC", "D1")], 0] = 0.6  # both round up to 1, the DC has 1
     x[0, lane[("DC", "D2")], 0] = 0.5
     x[0, lane[("PLANT", "DC")], 0] = 2.4999999
@@ -190,12 +194,8 @@ def test_rounding_up_ships_a_slow_items_first_need_as_one_lot():
     # first whole unit of need (0.8 by the second period) ships one lot, and nothing more
     # ships until the LP's cumulative shipments catch up with it.
     net = tiny_network(dc_on_hand=100.0)
-    items = net["items"].assign(case_pack=6, moq=12)
-    data = prepare_plan_data(net["forecasts"], net["safety_stock"], net["inventory"], net["inbound"], net["lanes"],
-                             net["locations"], items, net["start"], horizon=6)
-    S, L, E, T = data.shape
-    lane = {(o, d): e for e, (o, d) in enumerate(zip(data.lane_origin, data.lane_destination))}
-    x = np.zeros((S, E, T))
+    data, lane, x = rounding_case(net, net["items"].assign(case_pack=6, moq=12))
+    T = data.shape[3]
     x[0, lane[("DC", "D1")], : T - 1] = 0.4
     q = round_and_repair(data, x)
     ships = q[0, lane[("DC", "D1")]]
@@ -326,12 +326,7 @@ def test_rounded_lots_are_netted_at_the_supplier_and_ordered_upstream():
     # plant at once (arriving after the lane's 2 periods), instead of leaving the DC short
     # of a lot at every re-plan.
     net = tiny_network(dc_on_hand=40.0, demand=(10.0, 0.0), dealer_on_hand=(0.0, 0.0), safety=(0.0, 0.0), horizon=8)
-    items = net["items"].assign(case_pack=60, moq=60)
-    data = prepare_plan_data(net["forecasts"], net["safety_stock"], net["inventory"], net["inbound"], net["lanes"],
-                             net["locations"], items, net["start"], horizon=8)
-    S, L, E, T = data.shape
-    lane = {(o, d): e for e, (o, d) in enumerate(zip(data.lane_origin, data.lane_destination))}
-    x = np.zeros((S, E, T))
+    data, lane, x = rounding_case(net, net["items"].assign(case_pack=60, moq=60), horizon=8)
     x[0, lane[("DC", "D1")], :4] = 10.0
     q = round_and_repair(data, x)
     assert q[0, lane[("PLANT", "DC")], 0] == 60
