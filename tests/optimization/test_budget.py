@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from optimization.budget import BudgetError, allocate_safety_stock, continuous_allocation
+from optimization.budget import BudgetError, allocate_safety_stock, continuous_allocation, continuous_fill_allocation
+from optimization.safety_stock import fill_rate_safety_factor
 
 
 def _keys(n=120, seed=0):
@@ -129,3 +130,87 @@ def test_a_non_optimal_solve_is_reported_not_assumed(monkeypatch):
     monkeypatch.setattr(pulp.LpProblem, "solve", not_solved)
     with pytest.raises(BudgetError, match="Not Solved"):
         allocate_safety_stock(_keys(3), budget=10.0)
+
+
+# --- aggregate fill rate: the least stock for a demand-weighted fill rate ---------------
+
+def _mixed(n=60, seed=0, unit_cost=None):
+    """Half fast movers (lot of 1), half slow movers whose lot covers several periods."""
+    rng = np.random.default_rng(seed)
+    h = n // 2
+    d = np.r_[rng.uniform(20, 60, h), rng.uniform(0.2, 2, n - h)]
+    sigma = np.sqrt(3 * d) * np.r_[np.full(h, 1.2), np.full(n - h, 1.5)]
+    lot = np.r_[np.ones(h), np.full(n - h, 6.0)]
+    return pd.DataFrame({
+        "sku": [f"s{i}" for i in range(n)], "location": "D",
+        "sigma_protection": sigma,
+        "unit_cost": 1.0 if unit_cost is None else unit_cost,
+        "demand": d, "cycle_periods": np.maximum(1.0, lot / d),
+    })
+
+
+def _agg_fill(frame, x):
+    s, d, r = (frame[c].to_numpy(float) for c in ("sigma_protection", "demand", "cycle_periods"))
+    z = x / s
+    short = s * (stats.norm.pdf(z) - z * stats.norm.sf(z)) / r
+    return 1.0 - short.sum() / d.sum()
+
+
+@pytest.mark.parametrize("f", [0.9, 0.98])
+def test_fill_mode_meets_the_aggregate_fill_exactly_at_least_cost(f):
+    frame = _mixed(unit_cost=np.random.default_rng(1).uniform(1, 20, 60))
+    res = allocate_safety_stock(frame, fill_rate=f)
+    assert res.status == "Optimal" and res.sol_status == 1
+    x = res.allocation["safety_stock"].to_numpy()
+    # Exact G: the cutting planes close the tangent approximation's gap.
+    assert _agg_fill(frame, x) == pytest.approx(f, abs=1e-6)
+    assert res.fill_rate_achieved == pytest.approx(_agg_fill(frame, x), abs=1e-12)
+    ref, mu = continuous_fill_allocation(frame, f)
+    assert _agg_fill(frame, ref) == pytest.approx(f, abs=1e-9)
+    cost = frame["unit_cost"].to_numpy()
+    assert res.budget_used == pytest.approx(float(cost @ ref), rel=1e-4)
+    assert res.fill_shadow_price == pytest.approx(mu, rel=1e-2)
+
+
+def test_fill_mode_kkt_equal_marginal_shortage_per_money():
+    frame = _mixed(unit_cost=np.random.default_rng(2).uniform(1, 20, 60))
+    res = allocate_safety_stock(frame, fill_rate=0.97)
+    a = res.allocation
+    z = a["z"].to_numpy()
+    inside = (z > 0.05) & (z < 3.95)
+    assert inside.sum() >= 10
+    # (1 - Phi(z_i)) / (R_i c_i): shortage per period avoided per unit of money, = 1 / mu.
+    ratio = stats.norm.sf(z) / (frame["cycle_periods"].to_numpy() * frame["unit_cost"].to_numpy())
+    assert np.allclose(ratio[inside], 1.0 / res.fill_shadow_price, rtol=0.02)
+    assert np.allclose(a["marginal_value"].to_numpy()[inside], ratio[inside], rtol=1e-9)
+    # Keys at z = 0 would buy less than 1 / mu per unit of money.
+    zero = z < 1e-6
+    assert zero.any() and np.all(ratio[zero] <= 1.0 / res.fill_shadow_price * 1.02)
+
+
+def test_fill_mode_needs_fewer_units_than_per_item_targets():
+    frame = _mixed()
+    f = 0.98
+    s, d, r = (frame[c].to_numpy(float) for c in ("sigma_protection", "demand", "cycle_periods"))
+    # Per-item: sigma G(z_i) = (1 - f) R_i d_i at every key (z >= 0), as compute_safety_stock does.
+    per_item = np.array([max(fill_rate_safety_factor(f, ri * di, si), 0.0) * si for si, di, ri in zip(s, d, r)])
+    f_items = _agg_fill(frame, per_item)
+    assert f_items >= f - 1e-9
+    res = allocate_safety_stock(frame, fill_rate=f_items)
+    assert res.fill_rate_achieved == pytest.approx(f_items, abs=1e-6)
+    assert res.budget_used < 0.9 * per_item.sum()
+
+
+def test_fill_mode_infeasible_and_input_errors():
+    frame = _mixed()
+    with pytest.raises(BudgetError, match="Infeasible"):
+        allocate_safety_stock(frame, fill_rate=0.999999999)
+    with pytest.raises(ValueError, match="out of reach"):
+        continuous_fill_allocation(frame, 0.999999999)
+    with pytest.raises(ValueError, match="not combined"):
+        allocate_safety_stock(frame, fill_rate=0.9, budget=10.0)
+    with pytest.raises(ValueError, match="cycle_periods"):
+        allocate_safety_stock(frame.drop(columns="cycle_periods"), fill_rate=0.9)
+    # No demand: nothing to protect, no stock.
+    res = allocate_safety_stock(frame.assign(demand=np.r_[frame["demand"].iloc[:-1], 0.0]), fill_rate=0.95)
+    assert res.allocation["safety_stock"].iloc[-1] == 0.0
