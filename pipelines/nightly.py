@@ -178,17 +178,31 @@ def _abc_of(dataset: Dataset, settings: Settings, as_of=None) -> pd.Series:
     return abc_classes(units * cost)
 
 
-def budget_safety_stock(safety: pd.DataFrame, dataset: Dataset, settings: Settings) -> pd.DataFrame:
+def budget_safety_stock(safety: pd.DataFrame, dataset: Dataset, settings: Settings,
+                        policy: pd.DataFrame | None = None) -> pd.DataFrame:
     """Replace the service-level safety stock by the budget LP's (``optimization.budget``).
 
-    Only when ``plan.safety_stock_budget`` (money) or ``plan.safety_stock_space`` (units)
-    is set; every key with a spread then gets ``method = budget``, its safety stock,
-    reorder point and order-up-to level from the allocation, the implied cycle service
-    level and expected shortage. Shortage is weighted 1 / R (per period), so the LP
-    maximises the demand-weighted fill rate.
+    With ``plan.safety_stock_budget`` (money) or ``plan.safety_stock_space`` (units) set,
+    every key with a spread gets ``method = budget``, its safety stock, reorder point and
+    order-up-to level from the allocation, the implied cycle service level and expected
+    shortage. Shortage is weighted 1 / R (per period), so the LP maximises the
+    demand-weighted fill rate.
+
+    With ``plan.aggregate_fill_rate`` :math:`f` set instead, the VMI dealer rows get the
+    fewest units of safety stock whose demand-weighted fill rate over all VMI dealer rows
+    is :math:`f` (``allocate_safety_stock(..., fill_rate=f)`` with unit cost 1;
+    ``method = aggregate_fill``), in place of their per-item targets; the cycle of a key
+    is the cover of its lot, :math:`\max(R, \text{lot}/d)` periods, as in the fill-rate
+    formula of :func:`optimization.safety_stock.compute_safety_stock`. Other rows keep
+    theirs. ``policy`` (from :func:`replenishment_policy`) supplies the lot sizes; built
+    when not given.
     """
     plan = settings.plan
-    if plan.safety_stock_budget is None and plan.safety_stock_space is None or safety.empty:
+    if safety.empty:
+        return safety
+    if plan.aggregate_fill_rate is not None:
+        return _aggregate_fill_safety_stock(safety, dataset, settings, policy)
+    if plan.safety_stock_budget is None and plan.safety_stock_space is None:
         return safety
     cost = safety["sku"].map(dataset.items.set_index("sku")["unit_cost"]).astype(float)
     frame = pd.DataFrame({
@@ -210,6 +224,48 @@ def budget_safety_stock(safety: pd.DataFrame, dataset: Dataset, settings: Settin
     out["method"] = "budget"
     out["target_type"] = "budget"
     out["distribution"] = "normal"
+    return out
+
+
+def _aggregate_fill_safety_stock(safety: pd.DataFrame, dataset: Dataset, settings: Settings,
+                                 policy: pd.DataFrame | None) -> pd.DataFrame:
+    """VMI dealer rows: least units of safety stock for ``plan.aggregate_fill_rate`` (see above)."""
+    plan = settings.plan
+    if policy is None:
+        policy = replenishment_policy(dataset, settings)  # lot sizes do not depend on the date
+    locs = dataset.locations.set_index("location")
+    vmi = locs["vmi"].astype(bool) if "vmi" in locs else pd.Series(True, index=locs.index)
+    is_vmi_dealer = (safety["location"].map(locs["kind"]).eq("dealer")
+                     & safety["location"].map(vmi).fillna(False).astype(bool)).to_numpy()
+    rows = np.flatnonzero(is_vmi_dealer)
+    if not len(rows):
+        return safety
+    sub = safety.iloc[rows]
+    periods = sub["protection_periods"].to_numpy(float)
+    mean_p = sub["mean_protection_demand"].to_numpy(float)
+    d = np.divide(mean_p, periods, out=np.zeros(len(sub)), where=periods > 0).clip(min=0.0)
+    lot = (sub[["sku", "location"]].merge(policy[["sku", "location", "lot_size"]], on=["sku", "location"], how="left")
+           ["lot_size"].fillna(0.0).to_numpy(float))
+    review = float(plan.review_period)
+    cover = np.maximum(review, np.divide(lot, d, out=np.zeros(len(sub)), where=d > 0))
+    frame = pd.DataFrame({
+        "sku": sub["sku"].to_numpy(), "location": sub["location"].to_numpy(),
+        "sigma_protection": sub["sigma_protection"].to_numpy(float),
+        "unit_cost": 1.0, "demand": d, "cycle_periods": cover,
+    })
+    res = allocate_safety_stock(frame, fill_rate=plan.aggregate_fill_rate, time_limit=plan.time_limit)
+    out = safety.copy()
+    col = out.columns.get_loc
+    ss = res.allocation["safety_stock"].to_numpy()
+    out.iloc[rows, col("safety_stock")] = ss
+    out.iloc[rows, col("reorder_point")] = sub["mean_lead_time_demand"].to_numpy(float) + ss
+    out.iloc[rows, col("order_up_to")] = mean_p + ss
+    out.iloc[rows, col("service_level")] = res.allocation["service_level"].to_numpy()
+    out.iloc[rows, col("expected_shortage")] = res.allocation["expected_shortage"].to_numpy()
+    out.iloc[rows, col("method")] = "aggregate_fill"
+    out.iloc[rows, col("target_type")] = "aggregate_fill_rate"
+    out.iloc[rows, col("fill_rate")] = plan.aggregate_fill_rate
+    out.iloc[rows, col("distribution")] = "normal"
     return out
 
 
@@ -299,7 +355,7 @@ def plan_stage(
         # ABC classes from the demand before the plan date (``--as-of`` replays an earlier night)
         policy = replenishment_policy(dataset, settings, as_of=start)
         safety = compute_safety_stock(forecasts, errors, policy, distribution=settings.plan.safety_stock_distribution)
-        safety = budget_safety_stock(safety, dataset, settings)
+        safety = budget_safety_stock(safety, dataset, settings, policy)
     with progress.stage("plan", f"horizon {settings.plan.horizon} periods from {start.date()}"):
         with plan_executor(settings) as executor:
             result = plan_replenishment(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(Exception):
@@ -89,6 +89,11 @@ class PlanSettingsConfig(_Section):
     )
     safety_stock_budget: float | None = Field(None, ge=0, description="money for dealer safety stock (budget LP)")
     safety_stock_space: float | None = Field(None, ge=0, description="units of dealer safety stock allowed (budget LP)")
+    aggregate_fill_rate: float | None = Field(
+        None, gt=0, lt=1,
+        description="demand-weighted fill rate over all VMI dealer rows: their safety stock becomes the fewest units "
+        "that reach it (exchange curve; replaces their per-item targets; not with a budget or space cap)",
+    )
 
     @field_validator("fill_rate_by_class", "fill_rate_by_location")
     @classmethod
@@ -97,6 +102,13 @@ class PlanSettingsConfig(_Section):
         if bad:
             raise ValueError(f"fill-rate targets must lie in (0, 1), got {bad}")
         return value
+
+    @model_validator(mode="after")
+    def _aggregate_fill_alone(self):
+        if self.aggregate_fill_rate is not None and (self.safety_stock_budget is not None
+                                                     or self.safety_stock_space is not None):
+            raise ValueError("plan.aggregate_fill_rate is not combined with safety_stock_budget or safety_stock_space")
+        return self
 
 
 class AlertSettings(_Section):

@@ -169,3 +169,45 @@ def test_plan_stage_classes_abc_on_demand_before_the_plan_date(small_demo_dir, t
     with pytest.raises(Stop):
         nightly.plan_stage(dataset, settings, start, pd.DataFrame(), pd.DataFrame(), Progress(live=False))
     assert seen == [start]
+
+
+def test_aggregate_fill_rate_replaces_vmi_dealer_safety_stock_only(small_demo_dir, tmp_path):
+    import numpy as np
+    from scipy import stats
+
+    from pipelines.loading import load_dataset
+    from pipelines.nightly import budget_safety_stock, replenishment_policy
+    from pipelines.settings import load_settings
+
+    settings = load_settings(make_config(tmp_path, small_demo_dir))
+    settings = settings.model_copy(update={"plan": settings.plan.model_copy(update={"aggregate_fill_rate": 0.97})})
+    dataset = load_dataset(settings.data_dir, freq=settings.freq)
+    policy = replenishment_policy(dataset, settings)
+    rng = np.random.default_rng(0)
+    n = len(policy)
+    periods = (policy["lead_time"] + policy["review_period"]).to_numpy(float)
+    d = rng.uniform(0.3, 30, n)
+    safety = pd.DataFrame({
+        "sku": policy["sku"], "location": policy["location"], "safety_stock": 5.0,
+        "reorder_point": 0.0, "order_up_to": 0.0, "service_level": 0.95,
+        "sigma_protection": np.sqrt(d * periods) * 1.3, "protection_periods": periods.astype(int),
+        "method": "errors_summed", "mean_lead_time_demand": d * policy["lead_time"].to_numpy(float),
+        "mean_protection_demand": d * periods, "target_type": "fill_rate", "fill_rate": 0.98,
+        "distribution": "gamma", "expected_shortage": 1.0,
+    })
+    out = budget_safety_stock(safety, dataset, settings)
+    locs = dataset.locations.set_index("location")
+    vmi = locs["vmi"].astype(bool) if "vmi" in locs else True
+    dealer = (safety["location"].map(locs["kind"]) == "dealer") & safety["location"].map(vmi).fillna(False).astype(bool)
+    assert dealer.any() and (~dealer).any()
+    assert (out.loc[dealer, "method"] == "aggregate_fill").all()
+    pd.testing.assert_frame_equal(out.loc[~dealer], safety.loc[~dealer])
+    sub = out.loc[dealer]
+    x, s = sub["safety_stock"].to_numpy(), sub["sigma_protection"].to_numpy()
+    cover = np.maximum(settings.plan.review_period, policy.loc[dealer, "lot_size"].to_numpy() / d[dealer.to_numpy()])
+    z = x / s
+    short = s * (stats.norm.pdf(z) - z * stats.norm.sf(z)) / cover
+    assert 1 - short.sum() / d[dealer.to_numpy()].sum() == pytest.approx(0.97, abs=2e-6)
+    np.testing.assert_allclose(sub["order_up_to"], sub["mean_protection_demand"] + x)
+    with pytest.raises(ValueError, match="aggregate_fill_rate"):
+        type(settings.plan).model_validate({**settings.plan.model_dump(), "safety_stock_budget": 10.0})
