@@ -81,13 +81,6 @@ def test_cli_compare(workspace):
     assert missing.exit_code == 2 and "RUN-X" in missing.output
 
 
-def test_notebook_is_stored_without_outputs():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert code and all(not c.outputs and c.execution_count is None for c in code)
-    assert "parameters" in code[0].metadata.get("tags", [])
-
-
 def test_notebook_executes(workspace, tmp_path, monkeypatch):
     from nbclient import NotebookClient
 

@@ -74,8 +74,9 @@ def test_default_config_path_prefers_env(monkeypatch, tmp_path):
     assert default_config_path() == NOTEBOOK.parents[1] / "configs" / "demo.yaml"
 
 
-def test_notebook_is_stored_without_outputs():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+@pytest.mark.parametrize("notebook", [NOTEBOOK, NOTEBOOK.parent / "compare_runs.ipynb"], ids=lambda p: p.stem)
+def test_notebook_is_stored_without_outputs(notebook):
+    nb = nbformat.read(notebook, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(not c.outputs and c.execution_count is None for c in code)
     assert "parameters" in code[0].metadata.get("tags", [])
