@@ -231,7 +231,7 @@ def test_failed_global_fit_falls_back_and_says_why(monkeypatch, caplog):
     def broken(self, *args, **kwargs):
         raise MemoryError("out of memory")
 
-    monkeypatch.setattr(GlobalBoosting, "fit_predict", broken)
+    monkeypatch.setattr(GlobalBoosting, "fit", broken)
     with caplog.at_level("WARNING", logger="forecasting.core"):
         res = forecast(hist, horizon=H, season_length=52, candidates={"smooth": ["global", "ets"], "erratic": ["global", "ets"]})
     assert "global model failed" in caplog.text

@@ -1,0 +1,84 @@
+"""The global model's fit / predict split: no leakage per origin, same forecasts as one call."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.models.global_model import GlobalBoosting, GlobalFit, Panel, fit_task, predict_task
+
+H = 6
+FAST = {"max_iter": 20, "max_rows": 5_000, "min_samples_leaf": 20}
+
+
+def _panel(seed: int = 3, S: int = 40, T: int = 90) -> Panel:
+    """Seasonal Poisson demand with promotions, prices (unknown early on, an inf once),
+    a series that starts after the first origin and one that stops selling."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(T)
+    level = rng.gamma(2.0, 3.0, (S, 1)) * (1.3 + np.sin(2 * np.pi * (t + rng.integers(0, 12, (S, 1))) / 12))
+    promo = (rng.random((S, T)) < 0.1).astype(float)
+    price = 10.0 * np.exp(np.cumsum(rng.normal(0, 0.02, (S, T)), axis=1))
+    y = rng.poisson(level * (1 + promo) * (10.0 / price) ** 1.5).astype(float)
+    y[0, :75] = np.nan  # starts after the first origin (62) below
+    y[1, 5:] = 0.0  # level 0 at every origin (the level reads the last 52 periods)
+    price[2:6, :30] = np.nan
+    price[7, 50] = np.inf
+    dates = pd.date_range("2018-01-01", periods=T + H, freq="MS")
+    return Panel(y, promo, price, Panel.season_positions(dates, 12), 12, has_promo=True, has_price=True)
+
+
+def test_predict_reads_only_periods_before_each_origin():
+    panel = _panel()
+    model = GlobalBoosting(horizon=H, **FAST)
+    cutoff, origins = 62, (62, 70, 78, 84)
+    fit = model.fit(panel, cutoff, quantiles=True)
+    assert isinstance(fit, GlobalFit) and fit.mean_model is not None and len(fit.quantile_models) == 3
+    together = model.predict(fit, panel, origins)
+    assert together.mean.shape == (4, 40, H) and together.quantiles.shape == (4, 40, H, 3)
+    # the one-call path (what the tests and refit_backtest use) is the same computation
+    one_call = model.fit_predict(panel, cutoff, origins=origins, quantiles=True)
+    np.testing.assert_array_equal(one_call.mean, together.mean)
+    np.testing.assert_array_equal(one_call.quantiles, together.quantiles)
+    rng = np.random.default_rng(0)
+    for k, o in enumerate(origins):
+        # demand, promotions and prices from the origin on wrecked: that origin's
+        # forecast, quantiles and level do not move, alone or among other origins
+        wrecked = Panel(panel.y.copy(), panel.promo.copy(), panel.price.copy(), panel.season_pos, 12, True, True)
+        wrecked.y[:, o:] = rng.poisson(500.0, wrecked.y[:, o:].shape)
+        wrecked.promo[:, o:] = 1.0 - wrecked.promo[:, o:]
+        wrecked.price[:, o:] = np.where(rng.random(wrecked.price[:, o:].shape) < 0.5, np.nan, 0.5)
+        again = model.predict(fit, wrecked, (o,))
+        np.testing.assert_array_equal(again.mean[0], together.mean[k])
+        np.testing.assert_array_equal(again.quantiles[0], together.quantiles[k])
+        np.testing.assert_array_equal(again.scale[0], together.scale[k])
+        # (and the check can fail: the period just before the origin does move it)
+        moved = Panel(panel.y.copy(), panel.promo, panel.price, panel.season_pos, 12, True, True)
+        moved.y[:, o - 1] += 50.0
+        assert not np.allclose(model.predict(fit, moved, (o,)).mean[0], together.mean[k])
+    # a series without any period before an origin, or with level 0 there, forecasts 0
+    assert (together.mean[:2, 0] == 0).all() and (together.scale[:2, 0] == 0).all()
+    assert (together.mean[:, 1] == 0).all() and (together.quantiles[:, 1] == 0).all()
+    assert (together.mean[2:, 0] > 0).any()
+    with pytest.raises(ValueError, match="leak"):
+        model.predict(fit, panel, (cutoff - 1,))
+
+
+def test_tasks_never_raise_and_carry_the_reason():
+    panel = _panel()
+    model = GlobalBoosting(horizon=H, **FAST)
+    broken = Panel(panel.y[:, :50], panel.promo, panel.price, panel.season_pos, 12, True, True)  # wrong shapes
+    fit = fit_task(model, broken, 80, True)
+    assert fit.error and fit.mean_model is None
+    out = predict_task(model, fit, panel, (80, 84), False, False)
+    assert out.error == fit.error and np.isnan(out.mean).all() and out.mean.shape == (2, 40, H)
+    good = fit_task(model, panel, 70, True)
+    out = predict_task(model, good, panel, (69,), False, False)  # before the cutoff: refused, not raised
+    assert "leak" in out.error and np.isnan(out.mean).all()
+    ok = predict_task(model, good, panel, (70, 80), True, False)
+    assert not ok.error and np.isfinite(ok.mean).all() and ok.promo_lift.shape == (40,)
+    assert set(good.seconds) == {"features", "fit_mean", "fit_quantiles"}
+    assert set(ok.seconds) == {"features", "predict_mean", "predict_quantiles"}
+
+
+# The backtest origins split into one share per worker (forecast()'s default scheme)
+# give the forecasts of one process: test_orchestration's Dask test (2 workers vs serial).
