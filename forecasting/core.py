@@ -28,6 +28,7 @@ which is why they are not part of the per-series step.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -45,7 +46,7 @@ from threadpoolctl import threadpool_limits
 from . import metrics as _metrics
 from .backtest import check_forecast, rolling_origins, select_candidate
 from .classify import classify_demand
-from .models import MODELS, make_model
+from .models import MODELS, Combination, make_model
 from .models.global_model import GlobalBoosting, GlobalForecast, Panel
 from .parallel import TaskRunner, release_memory
 from .quantiles import (
@@ -412,16 +413,173 @@ def _candidate_names(label: str, short: bool, min_train_len: int, cfg: ForecastC
     return names
 
 
-def _scores(runs: list, y: np.ndarray, m: int) -> dict:
-    a_arr = np.concatenate([a for _, a, _ in runs])
-    f_arr = np.concatenate([f for _, _, f in runs])
-    return {
-        "mase": _nanmean([_metrics.mase(a, f, y[:o], m) for o, a, f in runs]),
-        "rmsse": _nanmean([_metrics.rmsse(a, f, y[:o]) for o, a, f in runs]),
-        "wape": _metrics.wape(a_arr, f_arr),
-        "bias": _metrics.bias(a_arr, f_arr),
-        "n_origins": len(runs),
-    }
+class _Backtest:
+    """One series' rolling-origin backtest: every (model, origin) fit computed once.
+
+    A combination's members are often also candidates of their own (``theta`` is both
+    a default candidate and a member of ``combo``), and with the same constructor
+    parameters the member's fit at an origin is the very same computation as the
+    candidate's. This memo keys each fit by the model's class and constructor
+    parameters (``repr``) and the origin, so a combination reuses the forecasts its
+    members already made, and the per-origin scales of the scores are computed once,
+    not once per candidate. It reproduces exactly what fitting the models one by one
+    gives (:class:`~forecasting.models.Combination` and ``SeriesModel.frozen``):
+
+    - origin 0 (the oldest): a fresh fit; later origins: the origin-0 fit's
+      ``frozen()`` copy (a fresh fit at every origin with ``refit``);
+    - a combination leaves out a member whose fit raises, that needs more data or whose
+      one-step forecast is not finite; at later origins only the members that fitted
+      at origin 0 take part (its frozen copy holds only those); it fails when every
+      member fails; its forecast is the mean (median) of the members' forecasts,
+      clipped at zero.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        The series, units per period.
+    origins : list of int
+        Backtest cut-offs, oldest first (training data ``y[:o]``).
+    horizon : int
+        ``H``, periods forecast from each origin.
+    season_length : int
+        ``m``, periods; the MASE scale's lag.
+    select_by : str
+        Ranking score (``mase``, ``rmsse`` or ``wape``).
+    refit : bool
+        Fresh fit at every origin (``refit_backtest``).
+    """
+
+    def __init__(self, y: np.ndarray, origins: Sequence[int], horizon: int, season_length: int,
+                 select_by: str, refit: bool = False):
+        self.y = y
+        self.origins = list(origins)
+        self.h = int(horizon)
+        self.m = int(season_length)
+        self.select_by = select_by
+        self.refit = bool(refit)
+        self._fits: dict[tuple, Any] = {}   # (key, k) -> (raw forecast, exception)
+        self._first: dict[str, Any] = {}    # key -> the fitted model of origin 0
+        self._combo_ok: dict[str, list] = {}  # combination key -> member indices fitted at origin 0
+        self._members: dict[str, list] = {}   # combination key -> its unfitted member templates
+        self._scale: dict[int, tuple] = {}
+
+    # -- fits ---------------------------------------------------------------------------
+    @staticmethod
+    def key(model) -> str:
+        return f"{type(model).__module__}.{type(model).__qualname__}:{model!r}"
+
+    def forecast(self, model, k: int, key: str | None = None) -> np.ndarray:
+        """Raw forecast (``predict(H)``) of the unfitted ``model`` at origin ``k``;
+        raises what the fit or the forecast raised. ``key``: ``self.key(model)``,
+        when the caller has it already."""
+        raw, exc = self._run(model, key or self.key(model), k)
+        if exc is not None:
+            raise exc
+        return raw
+
+    def _run(self, model, key: str, k: int):
+        hit = self._fits.get((key, k))
+        if hit is not None:
+            return hit
+        if isinstance(model, Combination):
+            out = self._combine(model, key, k)
+        else:
+            out = self._fit(model, key, k)
+        self._fits[(key, k)] = out
+        return out
+
+    def _fit(self, model, key: str, k: int):
+        if k > 0 and not self.refit:
+            first = self._first.get(key)
+            if first is None:  # failed at origin 0: that failure stands for every origin
+                return None, self._run(model, key, 0)[1]
+            model = first.frozen()
+        else:
+            # ``model`` is an unfitted template that stays unfitted: a fit sets only
+            # attributes ending in ``_``, so a shallow copy is a fresh model.
+            model = copy.copy(model)
+        try:
+            model.fit(self.y[: self.origins[k]])
+            raw = model.predict(self.h)
+        except Exception as exc:  # recorded; the caller decides what a failure means
+            return None, exc
+        if k == 0:
+            self._first[key] = model
+        return raw, None
+
+    def _combine(self, combo: Combination, key: str, k: int):
+        if combo.method not in ("mean", "median"):
+            return None, ValueError(f"method must be 'mean' or 'median', got {combo.method!r}")
+        members = self._members.get(key)
+        if members is None:
+            members = self._members[key] = [(m, self.key(m)) for m in combo._build()]
+        if not members:
+            return None, ValueError("a combination needs at least one member")
+        n_train = self.origins[k]
+        if k > 0 and not self.refit:
+            if key not in self._combo_ok:
+                self._run(combo, key, 0)
+            active = self._combo_ok.get(key, [])
+        else:
+            active = range(len(members))
+        raws, failed, used = [], {}, []
+        for i in active:
+            member, member_key = members[i]
+            if n_train < member.min_length:
+                failed[member.name] = f"ValueError: needs {member.min_length} periods"
+                continue
+            raw, exc = self._run(member, member_key, k)
+            if exc is None and not np.all(np.isfinite(raw[:1])):
+                exc = ValueError("non-finite forecast")
+            if exc is not None:
+                failed[member.name] = f"{type(exc).__name__}: {exc}"
+                continue
+            raws.append(raw)
+            used.append(i)
+        if k == 0:
+            self._combo_ok[key] = used
+        if not raws:
+            return None, ValueError(f"every member failed: {failed}")
+        stack = np.stack(raws)
+        mean = np.median(stack, axis=0) if combo.method == "median" else stack.mean(axis=0)
+        return np.maximum(np.asarray(mean, dtype=float).reshape(self.h), 0.0), None
+
+    # -- scores -------------------------------------------------------------------------
+    def _scales(self, o: int) -> tuple[float, float, float]:
+        """(MASE scale, RMSSE scale, selection scale) of the training data ``y[:o]``:
+        they depend on the origin only, not on the candidate."""
+        hit = self._scale.get(o)
+        if hit is None:
+            train = self.y[:o]
+            hit = (_metrics.mase_scale(train, self.m), _metrics.rmsse_scale(train),
+                   _safe_scale(train, self.m))
+            self._scale[o] = hit
+        return hit
+
+    def origin_score(self, o: int, actual: np.ndarray, f: np.ndarray) -> float:
+        """Selection score of one origin, as :func:`_origin_score`."""
+        if self.select_by == "mase":
+            return float(np.mean(np.abs(actual - f))) / self._scales(o)[2]
+        return _origin_score(self.select_by, self.y[:o], actual, f, self.m)
+
+    def scores(self, runs: list) -> dict:
+        """``mase``, ``rmsse`` (means over origins), ``wape``, ``bias`` (pooled) and
+        ``n_origins`` of one candidate's runs; formulas of :mod:`forecasting.metrics`."""
+        a_arr = np.concatenate([a for _, a, _ in runs])
+        f_arr = np.concatenate([f for _, _, f in runs])
+        mase, rmsse = [], []
+        for o, a, f in runs:
+            s_mase, s_rmsse, _ = self._scales(o)
+            e = a - f
+            mase.append(float(float(np.mean(np.abs(e))) / s_mase) if s_mase > 0 else float("nan"))
+            rmsse.append(float(np.sqrt(np.mean(e**2) / s_rmsse)) if s_rmsse > 0 else float("nan"))
+        return {
+            "mase": _nanmean(mase),
+            "rmsse": _nanmean(rmsse),
+            "wape": _metrics.wape(a_arr, f_arr),
+            "bias": _metrics.bias(a_arr, f_arr),
+            "n_origins": len(runs),
+        }
 
 
 def forecast_series(
@@ -469,25 +627,26 @@ def forecast_series(
     scores: dict[str, float] = {}
     cand_scores: dict[str, dict] = {}
     per_origin: dict[str, np.ndarray] = {}
+    # Parameters are estimated at the first origin only; later origins re-run the model
+    # with them (``frozen``), unless refit_backtest. Every (model, origin) fit is made
+    # once: a combination reuses the forecasts of its members that are candidates too.
+    bt = _Backtest(y, origins, h, cfg.season_length, cfg.select_by, cfg.refit_backtest)
+    caps = [_cap(y[:o], cfg.max_multiple) for o in origins]
     for name in names:
         runs = []
         ranks = []
-        first = None
         try:
-            for o in origins:
-                train, actual = y[:o], y[o : o + h]
-                cap_o = _cap(train, cfg.max_multiple)
+            model = None if name in external else _make(name, cfg, profile)
+            key = None if model is None else bt.key(model)
+            for k, o in enumerate(origins):
+                actual = y[o : o + h]
                 if name in external:
-                    f = check_forecast(np.asarray(external[name][0][o], dtype=float)[:h], h, cap_o)
+                    f = check_forecast(np.asarray(external[name][0][o], dtype=float)[:h], h, caps[k])
                 else:
-                    # Parameters are estimated at the first origin only; later origins
-                    # re-run the model with them (``frozen``), unless refit_backtest.
-                    model = None if first is None or cfg.refit_backtest else first.frozen()
-                    fitted, f = _fit_predict(name, train, h, cap_o, cfg, model, profile)
-                    first = first or fitted
+                    f = check_forecast(bt.forecast(model, k, key), h, caps[k])
                 f = f[: actual.size]
                 runs.append((o, actual, f))
-                ranks.append(_origin_score(cfg.select_by, train, actual, f, cfg.season_length))
+                ranks.append(bt.origin_score(o, actual, f))
         except Exception as exc:  # any failure disqualifies the candidate, by design
             reasons.append(f"{name} failed in backtest at origin {o} of {n}: {type(exc).__name__}: {exc}")
             scores[name] = float("nan")
@@ -495,7 +654,7 @@ def forecast_series(
         backtests[name] = runs
         per_origin[name] = np.asarray(ranks, dtype=float)
         if runs:
-            cand_scores[name] = _scores(runs, y, cfg.season_length)
+            cand_scores[name] = bt.scores(runs)
         if cfg.select_by == "mase":
             scores[name] = float(np.mean(ranks)) if ranks else float("nan")
         else:
