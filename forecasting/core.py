@@ -1122,15 +1122,37 @@ def forecast(
             plans = future is not None
             if cfg.refit_backtest:
                 tasks = [(gmodel, panel_ref, c, (c,), c == cutoffs[-1], False, plans, None, None) for c in cutoffs]
+                tasks.append((gmodel, panel_ref, T, (T,), True, True, plans, fpromo, fprice))
+                results = runner.map(_global_task, tasks)
+                fits = []
             else:
-                # one fit before the earliest origin forecasts every backtest origin: no
-                # leakage, and the same "frozen parameters" scheme as the series models
-                tasks = [(gmodel, panel_ref, cutoffs[0], tuple(cutoffs), True, False, plans, None, None)] if cutoffs else []
-            tasks.append((gmodel, panel_ref, T, (T,), True, True, plans, fpromo, fprice))
-            results = runner.map(_global_task, tasks)
-            for r in results:
-                if r.error:
-                    logger.warning("forecast: global model failed at cutoff %d of %d: %s", r.cutoff, T, r.error)
+                # One fit before the earliest origin forecasts every backtest origin: no
+                # leakage, and the same "frozen parameters" scheme as the series models.
+                # Fits first (that one and the final one side by side), then the
+                # predictions, the backtest origins split into one share per worker and
+                # the final forecast: predicting 4 regressors for S x H rows per origin
+                # costs more than the fits from ~6 origins on, and as a single task it
+                # left the other workers idle.
+                from .models.global_model import fit_task, predict_task
+
+                fit_at = ([cutoffs[0]] if cutoffs else []) + [T]
+                fits = runner.map(fit_task, [(gmodel, panel_ref, c, True) for c in fit_at])
+                # biggest shares first, the final forecast (1 origin + 3 effect
+                # predictions) last, so that a process pool hands it to the first free worker
+                shares = [tuple(int(c) for c in part) for part in np.array_split(cutoffs, max(1, min(runner.workers, len(cutoffs)))) if part.size]
+                tasks = [(gmodel, fits[0], panel_ref, part, False, plans) for part in shares]
+                tasks.append((gmodel, fits[-1], panel_ref, (T,), True, plans, fpromo, fprice))
+                results = runner.map(predict_task, tasks)
+            # (the backtest shares of one failed fit say so once)
+            for cutoff, error in dict.fromkeys((r.cutoff, r.error) for r in results if r.error):
+                logger.warning("forecast: global model failed at cutoff %d of %d: %s", cutoff, T, error)
+            spent = {}
+            for r in [*fits, *results]:
+                for key, sec in r.seconds.items():
+                    spent[key] = spent.get(key, 0.0) + sec
+            # task seconds summed over the workers (the quantile regressors' share is asked
+            # for whenever the global model's cost comes up)
+            logger.info("forecast: global model task seconds %s", {k: round(v, 2) for k, v in spent.items()})
             gfinal = results[-1]
             by_origin = {o: r.mean[k] for r in results[:-1] for k, o in enumerate(r.origins)}
             gcal = [(o, r.quantiles[k], r.scale[k]) for r in results[:-1] if r.quantiles is not None for k, o in enumerate(r.origins)]
