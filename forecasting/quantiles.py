@@ -21,6 +21,25 @@ Method (empirical, distribution-free; the models themselves carry no error model
    ``s_i`` multiplied by ``short_widen`` (default 1.5): their model choice itself is
    uncertain, and the widening is a deliberate, documented judgement rather than an
    estimate.
+
+   Scale-free borrowing for new SKUs: a series whose class has no member with at
+   least ``min_errors`` errors (the ``short`` class of new SKUs) borrows the ratio of
+   all established series, and for it that prior follows the power law
+   ``MAE ~ r level^beta`` of the data rather than proportionality (Taylor's power
+   law of variance, Taylor 1961; ``beta = 1/2`` is the Poisson law of count demand,
+   ``beta = 1`` a constant relative error). ``beta`` is the least-squares slope of
+   ``log MAE_j`` on ``log level_j`` over the established series, clipped to
+   ``[1/2, 1]``, and ``r`` the median of ``MAE_j / level_j^beta``
+   (:func:`scale_exponent`). With proportionality a new SKU that sold 1 unit in its
+   first 4 weeks got a quarter of the scale of one selling 1 unit a week, although
+   low-rate count demand has the *largest* relative error, and the short series
+   under-covered: demo hold-out (24 short series, fitted ``beta = 0.73``) q90/q95
+   0.821/0.888 -> 0.875/0.949, all other classes unchanged. The same law with class
+   intercepts for the established classes, where the prior only has weight
+   ``n_0 / (n_i + n_0)``, was measured and not adopted: M3 and the demo unchanged
+   within 0.002, aus_retail q90/q95 0.940/0.976 -> 0.945/0.981. Fewer than 10
+   informative series, or no spread of their levels, keep ``beta = 1``.
+
 3. Two refinements of the standardisation, both measured on held-out simulated data
    (q90 coverage rose from 0.86-0.88 to 0.87-0.90 over three seeds):
 
@@ -82,6 +101,7 @@ __all__ = [
     "quantile_column",
     "check_quantiles",
     "class_error_ratio",
+    "scale_exponent",
     "error_scales",
     "pooled_error_quantiles",
     "calibrate_levels",
@@ -157,6 +177,72 @@ def class_error_ratio(
         if members.any():
             prior[groups == g] = float(np.median(ratio[members]))
     return prior
+
+
+def scale_exponent(
+    mae: np.ndarray,
+    n_errors: np.ndarray,
+    level: np.ndarray,
+    groups: np.ndarray,
+    min_errors: int,
+    *,
+    bounds: tuple[float, float] = (0.5, 1.0),
+    min_series: int = 10,
+) -> float:
+    """Exponent ``beta`` of the power law ``MAE_i ~ r_g level_i^beta`` across series.
+
+    Least-squares slope of ``log MAE_i`` on ``log level_i`` with a separate intercept
+    per class ``g`` (both logs centred on their class mean), over the series with at
+    least ``min_errors`` backtest errors and positive MAE and level; clipped to
+    ``bounds``. This is Taylor's power law of variance (Taylor 1961, "Aggregation,
+    variance and the mean", Nature 189), fitted to absolute errors instead of
+    variances: ``1/2`` is the Poisson law of count demand, ``1`` a constant relative
+    error; values outside ``[1/2, 1]`` come from series that differ in more than their
+    level and are not extrapolated to the series without errors.
+
+    Parameters
+    ----------
+    mae : numpy.ndarray
+        Own mean absolute backtest error per series, units per period.
+    n_errors : numpy.ndarray
+        Number of own backtest errors per series.
+    level : numpy.ndarray
+        Mean demand per period of each series, units.
+    groups : numpy.ndarray
+        Class label of each series.
+    min_errors : int
+        Fewest own errors for a series to enter the fit.
+    bounds : tuple of float
+        Range ``beta`` is clipped to.
+    min_series : int
+        Fewest informative series for a fit; with fewer, or when their levels do not
+        differ, ``beta = 1`` (the relative-error prior).
+
+    Returns
+    -------
+    float
+        ``beta`` (dimensionless).
+
+    Examples
+    --------
+    >>> level = np.array([1.0, 4.0, 16.0, 64.0] * 3)
+    >>> scale_exponent(np.sqrt(level), np.full(12, 50), level, np.array(["a"] * 12), 20, min_series=4)
+    0.5
+    """
+    mae = np.asarray(mae, dtype=float)
+    level = np.asarray(level, dtype=float)
+    groups = np.asarray(groups)
+    ok = (np.asarray(n_errors) >= min_errors) & (mae > 0) & (level > 0) & np.isfinite(mae) & np.isfinite(level)
+    if ok.sum() < min_series:
+        return 1.0
+    x, y, g = np.log(level[ok]), np.log(mae[ok]), np.unique(groups[ok], return_inverse=True)[1].ravel()
+    counts = np.bincount(g)
+    x = x - (np.bincount(g, weights=x) / counts)[g]
+    y = y - (np.bincount(g, weights=y) / counts)[g]
+    sxx = float(x @ x)
+    if sxx <= 1e-12 * x.size:
+        return 1.0
+    return float(np.clip(float(x @ y) / sxx, *bounds))
 
 
 def error_scales(
@@ -290,6 +376,10 @@ class QuantileResult:
     pinball : numpy.ndarray
         ``(series, quantiles)`` mean pinball loss of the quantiles rebuilt on each
         series' own backtest errors, units per period (``nan`` without errors).
+    scale_exponent : float
+        ``beta`` of the borrowed prior ``r level^beta`` of the series whose class has no
+        series with enough errors (new SKUs, class ``short``), see
+        :func:`scale_exponent`; 1 when every class has such series.
     """
 
     values: np.ndarray
@@ -300,6 +390,7 @@ class QuantileResult:
     levels: dict = field(default_factory=dict)
     coverage: pd.DataFrame = field(default_factory=pd.DataFrame)
     pinball: np.ndarray = field(default_factory=lambda: np.empty((0, 0)))
+    scale_exponent: float = 1.0
 
 
 def quantiles_from_errors(
@@ -322,6 +413,7 @@ def quantiles_from_errors(
     err_folds: np.ndarray | None = None,
     calibrate: bool = False,
     center: bool = True,
+    beta: float | None = None,
 ) -> QuantileResult:
     """Demand quantiles = mean forecast + scaled pooled empirical error quantiles.
 
@@ -369,6 +461,11 @@ def quantiles_from_errors(
         Subtract the mean standardised error of each (class, step) pool before taking
         quantiles (step 4 of the module docstring), so that the quantiles are centred
         on the mean forecast.
+    beta : float, optional
+        Exponent of the borrowed prior ``r level^beta`` of the series whose class has
+        no series with at least ``min_errors`` errors (module docstring, step 2);
+        default: fitted across all classes by :func:`scale_exponent`. ``1`` gives a
+        prior proportional to the level, as for the other classes.
 
     Returns
     -------
@@ -387,7 +484,20 @@ def quantiles_from_errors(
         mae = np.where(n_err > 0, abs_sum / np.maximum(n_err, 1), 0.0)
     level = np.asarray(level, dtype=float)
     n0 = horizon if prior_weight is None else prior_weight
-    prior = class_error_ratio(mae, n_err, level, groups, 2 * horizon if min_errors is None else min_errors)
+    min_errors = 2 * horizon if min_errors is None else int(min_errors)
+    level = np.maximum(level, 0.0)
+    informative = (n_err >= min_errors) & (level > 0)
+    member = np.isin(groups, groups[informative])
+    beta_all = 1.0
+    if not member.all():
+        # a series whose class has no informative member (a new SKU) borrows the overall
+        # ratio at its own level: the law across all established series, no class intercepts
+        beta_all = scale_exponent(mae, n_err, level, np.zeros(n_series), min_errors) if beta is None else float(beta)
+    prior = class_error_ratio(mae, n_err, level, groups, min_errors)
+    if not member.all():
+        prior[~member] = class_error_ratio(mae, n_err, level ** beta_all, np.zeros(n_series), min_errors)[~member]
+    # the prior's level measure: level^beta, so that the ratio is scale-free
+    level = np.where(member, level, level ** beta_all)
     scales = error_scales(mae, n_err, level, groups, prior_weight=n0, min_errors=0, prior_ratio=prior)
     widen = np.ones(n_series)
     if short is not None:
@@ -457,7 +567,8 @@ def quantiles_from_errors(
     z_all[usable] = z
     used_levels = {g: np.asarray(levels.get(g, qs), dtype=float) for g in np.unique(groups)}
     return QuantileResult(values=values, scales=scales, method=method, z_quantiles=table, z=z_all,
-                          levels=used_levels, coverage=coverage, pinball=pinball)
+                          levels=used_levels, coverage=coverage, pinball=pinball,
+                          scale_exponent=float(beta_all))
 
 
 def _pool_means(z: np.ndarray, z_groups: np.ndarray, z_steps: np.ndarray, min_pool: int) -> np.ndarray:

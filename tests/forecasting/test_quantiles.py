@@ -124,3 +124,53 @@ def test_backtest_bias_is_not_carried_into_the_quantiles_unless_asked():
     spread_c = centred.values[:, :, 1] - centred.values[:, :, 0]
     spread_s = shifted.values[:, :, 1] - shifted.values[:, :, 0]
     assert np.median(spread_c / spread_s) == pytest.approx(1.0, abs=0.1)
+
+
+def test_scale_exponent_recovers_the_power_law_within_classes():
+    from forecasting.quantiles import scale_exponent
+
+    level = np.array([1.0, 4.0, 16.0, 64.0] * 3)
+    n = np.full(level.size, 50)
+    one = np.array(["a"] * level.size)
+    # Poisson law MAE ~ sqrt(level), constant relative error MAE ~ level
+    assert scale_exponent(0.8 * np.sqrt(level), n, level, one, 20, min_series=4) == pytest.approx(0.5)
+    assert scale_exponent(0.3 * level, n, level, one, 20, min_series=4) == pytest.approx(1.0)
+    # slope 0.75 in each of two classes with different intercepts: the class means are
+    # removed, so the pooled slope (which would mix the intercepts in) does not leak in
+    two = np.array(["a"] * 4 + ["b"] * 4)
+    lv = np.array([1.0, 2.0, 4.0, 8.0, 100.0, 200.0, 400.0, 800.0])
+    mae = np.where(two == "a", 5.0, 0.01) * lv**0.75
+    assert scale_exponent(mae, np.full(8, 50), lv, two, 20, min_series=4) == pytest.approx(0.75)
+    # outside [1/2, 1] it is clipped; too few informative series or equal levels: 1
+    assert scale_exponent(0.1 * level**0.2, n, level, one, 20, min_series=4) == 0.5
+    assert scale_exponent(0.1 * level**1.4, n, level, one, 20, min_series=4) == 1.0
+    assert scale_exponent(0.8 * np.sqrt(level), np.where(np.arange(12) < 3, 50, 5), level, one, 20, min_series=4) == 1.0
+    assert scale_exponent(np.arange(1.0, 13.0), n, np.full(12, 5.0), one, 20, min_series=4) == 1.0
+
+
+def test_new_series_borrow_the_level_law_of_established_series():
+    # established series follow the Poisson law MAE = 0.8 sqrt(level); a new series
+    # (class "short", no informative member) at level 0.25 borrows 0.8 * 0.25^0.5 = 0.4,
+    # not the proportional prior median(MAE/level) * 0.25
+    level = np.array([1.0, 4.0, 16.0, 64.0] * 3 + [0.25])
+    n = level.size
+    H = 2
+    k = 12 * 25  # 25 errors per established series: n_i >= min_errors (2 H)
+    rng = np.random.default_rng(7)
+    s = np.repeat(np.arange(12), 25)
+    h = np.tile(np.array([1, 2] * 12 + [1]), 12)
+    sign = np.where(rng.random(k) < 0.5, -1.0, 1.0)
+    e = sign * 0.8 * np.sqrt(level[s])  # |e| = MAE exactly
+    groups = np.array(["smooth"] * 12 + ["short"])
+    means = np.tile(level[:, None], (1, H))
+    res = quantiles_from_errors(means, s, h, e, level, groups, (0.5, 0.9), prior_weight=2.0)
+    assert res.scale_exponent == pytest.approx(0.5)
+    assert res.scales[-1] == pytest.approx(0.8 * 0.5)  # r = 0.8, level^0.5 = 0.5
+    # established series keep the proportional prior of their class: with their own
+    # MAE equal to the prior at the class median only, hand-check one of them
+    ratio = np.median(0.8 * np.sqrt(level[:12]) / level[:12])
+    assert res.scales[0] == pytest.approx((25 * 0.8 + 2.0 * ratio * 1.0) / 27)
+    # proportional prior for the new series when asked (beta=1): median ratio x level
+    fixed = quantiles_from_errors(means, s, h, e, level, groups, (0.5, 0.9), prior_weight=2.0, beta=1.0)
+    assert fixed.scales[-1] == pytest.approx(ratio * 0.25)
+    assert res.scales[-1] > 2 * fixed.scales[-1]
