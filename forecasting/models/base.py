@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["SeriesModel", "check_series", "check_horizon", "jsonable_params"]
+__all__ = ["SeriesModel", "check_series", "check_horizon", "jsonable_params", "line_fit"]
 
 #: Significant digits kept for fitted parameters: enough to re-run a model to well
 #: below forecast noise, short enough for a readable CSV cell.
@@ -82,11 +82,47 @@ def check_series(y: ArrayLike, min_length: int = 1) -> np.ndarray:
         raise ValueError(f"y must be 1-D, got shape {arr.shape}")
     if arr.size < min_length:
         raise ValueError(f"y has {arr.size} periods, the model needs at least {min_length}")
+    # Fast path (called for every fit of every backtest origin): a NaN makes the minimum
+    # NaN and fails ``>= 0``, an inf makes the maximum non-finite; only a series that
+    # fails gets the detailed checks below, for the message.
+    if arr.size and arr.min() >= 0 and np.isfinite(arr.max()):
+        return arr.copy()
     if not np.all(np.isfinite(arr)):
         raise ValueError("y contains NaN or infinite values")
     if np.any(arr < 0):
         raise ValueError("y contains negative demand")
     return arr.copy()
+
+
+def line_fit(x: np.ndarray) -> tuple[float, float]:
+    """Least squares line through ``x_t`` over ``t = 0 .. n-1``, in closed form.
+
+    ``B = sum (t - tbar) x_t / sum (t - tbar)^2`` with ``tbar = (n - 1) / 2`` and
+    ``sum (t - tbar)^2 = n (n^2 - 1) / 12``; ``A = mean(x) - B tbar`` (the normal
+    equations of simple regression, e.g. Draper and Smith 1998, ch. 1). The same line as
+    ``numpy.polyfit(t, x, 1)`` to float precision, without its Vandermonde matrix and
+    SVD: the line is fitted at every backtest origin of several models.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Values, units per period; at least two.
+
+    Returns
+    -------
+    tuple of float
+        ``(B, A)``: slope (units per period per period) and intercept at ``t = 0``
+        (units per period), in ``polyfit``'s order.
+
+    Examples
+    --------
+    >>> line_fit(np.array([1.0, 3.0, 5.0]))
+    (2.0, 1.0)
+    """
+    n = x.size
+    tbar = 0.5 * (n - 1)
+    slope = float((np.arange(n, dtype=float) - tbar) @ x) / (n * (n * n - 1) / 12.0)
+    return slope, float(np.mean(x)) - slope * tbar
 
 
 def check_horizon(h: int) -> int:

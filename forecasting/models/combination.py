@@ -105,7 +105,9 @@ class Combination(SeriesModel):
         if self._frozen is not None:
             import copy
 
-            return [copy.deepcopy(m) for m in self._frozen]
+            # unfitted templates: a fit only sets attributes ending in ``_``, so a shallow
+            # copy is a fresh model and the templates stay unfitted for the next origin
+            return [copy.copy(m) for m in self._frozen]
         params = self.member_params or {}
         return [make_model(name, self.season_length, **dict(params.get(name, {}))) for name in self.members]
 

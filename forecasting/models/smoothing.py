@@ -92,13 +92,19 @@ def seasonal_indices(y: np.ndarray, season_length: int, window: int | None = Non
     counts = np.bincount(pos, minlength=m).astype(float)
     # Trend and seasonal dummies fitted jointly: a trend fitted alone would absorb part
     # of the season (a sine over whole cycles is correlated with t) and bias both.
+    # Least squares of y on [(t - tbar) / n, dummies] in closed form (Frisch-Waugh-Lovell:
+    # the trend coefficient from the series and t both demeaned within each cycle
+    # position; every position has >= 2 periods, so the fit has full rank), the same
+    # solution as lstsq on the design matrix to float precision at O(n) cost.
     t = np.arange(n, dtype=float)
-    design = np.zeros((n, m + 1))
-    design[:, 0] = (t - t.mean()) / n
-    design[np.arange(n), 1 + pos] = 1.0
-    coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    raw = coef[1:] - coef[1:].mean()
-    resid = y - design @ coef
+    tc = (t - t.mean()) / n
+    y_pos = np.bincount(pos, weights=y, minlength=m) / counts
+    t_pos = np.bincount(pos, weights=tc, minlength=m) / counts
+    t_dev = tc - t_pos[pos]
+    b = float(t_dev @ (y - y_pos[pos])) / float(t_dev @ t_dev)
+    c = y_pos - b * t_pos
+    raw = c - c.mean()
+    resid = y - b * tc - c[pos]
     sigma2 = float(resid @ resid) / max(n - m - 1, 1)
     half = window // 2
     if half:
@@ -259,10 +265,12 @@ def _forms(positive: bool, seasonal: bool, damped: bool | None) -> list[tuple[st
     return out
 
 
-def _initial_states(y: np.ndarray, m: int, season: str) -> tuple[float, float, np.ndarray]:
+def _initial_states(y: np.ndarray, m: int, season: str, line: bool = True) -> tuple[float, float, np.ndarray]:
     """Heuristic starting states (Hyndman et al. 2008, section 2.6.1): seasonal indices
     from classical decomposition of the first cycles, level and slope from a straight line
-    through the first ``max(10, 2m)`` seasonally adjusted values."""
+    through the first ``max(10, 2m)`` seasonally adjusted values (``line=False``: only
+    the seasonal indices, level and slope 0, for a caller that has them fixed)."""
+    from .base import line_fit
     from .seasonality import classical_indices
 
     n = y.size
@@ -274,9 +282,11 @@ def _initial_states(y: np.ndarray, m: int, season: str) -> tuple[float, float, n
     else:
         s0 = np.zeros(1)
         adj = y
+    if not line:
+        return 0.0, 0.0, s0
     k = min(n, max(10, 2 * m))
     if k >= 3:
-        slope, intercept = np.polyfit(np.arange(k, dtype=float), adj[:k], 1)
+        slope, intercept = line_fit(adj[:k])
     else:
         slope, intercept = 0.0, float(adj[0])
     return float(intercept), float(slope), s0
@@ -415,7 +425,9 @@ class AutoETS(SeriesModel):
         for e, t, s in forms:
             code = f"{e}{t}{s}"
             mm = m if s != "N" else 1
-            l0, b0, s0 = _initial_states(z, mm, s)
+            # frozen with its starting level and slope: only the seasonal indices needed
+            has_start = bool(self.fixed) and "l0" in self.fixed and "b0" in self.fixed
+            l0, b0, s0 = _initial_states(z, mm, s, line=not has_start)
             if e == "M" and l0 <= 0:
                 l0 = float(np.mean(z[: min(n, 10)]))
             x0 = np.array([0.1, 0.01, 0.01, 0.97 if t == "Ad" else 1.0, l0, b0])

@@ -121,7 +121,9 @@ class STLForecaster(SeriesModel):
         if self.fixed is not None:
             import copy
 
-            base = copy.deepcopy(self.fixed)
+            # the frozen base is an unfitted template: a fit only sets attributes ending
+            # in ``_``, so a shallow copy is a fresh model (deepcopy cost ~0.1 ms a fit)
+            base = copy.copy(self.fixed)
         else:
             base = make_model(self.base, 1)
         self.base_ = base.fit(adjusted + shift)

@@ -25,13 +25,14 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels
-from .base import SeriesModel
+from .base import SeriesModel, line_fit
 from .seasonality import deseasonalise, reseasonalise
 
 __all__ = ["Theta", "OptimisedTheta", "theta_forecast"]
 
 
-def theta_forecast(x: np.ndarray, h: int, alpha: float, l0: float, theta: float = 2.0) -> np.ndarray:
+def theta_forecast(x: np.ndarray, h: int, alpha: float, l0: float, theta: float = 2.0,
+                   line: tuple[float, float] | None = None) -> np.ndarray:
     """Theta forecast of a (seasonally adjusted) series with fixed parameters.
 
     Parameters
@@ -46,6 +47,8 @@ def theta_forecast(x: np.ndarray, h: int, alpha: float, l0: float, theta: float 
         Initial SES level on the theta line, units per period.
     theta : float
         Theta coefficient (>= 1; 2 = standard Theta).
+    line : tuple of float, optional
+        ``(B, A)``, the least squares line through ``x`` when the caller has it.
 
     Returns
     -------
@@ -53,7 +56,7 @@ def theta_forecast(x: np.ndarray, h: int, alpha: float, l0: float, theta: float 
         ``f_{n+h} = (1 - 1/theta)(A + B (n-1+h)) + l_n / theta``, ``h`` values.
     """
     n = x.size
-    b, a = _line(x)
+    b, a = _line(x) if line is None else line
     _, lev = _kernels.theta_sse(x, alpha, theta, l0, a, b)
     t = n - 1 + np.arange(1, h + 1)
     return (1.0 - 1.0 / theta) * (a + b * t) + lev / theta
@@ -62,8 +65,7 @@ def theta_forecast(x: np.ndarray, h: int, alpha: float, l0: float, theta: float 
 def _line(x: np.ndarray) -> tuple[float, float]:
     if x.size < 2:
         return 0.0, float(x[0])
-    slope, intercept = np.polyfit(np.arange(x.size, dtype=float), x, 1)
-    return float(slope), float(intercept)
+    return line_fit(x)
 
 
 class Theta(SeriesModel):
@@ -125,6 +127,7 @@ class Theta(SeriesModel):
             self.theta_ = float(best[2]) if fit_theta else float(self.theta)
         self.x_ = x
         self.slope_ = b
+        self.line_ = (b, a)
 
     def _fitted_params(self) -> dict:
         # Drift per period of the forecast: (1 - 1/theta) B, i.e. B/2 for the standard
@@ -135,7 +138,7 @@ class Theta(SeriesModel):
                 "multiplicative": bool(self.mult_) if self.seasonal_.size else None}
 
     def _predict(self, h: int) -> np.ndarray:
-        f = theta_forecast(self.x_, h, self.alpha_, self.l0_, self.theta_)
+        f = theta_forecast(self.x_, h, self.alpha_, self.l0_, self.theta_, self.line_)
         return reseasonalise(f, self.n_obs_, self.seasonal_, self.mult_)
 
 
