@@ -174,3 +174,26 @@ def test_new_series_borrow_the_level_law_of_established_series():
     fixed = quantiles_from_errors(means, s, h, e, level, groups, (0.5, 0.9), prior_weight=2.0, beta=1.0)
     assert fixed.scales[-1] == pytest.approx(ratio * 0.25)
     assert res.scales[-1] > 2 * fixed.scales[-1]
+
+
+def test_calibration_table_reports_the_range_of_single_fold_coverage():
+    from forecasting.quantiles import calibrate_levels
+
+    base = (np.arange(100) + 0.5) / 100  # 100 evenly spaced values in (0, 1)
+    # identical folds: every held-out fold is covered exactly like the pool
+    z = np.tile(base, 3)
+    folds = np.repeat([0, 1, 2], 100)
+    _, table = calibrate_levels(z, np.array(["a"] * z.size), folds, (0.9,))
+    row = table.set_index("demand_class").loc["a"]
+    assert row["fold_min_coverage_q90"] == row["fold_max_coverage_q90"] == pytest.approx(row["coverage_q90"])
+    # shifted folds: the middle fold is covered at 0.9 by the nominal level, the fold
+    # shifted up by 0.2 is the worst, the one shifted down the best
+    z = np.concatenate([base - 0.2, base, base + 0.2])
+    _, table = calibrate_levels(z, np.array(["a"] * z.size), folds, (0.9,), search=(0.0, 0.0))
+    row = table.set_index("demand_class").loc["a"]
+    # held out +0.2: the top 20 of the other 200 values are base's 0.805..0.995, so the
+    # q90 threshold is 0.796 and 60 of base + 0.2 (0.205..0.795) lie below it
+    assert row["fold_min_coverage_q90"] == pytest.approx(0.60)
+    # held out -0.2: the threshold 0.996 lies above every value of base - 0.2
+    assert row["fold_max_coverage_q90"] == pytest.approx(1.0)
+    assert row["fold_min_coverage_q90"] < row["coverage_q90"] < row["fold_max_coverage_q90"]
