@@ -44,7 +44,7 @@ from pandas.tseries.frequencies import to_offset
 from threadpoolctl import threadpool_limits
 
 from . import metrics as _metrics
-from .backtest import check_forecast, rolling_origins, select_candidate
+from .backtest import UnstableForecast, check_forecast, rolling_origins, select_candidate
 from .classify import classify_demand
 from .models import MODELS, Combination, make_model
 from .models.global_model import GlobalBoosting, GlobalForecast, Panel
@@ -447,21 +447,23 @@ class _Backtest:
         Ranking score (``mase``, ``rmsse`` or ``wape``).
     refit : bool
         Fresh fit at every origin (``refit_backtest``).
+    max_multiple : float
+        Guardrail cap as a multiple of the training data's maximum.
     """
 
     def __init__(self, y: np.ndarray, origins: Sequence[int], horizon: int, season_length: int,
-                 select_by: str, refit: bool = False):
+                 select_by: str, refit: bool = False, max_multiple: float = 3.0):
         self.y = y
         self.origins = list(origins)
         self.h = int(horizon)
         self.m = int(season_length)
         self.select_by = select_by
         self.refit = bool(refit)
+        self.max_multiple = float(max_multiple)
         self._fits: dict[tuple, Any] = {}   # (key, k) -> (raw forecast, exception)
         self._first: dict[str, Any] = {}    # key -> the fitted model of origin 0
         self._combo_ok: dict[str, list] = {}  # combination key -> member indices fitted at origin 0
         self._members: dict[str, list] = {}   # combination key -> its unfitted member templates
-        self._scale: dict[int, tuple] = {}
 
     # -- fits ---------------------------------------------------------------------------
     @staticmethod
@@ -544,42 +546,113 @@ class _Backtest:
         mean = np.median(stack, axis=0) if combo.method == "median" else stack.mean(axis=0)
         return np.maximum(np.asarray(mean, dtype=float).reshape(self.h), 0.0), None
 
-    # -- scores -------------------------------------------------------------------------
-    def _scales(self, o: int) -> tuple[float, float, float]:
-        """(MASE scale, RMSSE scale, selection scale) of the training data ``y[:o]``:
-        they depend on the origin only, not on the candidate."""
-        hit = self._scale.get(o)
-        if hit is None:
-            train = self.y[:o]
-            hit = (_metrics.mase_scale(train, self.m), _metrics.rmsse_scale(train),
-                   _safe_scale(train, self.m))
-            self._scale[o] = hit
-        return hit
+    # -- guard and scores ---------------------------------------------------------------
+    def _prepare(self) -> None:
+        """Per-origin actuals, caps and metric scales, shared by every candidate.
 
-    def origin_score(self, o: int, actual: np.ndarray, f: np.ndarray) -> float:
-        """Selection score of one origin, as :func:`_origin_score`."""
-        if self.select_by == "mase":
-            return float(np.mean(np.abs(actual - f))) / self._scales(o)[2]
-        return _origin_score(self.select_by, self.y[:o], actual, f, self.m)
+        Scales by running sums over the series (all origins in one pass):
+        ``mase_scale(y[:o], m)``, ``rmsse_scale(y[:o])`` and ``_safe_scale(y[:o], m)``
+        of :mod:`forecasting.metrics`, equal to float precision.
+        """
+        y, h = self.y, self.h
+        o = np.asarray(self.origins, dtype=int)
+        self._o = o
+        self.lengths = np.minimum(h, y.size - o)
+        self.mask = np.arange(h)[None, :] < self.lengths[:, None]
+        self.actual = np.zeros((o.size, h))
+        for k, (ok, length) in enumerate(zip(o, self.lengths)):
+            self.actual[k, :length] = y[ok : ok + length]
+        peak = np.maximum.accumulate(y) if y.size else y
+        self.caps = np.where(o > 0, float(self.max_multiple) * peak[np.maximum(o - 1, 0)], 0.0)
 
-    def scores(self, runs: list) -> dict:
-        """``mase``, ``rmsse`` (means over origins), ``wape``, ``bias`` (pooled) and
-        ``n_origins`` of one candidate's runs; formulas of :mod:`forecasting.metrics`."""
-        a_arr = np.concatenate([a for _, a, _ in runs])
-        f_arr = np.concatenate([f for _, _, f in runs])
-        mase, rmsse = [], []
-        for o, a, f in runs:
-            s_mase, s_rmsse, _ = self._scales(o)
-            e = a - f
-            mase.append(float(float(np.mean(np.abs(e))) / s_mase) if s_mase > 0 else float("nan"))
-            rmsse.append(float(np.sqrt(np.mean(e**2) / s_rmsse)) if s_rmsse > 0 else float("nan"))
-        return {
-            "mase": _nanmean(mase),
-            "rmsse": _nanmean(rmsse),
-            "wape": _metrics.wape(a_arr, f_arr),
-            "bias": _metrics.bias(a_arr, f_arr),
+        def lag_mean(lag: int) -> np.ndarray:
+            # mean |y_t - y_{t-lag}| over t < o, nan where o <= lag
+            run = np.concatenate([[0.0], np.cumsum(np.abs(y[lag:] - y[:-lag]))]) if y.size > lag else np.zeros(1)
+            cnt = o - lag
+            safe = np.clip(cnt, 0, run.size - 1)
+            return np.where(cnt > 0, run[safe] / np.maximum(cnt, 1), np.nan)
+
+        lag_m = lag_mean(self.m) if self.m >= 1 else np.full(o.size, np.nan)
+        self.s_mase = np.where(o > self.m, lag_m, lag_mean(1))
+        d2 = np.concatenate([[0.0], np.cumsum(np.diff(y) ** 2)]) if y.size > 1 else np.zeros(1)
+        self.s_rmsse = np.where(o >= 2, d2[np.clip(o - 1, 0, d2.size - 1)] / np.maximum(o - 1, 1), np.nan)
+        level = np.concatenate([[0.0], np.cumsum(np.abs(y))])[o] / np.maximum(o, 1)
+        sel = np.where(self.s_mase > 0, self.s_mase, np.where(o > 0, level, 0.0))
+        self.s_select = np.where(sel > 0, sel, 1.0)
+
+    def guard(self, raws: list) -> tuple[np.ndarray | None, int | None]:
+        """:func:`~forecasting.backtest.check_forecast` of the first ``len(raws)``
+        origins' raw forecasts at once.
+
+        Returns
+        -------
+        tuple
+            ``(F, None)``, ``F`` the forecasts clipped to ``[0, cap_k]`` (origins x H), or
+            ``(None, k)`` with ``k`` the first origin whose forecast fails the guardrail
+            (``check_forecast(raws[k], ...)`` raises the reason).
+        """
+        if not hasattr(self, "caps"):
+            self._prepare()
+        k_n = len(raws)
+        if k_n == 0:
+            return np.zeros((0, self.h)), None
+        raws = [r if getattr(r, "ndim", 0) == 1 else np.ravel(np.asarray(r, dtype=float)) for r in raws]
+        if any(r.size != self.h for r in raws):
+            for k, r in enumerate(raws):
+                try:
+                    check_forecast(r, self.h, self.caps[k])
+                except UnstableForecast:
+                    return None, k
+        R = np.asarray(raws, dtype=float)
+        caps = self.caps[:k_n, None]
+        ok = np.isfinite(R).all(axis=1) & ~(R > caps + 1e-6 * np.maximum(caps, 1.0)).any(axis=1)
+        if not ok.all():
+            return None, int(np.argmin(ok))
+        return np.clip(R, 0.0, caps), None
+
+    def evaluate(self, F: np.ndarray) -> tuple[list, np.ndarray, dict]:
+        """Runs, per-origin ranking scores and backtest scores of one candidate.
+
+        Parameters
+        ----------
+        F : numpy.ndarray
+            Guarded forecasts, origins x ``H``, units per period.
+
+        Returns
+        -------
+        tuple
+            ``runs`` (``(origin, actual, forecast)`` per origin, the forecast cut to the
+            actuals), the ranking score per origin (:func:`_origin_score`, dimensionless)
+            and ``{mase, rmsse, wape, bias, n_origins}``: MASE and RMSSE averaged over
+            origins, WAPE and bias over all pooled errors (:mod:`forecasting.metrics`
+            formulas).
+        """
+        lengths, A = self.lengths, self.actual
+        F = np.where(self.mask, F, 0.0)  # steps past the end of the data count for nothing
+        E = A - F
+        abs_sum = np.abs(E).sum(axis=1)
+        mae = abs_sum / lengths
+        mse = (E * E).sum(axis=1) / lengths
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mase = np.where(self.s_mase > 0, mae / self.s_mase, np.nan)
+            rmsse = np.where(self.s_rmsse > 0, np.sqrt(mse / self.s_rmsse), np.nan)
+            if self.select_by == "mase":
+                ranks = mae / self.s_select
+            elif self.select_by == "rmsse":
+                ranks = rmsse
+            else:
+                act = np.abs(A).sum(axis=1)
+                ranks = np.where(act > 0, abs_sum / act, np.nan)
+        runs = [(int(o), A[k, :length], F[k, :length]) for k, (o, length) in enumerate(zip(self._o, lengths))]
+        a_sum = float(A.sum())
+        scores = {
+            "mase": _nanmean(list(mase)),
+            "rmsse": _nanmean(list(rmsse)),
+            "wape": float(abs_sum.sum() / a_sum) if a_sum > 0 else float("nan"),
+            "bias": float(-E.sum() / a_sum) if a_sum > 0 else float("nan"),
             "n_origins": len(runs),
         }
+        return runs, np.asarray(ranks, dtype=float), scores
 
 
 def forecast_series(
@@ -630,33 +703,42 @@ def forecast_series(
     # Parameters are estimated at the first origin only; later origins re-run the model
     # with them (``frozen``), unless refit_backtest. Every (model, origin) fit is made
     # once: a combination reuses the forecasts of its members that are candidates too.
-    bt = _Backtest(y, origins, h, cfg.season_length, cfg.select_by, cfg.refit_backtest)
-    caps = [_cap(y[:o], cfg.max_multiple) for o in origins]
+    bt = _Backtest(y, origins, h, cfg.season_length, cfg.select_by, cfg.refit_backtest, cfg.max_multiple)
     for name in names:
-        runs = []
-        ranks = []
+        raws: list = []
+        model = key = None
         try:
-            model = None if name in external else _make(name, cfg, profile)
-            key = None if model is None else bt.key(model)
             for k, o in enumerate(origins):
-                actual = y[o : o + h]
                 if name in external:
-                    f = check_forecast(np.asarray(external[name][0][o], dtype=float)[:h], h, caps[k])
+                    raws.append(np.asarray(external[name][0][o], dtype=float)[:h])
                 else:
-                    f = check_forecast(bt.forecast(model, k, key), h, caps[k])
-                f = f[: actual.size]
-                runs.append((o, actual, f))
-                ranks.append(bt.origin_score(o, actual, f))
-        except Exception as exc:  # any failure disqualifies the candidate, by design
-            reasons.append(f"{name} failed in backtest at origin {o} of {n}: {type(exc).__name__}: {exc}")
+                    if model is None:
+                        model = _make(name, cfg, profile)
+                        key = bt.key(model)
+                    raws.append(bt.forecast(model, k, key))
+            F, bad = bt.guard(raws)
+        except Exception as exc:  # the fit at origin o failed; an earlier origin's guard first
+            F, bad = bt.guard(raws)
+            if bad is None:
+                reasons.append(f"{name} failed in backtest at origin {o} of {n}: {type(exc).__name__}: {exc}")
+                scores[name] = float("nan")
+                continue
+        if bad is not None:  # any failure disqualifies the candidate, by design
+            try:
+                check_forecast(raws[bad], h, float(bt.caps[bad]))
+                exc = UnstableForecast("guard failed")  # pragma: no cover - guard and check agree
+            except Exception as err:
+                exc = err
+            reasons.append(f"{name} failed in backtest at origin {origins[bad]} of {n}: {type(exc).__name__}: {exc}")
             scores[name] = float("nan")
             continue
+        runs, ranks, cand = bt.evaluate(F)
         backtests[name] = runs
-        per_origin[name] = np.asarray(ranks, dtype=float)
+        per_origin[name] = ranks
         if runs:
-            cand_scores[name] = bt.scores(runs)
+            cand_scores[name] = cand
         if cfg.select_by == "mase":
-            scores[name] = float(np.mean(ranks)) if ranks else float("nan")
+            scores[name] = float(np.mean(ranks)) if ranks.size else float("nan")
         else:
             scores[name] = float(cand_scores[name][cfg.select_by]) if runs else float("nan")
 

@@ -1,10 +1,12 @@
 """The per-series backtest memo gives exactly what fitting the models one by one gives."""
 
+import warnings
+
 import numpy as np
 import pytest
 
 from forecasting import metrics
-from forecasting.backtest import rolling_origins
+from forecasting.backtest import check_forecast, rolling_origins
 from forecasting.core import ForecastConfig, _Backtest, _origin_score, forecast_series
 from forecasting.models import MODELS, Combination, Theta
 from forecasting.models.base import SeriesModel
@@ -104,17 +106,47 @@ def test_refit_mode_fits_fresh_at_every_origin():
                                       Combination(season_length=12).fit(y[:o]).predict(h))
 
 
-def test_scores_use_the_metrics_formulas():
+@pytest.mark.parametrize("select_by", ["mase", "rmsse", "wape"])
+@pytest.mark.parametrize("n, m, windows", [(84, 12, 3), (30, 12, 4), (6, 12, 3)])
+def test_scores_use_the_metrics_formulas(select_by, n, m, windows):
+    # (30, 12): origins 3, 6, 12 (lag-1 MASE scale, partial steps); (6, 12): origin 3 only
+    y, h = _series(n), 18
+    y[:5] = 4.0  # flat start: a zero MASE scale at origin 3, the selection scale falls back
+    origins = rolling_origins(y.size, h, windows, 6)
+    assert origins[0] == 3 or n == 84
+    bt = _Backtest(y, origins, h, m, select_by, max_multiple=3.0)
+    rng = np.random.default_rng(0)
+    raws = [np.minimum(y[o:o + h].mean() + rng.normal(0, 3, h), 2.9 * y[:o].max()) for o in origins]
+    F, bad = bt.guard(raws)
+    assert bad is None
+    runs, ranks, got = bt.evaluate(F)
+    for (o, a, f), raw in zip(runs, raws):
+        np.testing.assert_array_equal(f, check_forecast(raw, h, 3.0 * y[:o].max())[: a.size])
+        np.testing.assert_array_equal(a, y[o:o + h])
+    want = [_origin_score(select_by, y[:o], a, f, m) for o, a, f in runs]
+    np.testing.assert_allclose(ranks, want, rtol=1e-12)
+    with warnings.catch_warnings():  # all-nan origins: nanmean warns
+        warnings.simplefilter("ignore")
+        want_mase = np.nanmean([metrics.mase(a, f, y[:o], m) for o, a, f in runs])
+        want_rmsse = np.nanmean([metrics.rmsse(a, f, y[:o]) for o, a, f in runs])
+    assert got["mase"] == pytest.approx(want_mase, rel=1e-12, nan_ok=True)
+    assert got["rmsse"] == pytest.approx(want_rmsse, rel=1e-12, nan_ok=True)
+    a_all = np.concatenate([a for _, a, _ in runs])
+    f_all = np.concatenate([f for _, _, f in runs])
+    assert got["wape"] == pytest.approx(metrics.wape(a_all, f_all), rel=1e-12)
+    assert got["bias"] == pytest.approx(metrics.bias(a_all, f_all), rel=1e-12)
+
+
+def test_guard_reports_the_first_failing_origin():
     y, h = _series(), 18
     origins = rolling_origins(y.size, h, 3, 6)
-    bt = _Backtest(y, origins, h, 12, "mase")
-    rng = np.random.default_rng(0)
-    runs = [(o, y[o:o + h], y[o:o + h] + rng.normal(0, 3, h)) for o in origins]
-    got = bt.scores(runs)
-    assert got["mase"] == pytest.approx(np.mean([metrics.mase(a, f, y[:o], 12) for o, a, f in runs]), rel=1e-12)
-    assert got["rmsse"] == pytest.approx(np.mean([metrics.rmsse(a, f, y[:o]) for o, a, f in runs]), rel=1e-12)
-    for o, a, f in runs:
-        assert bt.origin_score(o, a, f) == _origin_score("mase", y[:o], a, f, 12)
+    bt = _Backtest(y, origins, h, 12, "mase", max_multiple=3.0)
+    good = np.full(h, 100.0)
+    assert bt.guard([good, np.r_[good[:-1], np.nan], np.full(h, 1e9)])[1] == 1
+    assert bt.guard([good, good, np.full(h, 1e9)])[1] == 2
+    assert bt.guard([good, good[:5]])[1] == 1
+    F, bad = bt.guard([good - 200.0])
+    assert bad is None and np.all(F == 0)
 
 
 def test_forecast_series_combo_backtest_equals_the_combination_model():
