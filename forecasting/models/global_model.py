@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from numba import njit
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
@@ -144,8 +145,8 @@ class GlobalForecast:
     error : str
         Why the fit failed ("" when it did not); ``mean`` is then all ``nan``.
     seconds : dict
-        Wall seconds of the prediction's phases (``features``, ``predict_mean``,
-        ``predict_quantiles``), and of the fit's (``fit_mean``, ``fit_quantiles``) when
+        Wall seconds of the prediction's phases (``features``, ``predict``: all
+        regressors in one pass), and of the fit's (``fit_mean``, ``fit_quantiles``) when
         it comes from :meth:`GlobalBoosting.fit_predict`.
     """
 
@@ -158,6 +159,109 @@ class GlobalForecast:
     price_elasticity: np.ndarray | None = None
     error: str = ""
     seconds: dict = field(default_factory=dict)
+
+
+@njit(cache=True, nogil=True)
+def _forest_kernel(X, nodes, thresholds, values, roots, starts, base, out):  # pragma: no cover - compiled
+    # Tree by tree over blocks of 4,096 rows, like scikit-learn, but on 16-byte node rows
+    # (feature, left, right, missing side) instead of copying a 60-byte node record at
+    # every step: ~2x less CPU at 52,000 rows x 400 trees (measured 0.32 s vs 0.66 s;
+    # row-major over all trees was 0.46 s, the trees then spill out of L2). The same
+    # decisions (``x <= threshold`` in float64, NaN -> the node's missing side) and the
+    # same float64 sum (the baseline, then the trees in order) as ``_raw_predict``.
+    n = X.shape[0]
+    block = 4096
+    for b0 in range(0, n, block):
+        b1 = min(n, b0 + block)
+        for j in range(starts.size - 1):
+            for i in range(b0, b1):
+                out[i, j] = base[j]
+            for t in range(starts[j], starts[j + 1]):
+                root = roots[t]
+                for i in range(b0, b1):
+                    k = root
+                    f = nodes[k, 0]
+                    while f >= 0:
+                        x = X[i, f]
+                        if x <= thresholds[k]:
+                            k = nodes[k, 1]
+                        elif np.isnan(x) and nodes[k, 3]:
+                            k = nodes[k, 1]
+                        else:
+                            k = nodes[k, 2]
+                        f = nodes[k, 0]
+                    out[i, j] += values[k]
+
+
+_LINKS = {"LogLink": np.exp, "IdentityLink": None}
+
+
+def _pack_forest(models: list):
+    """The trees of fitted ``HistGradientBoostingRegressor`` s as flat arrays.
+
+    Returns ``(nodes, thresholds, values, roots, starts, base, links)`` for
+    :func:`_forest_kernel`, or ``None`` when a model is not the plain numeric,
+    single-output kind this reads (categorical splits, another link, or internals that
+    moved in a scikit-learn release): the caller then uses ``model.predict``.
+    """
+    try:
+        nodes, thresholds, values, roots, starts, base, links = [], [], [], [], [0], [], []
+        offset = 0
+        for model in models:
+            link = type(model._loss.link).__name__
+            if link not in _LINKS or model.n_trees_per_iteration_ != 1 or model.is_categorical_ is not None:
+                return None
+            links.append(_LINKS[link])
+            base.append(float(np.asarray(model._baseline_prediction).ravel()[0]))
+            for (predictor,) in model._predictors:
+                nd = predictor.nodes
+                if nd["is_categorical"].any():
+                    return None
+                leaf = nd["is_leaf"].astype(bool)
+                block = np.empty((nd.size, 4), dtype=np.int32)
+                block[:, 0] = np.where(leaf, -1, nd["feature_idx"])
+                block[:, 1] = nd["left"].astype(np.int64) + offset
+                block[:, 2] = nd["right"].astype(np.int64) + offset
+                block[:, 3] = nd["missing_go_to_left"]
+                nodes.append(block)
+                thresholds.append(nd["num_threshold"].astype(np.float64))
+                values.append(nd["value"].astype(np.float64))
+                roots.append(offset)
+                offset += nd.size
+            starts.append(len(roots))
+    except (AttributeError, KeyError, ValueError, TypeError, IndexError):
+        return None
+    return (np.concatenate(nodes), np.concatenate(thresholds), np.concatenate(values), np.asarray(roots, np.int64),
+            np.asarray(starts, np.int64), np.asarray(base, np.float64), links)
+
+
+def _predict_models(models: list, X: np.ndarray, packed=None) -> list[np.ndarray]:
+    """``[m.predict(X) for m in models]``, bit for bit, in one compiled pass over the rows.
+
+    ``X`` is the float32 feature matrix (compared in float64, as scikit-learn converts
+    it). The first rows are checked against ``model.predict``; any difference (a
+    scikit-learn release that changed its trees' layout) falls back to it for all rows.
+    Measured ~2x less CPU than scikit-learn's prediction of 4 regressors x 100 trees at
+    52,000 rows, single-threaded (see :func:`_forest_kernel`).
+    """
+    if X.shape[0] == 0:  # (every series at level 0 at an origin; scikit-learn refuses 0 rows)
+        return [np.empty(0) for _ in models]
+    if packed is None:
+        packed = _pack_forest(models)
+    if packed is None:
+        return [m.predict(X) for m in models]
+    *arrays, links = packed
+    X = np.ascontiguousarray(X)
+    raw = np.empty((X.shape[0], len(models)))
+    _forest_kernel(X, *arrays, raw)
+    out = []
+    for j, link in enumerate(links):
+        col = np.ascontiguousarray(raw[:, j])  # numpy's exp on the same contiguous layout
+        out.append(link(col) if link is not None else col)
+    head = X[: min(X.shape[0], 64)]
+    if not all(np.array_equal(m.predict(head), o[: head.shape[0]]) for m, o in zip(models, out)):
+        return [m.predict(X) for m in models]
+    return out
 
 
 def _window_mean(csum: np.ndarray, ccnt: np.ndarray, rows: np.ndarray, t: np.ndarray, w: int) -> np.ndarray:
@@ -520,13 +624,16 @@ class GlobalBoosting:
             raise ValueError(f"origins {origins} before the training cutoff {fit.cutoff} would leak")
         O = len(origins)
         out = GlobalForecast(fit.cutoff, np.zeros((O, S, H)), np.zeros((O, S)), origins=origins)
-        seconds = {"features": 0.0, "predict_mean": 0.0, "predict_quantiles": 0.0}
+        seconds = {"features": 0.0, "predict": 0.0}
         clock = time.perf_counter()
         prep = self._prepare(panel, T)
         start = prep[-1]
         ffill = self._forward_filled_prices(panel) if panel.has_price else None
         seconds["features"] += time.perf_counter() - clock
         nq = len(fit.quantile_models)
+        models = [fit.mean_model, *fit.quantile_models] if fit.mean_model is not None else []
+        packed = _pack_forest(models) if models else None
+        mean_packed = _pack_forest(models[:1]) if models and effects else None
         if nq:
             out.quantiles = np.zeros((O, S, H, nq))
         first = None
@@ -551,16 +658,15 @@ class GlobalBoosting:
                 first = (Xl, sl, live)
             del Xp
             clock = time.perf_counter()
+            preds = _predict_models(models, Xl, packed)
             mean = np.zeros(S * H)
-            mean[live] = fit.mean_model.predict(Xl) * sl
+            mean[live] = preds[0] * sl
             out.mean[k] = np.maximum(np.nan_to_num(mean.reshape(S, H)), 0.0)
-            seconds["predict_mean"] += time.perf_counter() - clock
-            clock = time.perf_counter()
-            for j, qm in enumerate(fit.quantile_models):
+            for j in range(nq):
                 qv = np.zeros(S * H)
-                qv[live] = qm.predict(Xl) * sl
+                qv[live] = preds[1 + j] * sl
                 out.quantiles[k, :, :, j] = qv.reshape(S, H)
-            seconds["predict_quantiles"] += time.perf_counter() - clock
+            seconds["predict"] += time.perf_counter() - clock
         if fit.mean_model is None:
             out.quantiles = None
         elif nq:
@@ -571,7 +677,7 @@ class GlobalBoosting:
 
             def totals(X: np.ndarray) -> np.ndarray:
                 v = np.zeros(S * H)
-                v[live] = model.predict(X) * sl
+                v[live] = _predict_models([model], X, mean_packed)[0] * sl
                 return v.reshape(S, H).sum(axis=1)
 
             promo_col = FEATURES.index("promo_target")

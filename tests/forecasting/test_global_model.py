@@ -77,8 +77,33 @@ def test_tasks_never_raise_and_carry_the_reason():
     ok = predict_task(model, good, panel, (70, 80), True, False)
     assert not ok.error and np.isfinite(ok.mean).all() and ok.promo_lift.shape == (40,)
     assert set(good.seconds) == {"features", "fit_mean", "fit_quantiles"}
-    assert set(ok.seconds) == {"features", "predict_mean", "predict_quantiles"}
+    assert set(ok.seconds) == {"features", "predict"}
 
 
 # The backtest origins split into one share per worker (forecast()'s default scheme)
 # give the forecasts of one process: test_orchestration's Dask test (2 workers vs serial).
+
+
+def test_compiled_forest_predicts_what_scikit_learn_predicts():
+    from forecasting.models.global_model import _forest_kernel, _pack_forest, _predict_models
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(3000, 5)).astype(np.float32)
+    X[rng.random(X.shape) < 0.15] = np.nan  # missing values in training: learned missing sides
+    z = rng.poisson(np.exp(0.5 * np.nan_to_num(X[:, 0]) - 0.3 * np.nan_to_num(X[:, 1]) + 1.0)).astype(float)
+    model = GlobalBoosting(horizon=1, max_iter=30, min_samples_leaf=10)
+    models = [model._regressor("poisson").fit(X, z), model._regressor("quantile", 0.9).fit(X, z)]
+    Xt = rng.normal(scale=2.0, size=(5000, 5)).astype(np.float32)
+    Xt[rng.random(Xt.shape) < 0.2] = np.nan
+    Xt[:50, 2] = np.inf
+    Xt[50:100, 3] = -np.inf
+    packed = _pack_forest(models)
+    assert packed is not None
+    *arrays, links = packed
+    raw = np.empty((Xt.shape[0], 2))
+    _forest_kernel(Xt, *arrays, raw)  # the kernel itself, without the fallback
+    np.testing.assert_array_equal(np.exp(np.ascontiguousarray(raw[:, 0])), models[0].predict(Xt))
+    np.testing.assert_array_equal(raw[:, 1], models[1].predict(Xt))
+    for fast, ref in zip(_predict_models(models, Xt), (m.predict(Xt) for m in models)):
+        np.testing.assert_array_equal(fast, ref)
+    assert [p.shape for p in _predict_models(models, Xt[:0])] == [(0,), (0,)]
