@@ -32,6 +32,7 @@ __all__ = [
     "poisson_loss",
     "abc_classes",
     "compute_safety_stock",
+    "level_exponent_of",
     "METHODS",
     "DISTRIBUTIONS",
 ]
@@ -376,6 +377,7 @@ def compute_safety_stock(
     distribution: str = "auto",
     normal_min_origins: int = 20,
     max_skewness: float = 0.5,
+    level_exponent: float | str = "auto",
 ) -> pd.DataFrame:
     r"""Safety stock, reorder point and order-up-to level per SKU x location.
 
@@ -414,7 +416,14 @@ def compute_safety_stock(
         ``min_origins`` of them). This keeps the autocorrelation of multi-step errors
         (a level error repeats every step), which :math:`\sigma\sqrt{P}` would ignore.
         Root mean square about zero rather than the standard deviation, so a forecast
-        bias widens the protection instead of being dropped.
+        bias widens the protection instead of being dropped. Errors grow with the
+        level they were made at (a seasonal key errs more in its peak), so when the
+        errors carry the backtest ``forecast``, each origin's :math:`E_P` is first
+        brought to today's level, :math:`E_P (\mu_P / F_P)^b`, with :math:`F_P` that
+        origin's forecast over P and :math:`\mu_P` today's; :math:`b` is estimated from
+        the backtest (:func:`level_exponent`, ``level_exponent="auto"``). Without it, an
+        RMS over origins spread through the year averages the season out: too little
+        protection in the peak, too much in the trough.
     ``errors_independent``
         Too few complete origins: :math:`\sigma_P = \sqrt{\sum_{k=1}^{P} \mathrm{MSE}_k}`
         from the per-step mean squared errors (each step needs
@@ -496,6 +505,9 @@ def compute_safety_stock(
         Complete origins needed to test normality of the summed errors.
     max_skewness : float, default 0.5
         Largest :math:`|g_1|` of the summed errors accepted as normal.
+    level_exponent : float or "auto", default "auto"
+        :math:`b` of the level adjustment of ``errors_summed`` (0 = none); ``"auto"``
+        estimates it from ``errors`` (needs their ``forecast`` column; 0 without).
 
     Returns
     -------
@@ -508,7 +520,8 @@ def compute_safety_stock(
         (``cycle_service_level`` or ``fill_rate``), fill_rate (target, NaN for CSL
         rows), distribution, skewness (:math:`g_1` of summed errors, NaN when not
         computed), lead_time_sd (periods), expected_shortage (units short per review
-        cycle at the safety stock, under ``distribution``).
+        cycle at the safety stock, under ``distribution``), level_exponent (the
+        :math:`b` used for the row's ``errors_summed`` spread; 0 for other methods).
 
     Examples
     --------
@@ -575,9 +588,14 @@ def compute_safety_stock(
     skew = np.full(n, np.nan)
     summed: dict[int, np.ndarray] = {}
 
+    if level_exponent != "auto" and not 0.0 <= float(level_exponent) <= 2.0:
+        raise ValueError(f"level_exponent must be 'auto' or in [0, 2], got {level_exponent}")
+    b = 0.0
     if errors is not None and len(errors):
         _require(errors, ["sku", "location", "origin", "step", "error"], "errors")
-        s_sum, n_sum, skew, summed = _sigma_summed(errors, pol)
+        if "forecast" in errors:
+            b = level_exponent_of(errors) if level_exponent == "auto" else float(level_exponent)
+        s_sum, n_sum, skew, summed = _sigma_summed(errors, pol, level=mean_p, exponent=b)
         n_origins = n_sum
         ok = (n_sum >= min_origins) & np.isfinite(s_sum)
         sigma[ok], method[ok] = s_sum[ok], "errors_summed"
@@ -585,6 +603,7 @@ def compute_safety_stock(
         ok = np.isnan(sigma) & np.isfinite(s_ind)
         sigma[ok], method[ok] = s_ind[ok], "errors_independent"
 
+    b_used = np.where(method == "errors_summed", b, 0.0)
     qcol, zq = _spread_column(fc)
     if qcol is not None:
         fc["_var"] = ((fc[qcol] - fc["q50"]).clip(lower=0) / zq) ** 2
@@ -708,6 +727,7 @@ def compute_safety_stock(
             "skewness": skew,
             "lead_time_sd": sig_l,
             "expected_shortage": shortage,
+            "level_exponent": b_used,
         }
     )
 
@@ -738,8 +758,9 @@ def _pool_to_parents(forecasts: pd.DataFrame, errors: pd.DataFrame | None, pol: 
     pooled = pooled.rename(columns={"parent": "location"})
     forecasts = pd.concat([forecasts, pooled], ignore_index=True)
     if errors is not None and len(errors):
-        err = errors.loc[:, ["sku", "location", "origin", "step", "error"]].join(link, on=["sku", "location"], how="inner")
-        summed = err.groupby(["sku", "parent", "origin", "step"], as_index=False, sort=False)["error"].sum()
+        cols = ["error"] + (["forecast"] if "forecast" in errors else [])
+        err = errors.loc[:, ["sku", "location", "origin", "step", *cols]].join(link, on=["sku", "location"], how="inner")
+        summed = err.groupby(["sku", "parent", "origin", "step"], as_index=False, sort=False)[cols].sum()
         errors = pd.concat([errors, summed.rename(columns={"parent": "location"})], ignore_index=True)
     return forecasts, errors
 
@@ -791,18 +812,90 @@ def _sum_first_periods(fc: pd.DataFrame, pol: pd.DataFrame, periods_col: str, va
     return out
 
 
-def _wide_errors(errors: pd.DataFrame) -> pd.DataFrame:
-    err = errors[["sku", "location", "origin", "step", "error"]].copy()
+def _wide_errors(errors: pd.DataFrame, column: str = "error") -> pd.DataFrame:
+    err = errors[["sku", "location", "origin", "step", column]].copy()
     err["step"] = err["step"].astype(int)
     # One error per (key, origin, step); a duplicate would double count a step.
-    err = err.groupby(["sku", "location", "origin", "step"], sort=True)["error"].mean()
+    err = err.groupby(["sku", "location", "origin", "step"], sort=True)[column].mean()
     return err.unstack("step")
 
 
-def _sigma_summed(errors: pd.DataFrame, pol: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+def _summed_by_key(wide: pd.DataFrame, p: int) -> pd.Series:
+    """Per (key, origin) the sum over steps 1..p, for origins that have all p steps."""
+    block = wide[list(range(1, p + 1))]
+    return block.loc[block.notna().all(axis=1)].sum(axis=1)
+
+
+def level_exponent_of(errors: pd.DataFrame, periods: int = 2, min_origins: int = 5, min_keys: int = 30) -> float:
+    r"""How forecast errors grow with the forecast level, from the backtest itself.
+
+    Within each key, over its backtest origins :math:`i`, regress the log absolute error
+    summed over ``periods`` steps on the log forecast summed over the same steps,
+
+    .. math:: \log(|E_i| + 	frac12) = a_k + b \log F_i + arepsilon_i,
+
+    with one intercept :math:`a_k` per key and one slope :math:`b` for all (the
+    within-key, "fixed effects" estimator: keys differ in scale, the slope is how the
+    error of one key moves with its own level, e.g. through the season). Demand that is
+    Poisson-like gives :math:`b pprox 0.5`, errors proportional to the level
+    :math:`b pprox 1`; Silver, Pyke and Peterson (1998, section 4.5.3) report
+    :math:`\sigma \propto D^{b}` with :math:`b` mostly between 0.5 and 1 across items.
+    The half unit keeps exact-zero errors of count data finite.
+
+    Parameters
+    ----------
+    errors : pandas.DataFrame
+        Backtest errors with sku, location, origin, step, error and forecast (units).
+    periods : int
+        Steps summed per origin (units over that many periods).
+    min_origins : int
+        Complete origins a key needs to take part.
+    min_keys : int
+        Keys needed for an estimate.
+
+    Returns
+    -------
+    float
+        :math:`b` clipped to [0, 1]; 0 (no level adjustment) without ``forecast``
+        column or with too little data.
+    """
+    if errors is None or "forecast" not in errors or not len(errors):
+        return 0.0
+    e = _summed_by_key(_wide_errors(errors), periods)
+    f = _summed_by_key(_wide_errors(errors, "forecast"), periods).reindex(e.index)
+    ok = np.isfinite(f.to_numpy()) & (f.to_numpy() > 0)
+    e, f = e[ok], f[ok]
+    if not len(e):
+        return 0.0
+    keys = [e.index.get_level_values("sku"), e.index.get_level_values("location")]
+    count = e.groupby(keys).transform("size")
+    use = (count >= min_origins).to_numpy()
+    if e.index[use].droplevel("origin").nunique() < min_keys:
+        return 0.0
+    e, f = e[use], f[use]
+    keys = [e.index.get_level_values("sku"), e.index.get_level_values("location")]
+    x = np.log(f)
+    y = np.log(np.abs(e) + 0.5)
+    xc = x - x.groupby(keys).transform("mean")
+    yc = y - y.groupby(keys).transform("mean")
+    den = float((xc**2).sum())
+    if den <= 1e-9:
+        return 0.0
+    return float(np.clip((xc * yc).sum() / den, 0.0, 1.0))
+
+
+def _sigma_summed(errors: pd.DataFrame, pol: pd.DataFrame, level: np.ndarray | None = None,
+                  exponent: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Per policy row: RMS over origins of errors summed over steps 1..P, the number of
-    complete origins, the sample skewness g1 of the summed errors, and the summed errors."""
+    complete origins, the sample skewness g1 of the summed errors, and the summed errors.
+
+    With ``exponent`` b > 0 and a ``forecast`` column, each origin's summed error is first
+    brought to today's level ``level`` (the forecast over P from now, units):
+    ``E_i (mu_P / F_i)^b`` with ``F_i`` the origin's own forecast over P; the ratio is
+    taken with a floor of a quarter of the key's mean ``F`` on both sides and clipped to
+    [1/4, 4], so that a near-zero forecast at one origin cannot blow an error up."""
     wide = _wide_errors(errors)
+    wide_f = _wide_errors(errors, "forecast") if exponent > 0 and level is not None and "forecast" in errors else None
     sigma = np.full(len(pol), np.nan)
     skew = np.full(len(pol), np.nan)
     n = np.zeros(len(pol), dtype=int)
@@ -815,6 +908,8 @@ def _sigma_summed(errors: pd.DataFrame, pol: pd.DataFrame) -> tuple[np.ndarray, 
         block = wide[steps]
         complete = block.notna().all(axis=1)
         summed = block.loc[complete].sum(axis=1)
+        if wide_f is not None and set(steps) <= set(wide_f.columns):
+            summed = _to_level(summed, _summed_by_key(wide_f, p), pol.iloc[rows], level[rows], exponent)
         grouped = summed.groupby(level=["sku", "location"])
         mean = grouped.mean()
         centred = summed - mean.reindex(summed.droplevel("origin").index).to_numpy()
@@ -836,6 +931,21 @@ def _sigma_summed(errors: pd.DataFrame, pol: pd.DataFrame) -> tuple[np.ndarray, 
             if key in values:
                 summed_by_row[int(r)] = values[key]
     return sigma, n, skew, summed_by_row
+
+
+def _to_level(summed: pd.Series, fsum: pd.Series, pol_rows: pd.DataFrame, level: np.ndarray, b: float) -> pd.Series:
+    """Summed errors times ``(mu_P / F_i)^b`` (see :func:`_sigma_summed`)."""
+    f = fsum.reindex(summed.index).to_numpy(float)
+    keys = summed.index.droplevel("origin")
+    now = pd.Series(level, index=pd.MultiIndex.from_frame(pol_rows[_KEY])).groupby(level=[0, 1]).first()
+    mu = now.reindex(keys).to_numpy(float)
+    f_mean = pd.Series(f, index=keys).groupby(level=[0, 1]).transform("mean").to_numpy(float)
+    floor = 0.25 * np.where(np.isfinite(f_mean) & (f_mean > 0), f_mean, np.inf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.maximum(mu, floor) / np.maximum(f, floor)
+    ok = np.isfinite(ratio) & np.isfinite(f) & np.isfinite(mu) & (f_mean > 0)
+    scale = np.where(ok, np.clip(ratio, 0.25, 4.0) ** b, 1.0)
+    return summed * scale
 
 
 def _sigma_independent(errors: pd.DataFrame, pol: pd.DataFrame, min_obs: int) -> np.ndarray:

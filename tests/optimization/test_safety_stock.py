@@ -13,6 +13,7 @@ from optimization.safety_stock import (
     compute_safety_stock,
     fill_rate_safety_factor,
     gamma_loss,
+    level_exponent_of,
     newsvendor_cost,
     newsvendor_quantity,
     poisson_loss,
@@ -379,3 +380,56 @@ def test_fill_rate_cycle_demand_is_at_least_one_lot():
     assert one["expected_shortage"] == pytest.approx(0.02 * 2.0, rel=1e-6)
     assert lot["expected_shortage"] == pytest.approx(0.02 * 12.0, rel=1e-6)
     assert lot["safety_stock"] < one["safety_stock"]
+
+
+def _seasonal_errors(b, n_keys=60, n_origins=13, steps=2, seed=0):
+    """Errors whose spread is proportional to level^b, the level moving with a season."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n_keys):
+        base = rng.uniform(5, 200)
+        for o in range(n_origins):
+            level = base * (1 + 0.6 * np.sin(2 * np.pi * o / n_origins))  # per period
+            for step in range(1, steps + 1):
+                sd = 0.5 * level**b
+                rows.append(("A", f"D{k}", pd.Timestamp("2020-01-06") + pd.Timedelta(weeks=4 * o), step,
+                             rng.normal(0, sd), level))
+    return pd.DataFrame(rows, columns=["sku", "location", "origin", "step", "error", "forecast"])
+
+
+@pytest.mark.parametrize("b", [0.0, 0.5, 1.0])
+def test_level_exponent_recovers_how_errors_grow_with_the_level(b):
+    err = _seasonal_errors(b)
+    assert level_exponent_of(err) == pytest.approx(b, abs=0.12)
+    # without the forecast column there is nothing to estimate from: no adjustment
+    assert level_exponent_of(err.drop(columns="forecast")) == 0.0
+
+
+def test_errors_are_brought_to_todays_level():
+    # one key, errors made at a level of 10 per period with sd 2 per step, today 20 per period
+    rng = np.random.default_rng(3)
+    n = 4000
+    rows = [("A", "D1", pd.Timestamp("2020-01-06") + pd.Timedelta(weeks=o), k, e, 10.0)
+            for o, errs in enumerate(rng.normal(0, 2.0, (n, 2))) for k, e in zip((1, 2), errs)]
+    err = pd.DataFrame(rows, columns=["sku", "location", "origin", "step", "error", "forecast"])
+    pol = _policy([("A", "D1", 1, 1, 0.95)])
+    fc = _forecast(mean=20.0)
+    flat = compute_safety_stock(fc, err, pol, level_exponent=0.0).iloc[0]
+    half = compute_safety_stock(fc, err, pol, level_exponent=0.5).iloc[0]
+    full = compute_safety_stock(fc, err, pol, level_exponent=1.0).iloc[0]
+    assert flat["sigma_protection"] == pytest.approx(2.0 * np.sqrt(2), rel=0.04)
+    assert half["sigma_protection"] == pytest.approx(flat["sigma_protection"] * np.sqrt(2), rel=1e-9)
+    assert full["sigma_protection"] == pytest.approx(flat["sigma_protection"] * 2, rel=1e-9)
+    assert full["level_exponent"] == 1.0 and flat["level_exponent"] == 0.0
+    # an errors table without the backtest forecast: no adjustment whatever b is
+    plain = compute_safety_stock(fc, err.drop(columns="forecast"), pol, level_exponent=1.0).iloc[0]
+    assert plain["sigma_protection"] == pytest.approx(flat["sigma_protection"], rel=1e-12)
+    assert plain["level_exponent"] == 0.0
+    # the ratio is bounded: a level 100x the backtest's scales errors by 4^b at most
+    huge = compute_safety_stock(_forecast(mean=1000.0), err, pol, level_exponent=1.0).iloc[0]
+    assert huge["sigma_protection"] == pytest.approx(flat["sigma_protection"] * 4, rel=1e-9)
+
+
+def test_bad_level_exponent_is_rejected():
+    with pytest.raises(ValueError, match="level_exponent"):
+        compute_safety_stock(_forecast(), None, _policy([("A", "D1", 1, 1, 0.95)]), level_exponent=-1)
