@@ -38,8 +38,13 @@ def ets_filter(y, error, trend, season, m, alpha, beta, gamma, phi, l0, b0, s0, 
         s[j] = s0[j] if season > 0 else (1.0 if season == 2 else 0.0)
     sse = 0.0
     logsum = 0.0
+    j = -1
     for t in range(n):
-        j = t % mm
+        # j = t mod mm, kept as a wrapping counter: an integer division per step cost
+        # ~15 % of the recursion
+        j += 1
+        if j == mm:
+            j = 0
         if trend == 2:
             pb = phi * b
         elif trend == 1:
@@ -135,21 +140,36 @@ def nelder_mead_ets(x0, step, active, y, error, trend, season, m, s0, max_evals,
             simplex[i, idx[i - 1]] += step[idx[i - 1]]
         fvals[i] = _ets_objective(simplex[i], y, error, trend, season, m, s0, 0.0, work)
     evals = d + 1
+    # Work arrays allocated once: the loop below runs a few hundred times per form, and
+    # an allocation per trial point cost about as much as the recursion on a short
+    # series. The arithmetic is the textbook one, element by element, in the same order.
+    k = x0.size
+    sorted_s = np.empty_like(simplex)
+    sorted_f = np.empty_like(fvals)
+    centroid = np.empty(k)
+    xr = np.empty(k)
+    xe = np.empty(k)
+    xc = np.empty(k)
     while evals < max_evals:
         order = np.argsort(fvals)
-        simplex = simplex[order]
-        fvals = fvals[order]
+        for i in range(d + 1):
+            sorted_s[i] = simplex[order[i]]
+            sorted_f[i] = fvals[order[i]]
+        simplex, sorted_s = sorted_s, simplex
+        fvals, sorted_f = sorted_f, fvals
         if abs(fvals[d] - fvals[0]) <= tol * (abs(fvals[0]) + 1e-10) and fvals[0] < BIG:
             break
-        centroid = np.zeros(x0.size)
+        centroid[:] = 0.0
         for i in range(d):
             centroid += simplex[i]
         centroid /= d
-        xr = centroid + (centroid - simplex[d])
+        for j in range(k):
+            xr[j] = centroid[j] + (centroid[j] - simplex[d, j])
         fr = _ets_objective(xr, y, error, trend, season, m, s0, 0.0, work)
         evals += 1
         if fr < fvals[0]:
-            xe = centroid + 2.0 * (centroid - simplex[d])
+            for j in range(k):
+                xe[j] = centroid[j] + 2.0 * (centroid[j] - simplex[d, j])
             fe = _ets_objective(xe, y, error, trend, season, m, s0, 0.0, work)
             evals += 1
             if fe < fr:
@@ -163,9 +183,11 @@ def nelder_mead_ets(x0, step, active, y, error, trend, season, m, s0, max_evals,
             fvals[d] = fr
         else:
             if fr < fvals[d]:
-                xc = centroid + 0.5 * (xr - centroid)
+                for j in range(k):
+                    xc[j] = centroid[j] + 0.5 * (xr[j] - centroid[j])
             else:
-                xc = centroid + 0.5 * (simplex[d] - centroid)
+                for j in range(k):
+                    xc[j] = centroid[j] + 0.5 * (simplex[d, j] - centroid[j])
             fc = _ets_objective(xc, y, error, trend, season, m, s0, 0.0, work)
             evals += 1
             if fc < min(fr, fvals[d]):
@@ -173,7 +195,8 @@ def nelder_mead_ets(x0, step, active, y, error, trend, season, m, s0, max_evals,
                 fvals[d] = fc
             else:
                 for i in range(1, d + 1):
-                    simplex[i] = simplex[0] + 0.5 * (simplex[i] - simplex[0])
+                    for j in range(k):
+                        simplex[i, j] = simplex[0, j] + 0.5 * (simplex[i, j] - simplex[0, j])
                     fvals[i] = _ets_objective(simplex[i], y, error, trend, season, m, s0, 0.0, work)
                 evals += d
     best = np.argmin(fvals)
