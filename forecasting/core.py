@@ -464,11 +464,19 @@ class _Backtest:
         self._first: dict[str, Any] = {}    # key -> the fitted model of origin 0
         self._combo_ok: dict[str, list] = {}  # combination key -> member indices fitted at origin 0
         self._members: dict[str, list] = {}   # combination key -> its unfitted member templates
+        self._pinned: list = []
 
     # -- fits ---------------------------------------------------------------------------
-    @staticmethod
-    def key(model) -> str:
-        return f"{type(model).__module__}.{type(model).__qualname__}:{model!r}"
+    def key(self, model) -> str:
+        """Class and constructor parameters: equal keys, equal fits (models are
+        deterministic). A parameter whose ``repr`` is abridged (a long array prints
+        with ``...``) cannot vouch for equality, so such a model shares with no one
+        (keyed by its identity, and kept alive so that the identity is not reused)."""
+        text = f"{type(model).__module__}.{type(model).__qualname__}:{model!r}"
+        if "..." in text:
+            text = f"{text}#{id(model)}"
+            self._pinned.append(model)
+        return text
 
     def forecast(self, model, k: int, key: str | None = None) -> np.ndarray:
         """Raw forecast (``predict(H)``) of the unfitted ``model`` at origin ``k``;

@@ -159,3 +159,13 @@ def test_forecast_series_combo_backtest_equals_the_combination_model():
             for o, f in zip(origins, _manual(Combination(season_length=12), y, origins, 12))]
     want_mase = np.mean([metrics.mase(y[o:o + 12], f, y[:o], 12) for o, f in zip(origins, want)])
     assert combo_scores["mase"] == pytest.approx(want_mase, rel=1e-12)
+
+
+def test_models_with_abridged_params_are_not_shared():
+    y, h = _series(), 18
+    origins = rolling_origins(y.size, h, 3, 6)
+    bt = _Backtest(y, origins, h, 12, "mase")
+    a = Flaky(season_length=np.arange(2000.0))
+    b = Flaky(season_length=np.r_[np.arange(1999.0), -1.0])
+    assert "..." in repr(a) and bt.key(a) != bt.key(b)
+    assert bt.key(Theta(season_length=12)) == bt.key(Theta(season_length=12))
