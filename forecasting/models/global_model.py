@@ -637,26 +637,31 @@ class GlobalBoosting:
         if nq:
             out.quantiles = np.zeros((O, S, H, nq))
         first = None
-        p_rows = np.repeat(np.arange(S), H)
-        p_h = np.tile(np.arange(1, H + 1), S)
+        every = np.arange(S)
         for k, o in enumerate(origins):
             clock = time.perf_counter()
             # as of origin o, a series without any period before o starts at o
             p_prep = (*prep[:-1], np.minimum(start, o))
-            prices = self._prices(panel, ffill, o) if panel.has_price else None
-            Xp, p_scale = self._features(panel, p_prep, p_rows, np.full(S * H, o), p_h, known_until=T if plans_known else o,
-                                         prices=prices, future_promo=future_promo, future_price=future_price)
-            out.scale[k] = p_scale.reshape(S, H)[:, 0]
-            seconds["features"] += time.perf_counter() - clock
+            # the level first (the same expression as in _features), so that series at
+            # level 0 (their forecast is 0 whatever the trees say: it is scaled by the
+            # level) cost neither feature rows nor predictions
+            at_o = np.full(S, o)
+            level = 0.5 * (np.nan_to_num(_window_mean(p_prep[2], p_prep[4], every, at_o, 13))
+                           + np.nan_to_num(_window_mean(p_prep[2], p_prep[4], every, at_o, 52)))
+            out.scale[k] = level
             if fit.mean_model is None:
+                seconds["features"] += time.perf_counter() - clock
                 continue
-            Xp[:, fit.empty] = 0.0
-            # a series with level 0 at the origin forecasts 0 whatever the trees say
-            live = np.flatnonzero(p_scale > 0)
-            Xl, sl = Xp[live], p_scale[live]
+            alive = np.flatnonzero(level > 0)
+            live = (alive[:, None] * H + np.arange(H)).ravel()  # flat (series, step) index
+            prices = self._prices(panel, ffill, o) if panel.has_price else None
+            Xl, sl = self._features(panel, p_prep, np.repeat(alive, H), np.full(live.size, o), np.tile(np.arange(1, H + 1), alive.size),
+                                    known_until=T if plans_known else o, prices=prices, future_promo=future_promo,
+                                    future_price=future_price)
+            Xl[:, fit.empty] = 0.0
+            seconds["features"] += time.perf_counter() - clock
             if k == 0 and effects:
                 first = (Xl, sl, live)
-            del Xp
             clock = time.perf_counter()
             preds = _predict_models(models, Xl, packed)
             mean = np.zeros(S * H)
