@@ -89,13 +89,17 @@ DEFAULT_CANDIDATES: dict[str, tuple[str, ...]] = {
     # The combination of ETS, Theta and STL comes first: it is the default each series
     # keeps unless a challenger beats it consistently across origins (``select_candidate``).
     # Baselines are not challengers for smooth demand (they only stand in as fallbacks);
-    # for erratic demand a recent mean is a fair challenger.
-    "smooth": ("combo", "theta", "global"),
-    "erratic": ("combo", "theta", "global", "moving_average"),
+    # for erratic demand a recent mean is a fair challenger. The group's seasonal shape
+    # (recent level x pooled profile) is a challenger in grouped runs: a dealer's own
+    # weekly season is too noisy to estimate, its category's in its region is not
+    # (product-group seasonal indices: Withycombe 1989; Mohammadipour, Boylan and
+    # Syntetos 2012).
+    "smooth": ("combo", "theta", "global", SHAPE_MODEL),
+    "erratic": ("combo", "theta", "global", "moving_average", SHAPE_MODEL),
     # ETS assumes a demand in every period; Croston-type models, TSB and temporal
     # aggregation were built for zeros.
-    "intermittent": ("sba", "tsb", "adida", "croston", "global", "moving_average"),
-    "lumpy": ("sba", "tsb", "adida", "global", "moving_average"),
+    "intermittent": ("sba", "tsb", "adida", "croston", "global", "moving_average", SHAPE_MODEL),
+    "lumpy": ("sba", "tsb", "adida", "global", "moving_average", SHAPE_MODEL),
     # Too little history to tell many models apart: simple, explainable ones and the
     # seasonal shape borrowed from the series' group.
     "short": ("moving_average", "naive", SHAPE_MODEL),
@@ -316,7 +320,8 @@ class ForecastResult:
 def _make(name: str, cfg: ForecastConfig, profile: np.ndarray | None):
     params = dict(cfg.model_params.get(name, {}))
     if name == SHAPE_MODEL:
-        return BorrowedShape(profile, **{k: v for k, v in params.items() if k == "window"})
+        prof, known = profile if isinstance(profile, tuple) else (profile, None)
+        return BorrowedShape(prof, known_from=known, **{k: v for k, v in params.items() if k == "window"})
     return make_model(name, cfg.season_length, **params)
 
 
@@ -1174,14 +1179,33 @@ def forecast(
     shape_of = np.array([""] * n_series, dtype=object)
     uses_shape = any(SHAPE_MODEL in v for v in table.values())
     if uses_shape and m >= 2:
+        # Every series of a grouped run may choose the group's shape (the caller declared
+        # that its series share a calendar: a category's season, a region's climate); in
+        # an ungrouped run only series too short for a season of their own borrow it.
+        # The backtest origins see the profile as known before the earliest origin (one
+        # season of members suffices there), the final fit the one from all history, so
+        # the shape's backtest score is not flattered by the periods it is scored on.
         pooled = pooled_profiles(series, start_pos, group_of, m)
+        first_origin = T - h - (cfg.backtest_windows - 1) * cfg.backtest_step
+        early = pooled_profiles(series, start_pos, group_of, m, end=first_origin, min_seasons=1) if first_origin > m else {}
         for i, y in enumerate(series):
-            if y.size >= 2 * m:
+            short_series = y.size < 2 * m
+            if not short_series and groups is None:
                 continue
             key = group_of[i] if group_of[i] in pooled else ALL_GROUP
-            if key in pooled:
-                profiles[i] = pooled[key][(start_pos[i] + np.arange(m)) % m]
-                shape_of[i] = str(key)
+            if key not in pooled:
+                continue
+            rot = (start_pos[i] + np.arange(m)) % m
+            ekey = group_of[i] if group_of[i] in early else ALL_GROUP
+            if ekey in early:
+                profiles[i] = (np.stack([early[ekey][rot], pooled[key][rot]]), (first_origin - start_pos[i], y.size))
+            elif short_series:
+                # no history before the backtest for a profile: short series keep the
+                # final one at every origin (their only seasonal information)
+                profiles[i] = (pooled[key][rot][None], (0,))
+            else:
+                continue
+            shape_of[i] = str(key)
 
     # the caller's and _prepare's freed temporaries (a long frame's worth) go back to the
     # OS before the workers start, so that the run's peak is the workers' working sets

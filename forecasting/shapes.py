@@ -49,6 +49,8 @@ def pooled_profiles(
     *,
     min_members: int = 3,
     window: int | None = None,
+    end: int | None = None,
+    min_seasons: int = 2,
 ) -> dict:
     """Multiplicative seasonal profile per group, on the common grid.
 
@@ -67,6 +69,11 @@ def pooled_profiles(
         Fewest members with two full seasons for a group profile.
     window : int, optional
         Odd smoothing width, periods; default the odd number nearest ``m / 10``.
+    end : int, optional
+        Grid index of the first period not used: a profile as it was known before
+        ``end`` (a backtest origin must not see later periods). Default: everything.
+    min_seasons : int
+        Whole seasons a member needs before ``end``.
 
     Returns
     -------
@@ -84,8 +91,10 @@ def pooled_profiles(
     window = min(int(window), m)
     sums: dict = {}
     for y, p0, g in zip(series, start_pos, groups):
+        if end is not None:
+            y = y[: max(0, int(end) - int(p0))]
         n = y.size
-        if n < 2 * m:
+        if n < max(1, int(min_seasons)) * m:
             continue
         k = n // m
         tail = y[n - k * m:]
@@ -129,9 +138,15 @@ class BorrowedShape(SeriesModel):
     ----------
     profile : numpy.ndarray
         ``m`` multiplicative factors (dimensionless, mean 1), index 0 belonging to the
-        series' first period (rotate a grid profile by the series' start position).
+        series' first period (rotate a grid profile by the series' start position); or
+        a ``(k, m)`` stack of profiles known at different times, with ``known_from``.
     window : int
         ``w``, periods of the level estimate.
+    known_from : sequence of int, optional
+        For a stack: row ``j`` was estimated from periods before the series' period
+        ``known_from[j]``, so a fit on ``n`` periods uses the last row with
+        ``known_from[j] <= n`` (a backtest origin sees the profile of its time, never a
+        later one); a fit before the first raises ``ValueError``.
 
     Examples
     --------
@@ -143,12 +158,25 @@ class BorrowedShape(SeriesModel):
 
     name = "seasonal_shape"
 
-    def __init__(self, profile: np.ndarray, window: int = 8):
+    def __init__(self, profile: np.ndarray, window: int = 8, known_from=None):
         self.profile = profile
         self.window = window
+        self.known_from = known_from
+
+    def _profile_for(self, n: int) -> np.ndarray:
+        prof = np.asarray(self.profile, dtype=float)
+        if prof.ndim == 1:
+            return prof
+        known = np.asarray(self.known_from if self.known_from is not None else np.zeros(len(prof)), dtype=int)
+        if known.shape != (prof.shape[0],):
+            raise ValueError("known_from needs one entry per profile row")
+        usable = np.flatnonzero(known <= n)
+        if not usable.size:
+            raise ValueError(f"no seasonal profile was known after {n} periods (first at {int(known.min())})")
+        return prof[usable[np.argmax(known[usable])]]
 
     def _fit(self, y: np.ndarray) -> None:
-        prof = np.maximum(np.asarray(self.profile, dtype=float), 1e-3)
+        prof = np.maximum(self._profile_for(y.size), 1e-3)
         m = prof.size
         w = min(int(self.window), y.size)
         pos = np.arange(y.size - w, y.size) % m

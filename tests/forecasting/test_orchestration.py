@@ -98,6 +98,46 @@ def test_pooled_profiles_are_flat_for_noise_and_borrowed_shape_contract():
     assert f.shape == (H,) and (f >= 0).all() and np.isfinite(f).all()
 
 
+def test_profiles_known_before_an_origin_ignore_later_periods():
+    rng = np.random.default_rng(5)
+    t = np.arange(156)
+    members = [rng.poisson(20 * (1 + 0.8 * np.cos(2 * np.pi * t / 52))).astype(float) for _ in range(6)]
+    groups = np.array(["g"] * 6, dtype=object)
+    early = pooled_profiles(members, np.zeros(6, dtype=int), groups, 52, end=95, min_seasons=1)
+    changed = [np.r_[y[:95], y[95:] * 5 + 100] for y in members]
+    again = pooled_profiles(changed, np.zeros(6, dtype=int), groups, 52, end=95, min_seasons=1)
+    np.testing.assert_array_equal(early["g"], again["g"])
+    assert np.corrcoef(early["g"], 1 + 0.8 * np.cos(2 * np.pi * np.arange(52) / 52))[0, 1] > 0.9
+    # two seasons are needed by default, none before week 95
+    assert pooled_profiles(members, np.zeros(6, dtype=int), groups, 52, end=95) == {}
+
+
+def test_borrowed_shape_uses_the_profile_of_its_time():
+    old, new = np.full(4, 1.0), np.array([0.5, 1.5, 0.5, 1.5])
+    model = BorrowedShape(np.stack([old, new]), window=4, known_from=(8, 12))
+    np.testing.assert_allclose(model.fit(np.full(10, 2.0)).predict(2), [2.0, 2.0])  # n = 10: old
+    np.testing.assert_allclose(model.fit(np.full(12, 2.0)).predict(2), [1.0, 3.0])  # n = 12: new
+    with pytest.raises(ValueError, match="no seasonal profile"):
+        model.fit(np.full(6, 2.0))
+
+
+def test_grouped_runs_offer_the_group_shape_to_long_series():
+    periods = 156
+    summer = _seasonal_group(8, periods, peak=26, seed=1, sku_prefix="S")
+    winter = _seasonal_group(8, periods, peak=0, seed=2, sku_prefix="W")
+    hist = pd.concat([summer, winter], ignore_index=True)
+    groups = pd.DataFrame({"sku": hist["sku"].unique()})
+    groups["group"] = np.where(groups["sku"].str.startswith("W"), "winter", "summer")
+    opts = dict(horizon=H, season_length=52, global_model=False, backtest_windows=6, backtest_step=8)
+    grouped = forecast(hist, groups=groups, **opts)
+    shape = grouped.scores[grouped.scores["model"] == "seasonal_shape"]
+    assert len(shape) == 16 and shape["mase"].notna().all()
+    assert set(grouped.selection["shape"]) == {"summer", "winter"}
+    # without groups a long series keeps to its own models
+    plain = forecast(hist, **opts)
+    assert "seasonal_shape" not in set(plain.scores["model"])
+
+
 def _panel(hist, season_length=52):
     keys = hist[["sku", "location"]].drop_duplicates().reset_index(drop=True)
     grid = pd.date_range(hist["date"].min(), hist["date"].max(), freq="W-MON")
