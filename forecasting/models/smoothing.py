@@ -449,8 +449,9 @@ class AutoETS(SeriesModel):
                                                   s0, int(self.max_evals), 1e-8)
             if not lik < _kernels.BIG:
                 continue
-            _kernels.ets_filter(z, _ERR[e], _TREND[t], _SEAS[s], mm, x[0], x[1], x[2], x[3], x[4], x[5],
-                                s0, states)
+            if not self.fixed:  # (with fixed parameters the filter above left the states)
+                _kernels.ets_filter(z, _ERR[e], _TREND[t], _SEAS[s], mm, x[0], x[1], x[2], x[3], x[4], x[5],
+                                    s0, states)
             k = 2 + (t != "N") * 2 + (t == "Ad") + (s != "N") * m + 1
             if n - k - 1 <= 0:
                 aicc = lik + 2 * k  # AIC: too few points for the small-sample term
