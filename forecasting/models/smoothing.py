@@ -371,8 +371,17 @@ class AutoETS(SeriesModel):
         self.fixed = fixed
 
     def frozen(self) -> "AutoETS":
-        """Unfitted copy with the form and smoothing parameters fixed (only the starting
-        states are re-estimated, by the heuristic, at the next fit)."""
+        """Unfitted copy with the form, the smoothing parameters and the starting level
+        and slope fixed.
+
+        What a later backtest origin still computes from its (longer) training window:
+        the classical-decomposition seasonal starting states and, for ``m >
+        max_season``, the shrunk profile of :func:`seasonal_indices`, then one run of
+        the state recursion. This differs from statsforecast's
+        ``cross_validation(refit=False)``, which keeps every initial state, seasonal ones
+        included; it is kept because it is what was measured on M3, aus_retail and the
+        demo hold-out (freezing the seasonal start too would change the forecasts).
+        """
         params = self.get_params()
         params["form"] = self.form_
         # The training windows of a rolling-origin backtest all start at period 0, so
