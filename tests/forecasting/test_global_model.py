@@ -107,3 +107,25 @@ def test_compiled_forest_predicts_what_scikit_learn_predicts():
     for fast, ref in zip(_predict_models(models, Xt), (m.predict(Xt) for m in models)):
         np.testing.assert_array_equal(fast, ref)
     assert [p.shape for p in _predict_models(models, Xt[:0])] == [(0,), (0,)]
+
+
+def test_quantile_regressors_sharing_the_mean_fits_bins_grow_the_same_trees():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    panel = _panel(seed=4)
+    model = GlobalBoosting(horizon=H, **FAST)
+    fit = model.fit(panel, 70, quantiles=True)
+    params = fit.quantile_models[0].get_params()
+    start = np.argmax(np.isfinite(panel.y), axis=1)
+    rows, t, h = model.training_rows(panel, 70, start)
+    prep = model._prepare(panel, 70)
+    prices = model._prices(panel, model._forward_filled_prices(panel), 70)
+    X, scale = model._features(panel, prep, rows, t, h, known_until=70, prices=prices)
+    ok = scale > 0
+    X, z = X[ok], np.minimum(prep[0][rows, t + h - 1][ok] / scale[ok], 50.0)
+    X[:, fit.empty] = 0.0
+    Xt = X[::7]
+    for q, shared in zip(model.quantiles, fit.quantile_models):
+        assert shared._bin_mapper is fit.mean_model._bin_mapper and "_shared_bins" not in shared.__dict__
+        alone = HistGradientBoostingRegressor(**{**params, "quantile": q}).fit(X, z)
+        np.testing.assert_array_equal(shared.predict(Xt), alone.predict(Xt))
