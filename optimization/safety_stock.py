@@ -439,6 +439,12 @@ def compute_safety_stock(
     ``no_data``
         No forecast for the key: everything 0.
 
+    **Aggregate fill rate** (``fill_group``). A service commitment over many keys (all
+    VMI dealers of a contract) is met with fewer units than the same fill rate at every
+    key: rows of a group get the least total stock whose demand-weighted expected fill,
+    each row under its own distribution below, is the group's (exchange curve; each row
+    stocks to the quantile where one more unit avoids the same shortage everywhere).
+
     **Lead-time variability.** When the policy has ``lead_time_sd`` :math:`\sigma_L`
     (periods) > 0, the variance of demand over a random protection period is
 
@@ -488,8 +494,11 @@ def compute_safety_stock(
         (:math:`\sigma_L`, periods, >= 0), lot_size (smallest shipment, units; the
         fill-rate cycle demand is at least one lot) and parent (the supplying location: a
         row at a location without forecasts of its own, e.g. a DC, gets the summed
-        forecasts and backtest errors of the rows it supplies, origin by origin). One row per key. Non-integer ``L + R`` is
-        rounded up to whole periods.
+        forecasts and backtest errors of the rows it supplies, origin by origin), and
+        fill_group (rows with a fill rate and the same non-null group meet their fill
+        rates together, demand-weighted, with the fewest units: :func:`_group_fill`;
+        ``target_type`` ``aggregate_fill_rate``). One row per key. Non-integer ``L + R``
+        is rounded up to whole periods.
     min_origins : int, default 5
         Complete origins needed for ``errors_summed``.
     min_step_observations : int, default 3
@@ -704,6 +713,15 @@ def compute_safety_stock(
         implied[rows] = np.sum(mat <= x[:, None] + 1e-12, axis=1) / count
 
     implied = np.where(is_fill, implied, a)
+
+    target_type = np.where(is_fill, "fill_rate", "cycle_service_level").astype(object)
+    if "fill_group" in pol:
+        groups = pol["fill_group"].where(pol["fill_group"].notna(), None).to_numpy(object)
+        for g in pd.unique(groups[is_fill & (groups != None)]):  # noqa: E711 - element-wise
+            rows = np.flatnonzero(is_fill & (groups == g))
+            x, short_g, cdf = _group_fill(rows, dist, mean_p, sigma, per_period, cycle, beta, summed, pol)
+            safety[rows], shortage[rows], implied[rows] = x, short_g, cdf
+            target_type[rows] = "aggregate_fill_rate"
     counts = pd.Series(method).value_counts().to_dict()
     logger.info("safety stock for %d keys; methods %s; distributions %s", n, counts, pd.Series(dist).value_counts().to_dict())
 
@@ -721,7 +739,7 @@ def compute_safety_stock(
             "n_origins": n_origins,
             "mean_lead_time_demand": mean_l,
             "mean_protection_demand": mean_p,
-            "target_type": np.where(is_fill, "fill_rate", "cycle_service_level"),
+            "target_type": target_type.astype(str),
             "fill_rate": np.where(is_fill, beta, np.nan),
             "distribution": dist.astype(str),
             "skewness": skew,
@@ -763,6 +781,106 @@ def _pool_to_parents(forecasts: pd.DataFrame, errors: pd.DataFrame | None, pol: 
         summed = err.groupby(["sku", "parent", "origin", "step"], as_index=False, sort=False)[cols].sum()
         errors = pd.concat([errors, summed.rename(columns={"parent": "location"})], ignore_index=True)
     return forecasts, errors
+
+
+def _dist_level(rows, dist, mean_p, sigma, mat, p):
+    """Stock above the mean (units, >= 0) at probability ``p`` of each row's distribution."""
+    x = np.zeros(len(rows))
+    for kind in np.unique(dist[rows]):
+        m = dist[rows] == kind
+        r, q = rows[m], p[m]
+        mu, s = mean_p[r], sigma[r]
+        if kind == "normal":
+            x[m] = np.where(s > 0, s * stats.norm.ppf(q), 0.0)
+        elif kind == "gamma":
+            x[m] = stats.gamma.ppf(q, (mu / s) ** 2, scale=s**2 / mu) - mu
+        elif kind == "poisson":
+            x[m] = stats.poisson.ppf(q, mu) - mu
+        else:  # empirical: quantile of the summed errors (linear interpolation)
+            sub = np.sort(mat[m], axis=1)  # NaNs sort last
+            count = np.sum(np.isfinite(sub), axis=1)
+            pos = np.clip(q, 0.0, 1.0) * (count - 1)
+            lo = np.floor(pos).astype(int)
+            hi = np.minimum(lo + 1, count - 1)
+            take = np.arange(len(sub))
+            x[m] = sub[take, lo] + (pos - lo) * (sub[take, hi] - sub[take, lo])
+    return np.clip(np.nan_to_num(x, nan=0.0, posinf=0.0), 0.0, None)
+
+
+def _dist_loss(rows, dist, mean_p, sigma, mat, x):
+    """Expected shortage (units per cycle) and P(X <= mean + x) of each row at stock ``x`` above the mean."""
+    loss, cdf = np.zeros(len(rows)), np.ones(len(rows))
+    for kind in np.unique(dist[rows]):
+        m = dist[rows] == kind
+        r, v = rows[m], x[m]
+        mu, s = mean_p[r], sigma[r]
+        if kind == "normal":
+            z = np.divide(v, s, out=np.zeros(len(r)), where=s > 0)
+            loss[m] = np.where(s > 0, s * standard_normal_loss(z), 0.0)
+            cdf[m] = np.where(s > 0, stats.norm.cdf(z), 1.0)
+        elif kind == "gamma":
+            k, th = (mu / s) ** 2, s**2 / mu
+            loss[m] = gamma_loss(mu + v, k, th)
+            cdf[m] = stats.gamma.cdf(mu + v, k, scale=th)
+        elif kind == "poisson":
+            loss[m] = poisson_loss(mu + v, mu)
+            cdf[m] = stats.poisson.cdf(np.floor(mu + v), mu)
+        else:
+            sub = mat[m]
+            count = np.sum(np.isfinite(sub), axis=1)
+            loss[m] = np.nansum(np.clip(sub - v[:, None], 0.0, None), axis=1) / count
+            cdf[m] = np.sum(sub <= v[:, None] + 1e-12, axis=1) / count
+    return loss, cdf
+
+
+def _group_fill(rows, dist, mean_p, sigma, per_period, cycle, beta, summed, pol, p_max=1.0 - 1e-7):
+    r"""Fewest units of safety stock for a demand-weighted fill rate over ``rows``.
+
+    .. math::
+        \min_x \sum_i x_i \quad\text{s.t.}\quad
+        \sum_i \frac{d_i}{Q_i} L_i(x_i) \le \sum_i (1 - \beta_i)\, d_i, \quad x_i \ge 0
+
+    with :math:`L_i` the expected shortage per cycle of row ``i``'s demand distribution
+    at stock :math:`x_i` above its mean, :math:`Q_i` its cycle demand and :math:`d_i` its
+    demand per period (:math:`d_i L_i / Q_i` = shortage per period). The Lagrangian
+    :math:`\sum_i x_i + \mu \sum_i w_i L_i(x_i)`, :math:`w_i = d_i / Q_i`, is minimised
+    row by row where :math:`-L_i'(x_i) = P(X_i > \mu_i + x_i) = 1 / (\mu w_i)`: each row
+    stocks up to its :math:`1 - 1/(\mu w_i)` quantile (the exchange curve of Silver, Pyke
+    and Peterson 1998, ch. 7, with each row's own distribution instead of the normal);
+    :math:`\mu` is found by bisection on :math:`\log\mu` so that the shortage meets the
+    allowance. Returns safety stock, shortage per cycle and implied CSL per row.
+    """
+    mat = _padded(summed, rows, pol) if np.any(dist[rows] == "empirical") else None
+    w = np.divide(per_period[rows], cycle[rows], out=np.zeros(len(rows)), where=cycle[rows] > 0)
+    allowed = float(np.sum((1.0 - beta[rows]) * per_period[rows]))
+
+    def at(log_mu):
+        prob = np.clip(1.0 - np.exp(-log_mu) / np.maximum(w, 1e-300), 0.0, p_max)
+        return _dist_level(rows, dist, mean_p, sigma, mat, prob)
+
+    def short(x):
+        loss, _ = _dist_loss(rows, dist, mean_p, sigma, mat, x)
+        return float(np.sum(w * loss))
+
+    zero = np.zeros(len(rows))
+    if short(zero) <= allowed:
+        x = zero
+    else:
+        lo = float(np.log(1.0 / np.max(w[w > 0]))) if np.any(w > 0) else 0.0
+        hi = float(np.log(1.0 / (1.0 - p_max) / np.min(w[w > 0]))) + 1.0 if np.any(w > 0) else 1.0
+        if short(at(hi)) > allowed:
+            logger.warning("aggregate fill rate of %d rows out of reach: every row at its %.7f quantile", len(rows), p_max)
+            x = at(hi)
+        else:
+            for _ in range(60):
+                mid = 0.5 * (lo + hi)
+                if short(at(mid)) > allowed:
+                    lo = mid
+                else:
+                    hi = mid
+            x = at(hi)
+    loss, cdf = _dist_loss(rows, dist, mean_p, sigma, mat, x)
+    return x, loss, cdf
 
 
 def _normal_fill_z(allowed: np.ndarray, sigma: np.ndarray) -> np.ndarray:

@@ -99,6 +99,8 @@ def replenishment_policy(dataset: Dataset, settings: Settings, as_of: pd.Timesta
     value = units in the last year of history before ``as_of`` x unit cost, classes at
     80 % / 95 % of value), else, at a VMI dealer, from ``plan.vmi_fill_rate`` (the
     manufacturer's service commitment); it takes precedence over the cycle service level.
+    With ``plan.aggregate_fill_rate`` set, every VMI dealer row gets that fill rate in one
+    ``fill_group`` instead (a contract-wide commitment rather than one per item).
     Protection period = L + R (DESIGN.md, safety stock). ``lot_size`` is the smallest
     shipment the plan makes (MOQ rounded up to whole case packs, units): shipments in lots
     replenish at least a lot per cycle, which the fill-rate formula counts. DC rows keep
@@ -118,7 +120,9 @@ def replenishment_policy(dataset: Dataset, settings: Settings, as_of: pd.Timesta
     pandas.DataFrame
         sku, location, lead_time, lead_time_sd, review_period, service_level, fill_rate
         (NaN: the cycle service level applies), abc_class, lot_size (units), parent
-        (the supplying location).
+        (the supplying location), fill_group (``"vmi_dealers"`` for the VMI dealer rows
+        when ``plan.aggregate_fill_rate`` is set: they meet that fill rate together,
+        demand-weighted, with the fewest units; else None).
     """
     locs = dataset.locations
     stocked = locs.loc[locs["kind"].isin(["dealer", "dc"]), ["location", "parent", "kind"]]
@@ -137,11 +141,16 @@ def replenishment_policy(dataset: Dataset, settings: Settings, as_of: pd.Timesta
     by_loc = inv["location"].map(plan.fill_rate_by_location).astype(float)
     # A DC's customers are the dealers: its target stays the cycle service level.
     fill = by_loc.fillna(fill.where(is_dealer))
+    # loading makes ``vmi`` a bool column; without it every dealer is VMI
+    vmi = locs.set_index("location")["vmi"].astype(bool) if "vmi" in locs else pd.Series(True, index=locs["location"])
+    is_vmi_dealer = inv["location"].map(vmi).fillna(False).astype(bool) & is_dealer
     if plan.vmi_fill_rate is not None:
-        # loading makes ``vmi`` a bool column; without it every dealer is VMI
-        vmi = locs.set_index("location")["vmi"].astype(bool) if "vmi" in locs else pd.Series(True, index=locs["location"])
-        is_vmi = inv["location"].map(vmi).fillna(False).astype(bool)
-        fill = fill.where(fill.notna() | ~is_vmi | ~is_dealer, plan.vmi_fill_rate)
+        fill = fill.where(fill.notna() | ~is_vmi_dealer, plan.vmi_fill_rate)
+    group = pd.Series(None, index=inv.index, dtype=object)
+    if plan.aggregate_fill_rate is not None:
+        # one commitment over all VMI dealer rows, met with the fewest units
+        fill = fill.where(~is_vmi_dealer, plan.aggregate_fill_rate)
+        group = group.where(~is_vmi_dealer, "vmi_dealers")
     items = dataset.items.set_index("sku")
     pack = pd.to_numeric(inv["sku"].map(items["case_pack"]) if "case_pack" in items else np.nan, errors="coerce")
     pack = pack.where(pack >= 1, 1.0).fillna(1.0).round()
@@ -161,6 +170,7 @@ def replenishment_policy(dataset: Dataset, settings: Settings, as_of: pd.Timesta
             "abc_class": inv_class,
             "lot_size": lot.astype(float),
             "parent": inv["parent"],
+            "fill_group": group,
         }
     )
 
@@ -188,20 +198,13 @@ def budget_safety_stock(safety: pd.DataFrame, dataset: Dataset, settings: Settin
     shortage. Shortage is weighted 1 / R (per period), so the LP maximises the
     demand-weighted fill rate.
 
-    With ``plan.aggregate_fill_rate`` :math:`f` set instead, the VMI dealer rows get the
-    fewest units of safety stock whose demand-weighted fill rate over all VMI dealer rows
-    is :math:`f` (``allocate_safety_stock(..., fill_rate=f)`` with unit cost 1;
-    ``method = aggregate_fill``), in place of their per-item targets; the cycle of a key
-    is the cover of its lot, :math:`\max(R, \text{lot}/d)` periods, as in the fill-rate
-    formula of :func:`optimization.safety_stock.compute_safety_stock`. Other rows keep
-    theirs. ``policy`` (from :func:`replenishment_policy`) supplies the lot sizes; built
-    when not given.
+    ``plan.aggregate_fill_rate`` is not handled here: :func:`replenishment_policy` puts
+    the VMI dealer rows in one ``fill_group`` and
+    :func:`optimization.safety_stock.compute_safety_stock` allocates it.
     """
     plan = settings.plan
     if safety.empty:
         return safety
-    if plan.aggregate_fill_rate is not None:
-        return _aggregate_fill_safety_stock(safety, dataset, settings, policy)
     if plan.safety_stock_budget is None and plan.safety_stock_space is None:
         return safety
     cost = safety["sku"].map(dataset.items.set_index("sku")["unit_cost"]).astype(float)
@@ -224,48 +227,6 @@ def budget_safety_stock(safety: pd.DataFrame, dataset: Dataset, settings: Settin
     out["method"] = "budget"
     out["target_type"] = "budget"
     out["distribution"] = "normal"
-    return out
-
-
-def _aggregate_fill_safety_stock(safety: pd.DataFrame, dataset: Dataset, settings: Settings,
-                                 policy: pd.DataFrame | None) -> pd.DataFrame:
-    """VMI dealer rows: least units of safety stock for ``plan.aggregate_fill_rate`` (see above)."""
-    plan = settings.plan
-    if policy is None:
-        policy = replenishment_policy(dataset, settings)  # lot sizes do not depend on the date
-    locs = dataset.locations.set_index("location")
-    vmi = locs["vmi"].astype(bool) if "vmi" in locs else pd.Series(True, index=locs.index)
-    is_vmi_dealer = (safety["location"].map(locs["kind"]).eq("dealer")
-                     & safety["location"].map(vmi).fillna(False).astype(bool)).to_numpy()
-    rows = np.flatnonzero(is_vmi_dealer)
-    if not len(rows):
-        return safety
-    sub = safety.iloc[rows]
-    periods = sub["protection_periods"].to_numpy(float)
-    mean_p = sub["mean_protection_demand"].to_numpy(float)
-    d = np.divide(mean_p, periods, out=np.zeros(len(sub)), where=periods > 0).clip(min=0.0)
-    lot = (sub[["sku", "location"]].merge(policy[["sku", "location", "lot_size"]], on=["sku", "location"], how="left")
-           ["lot_size"].fillna(0.0).to_numpy(float))
-    review = float(plan.review_period)
-    cover = np.maximum(review, np.divide(lot, d, out=np.zeros(len(sub)), where=d > 0))
-    frame = pd.DataFrame({
-        "sku": sub["sku"].to_numpy(), "location": sub["location"].to_numpy(),
-        "sigma_protection": sub["sigma_protection"].to_numpy(float),
-        "unit_cost": 1.0, "demand": d, "cycle_periods": cover,
-    })
-    res = allocate_safety_stock(frame, fill_rate=plan.aggregate_fill_rate, time_limit=plan.time_limit)
-    out = safety.copy()
-    col = out.columns.get_loc
-    ss = res.allocation["safety_stock"].to_numpy()
-    out.iloc[rows, col("safety_stock")] = ss
-    out.iloc[rows, col("reorder_point")] = sub["mean_lead_time_demand"].to_numpy(float) + ss
-    out.iloc[rows, col("order_up_to")] = mean_p + ss
-    out.iloc[rows, col("service_level")] = res.allocation["service_level"].to_numpy()
-    out.iloc[rows, col("expected_shortage")] = res.allocation["expected_shortage"].to_numpy()
-    out.iloc[rows, col("method")] = "aggregate_fill"
-    out.iloc[rows, col("target_type")] = "aggregate_fill_rate"
-    out.iloc[rows, col("fill_rate")] = plan.aggregate_fill_rate
-    out.iloc[rows, col("distribution")] = "normal"
     return out
 
 

@@ -433,3 +433,31 @@ def test_errors_are_brought_to_todays_level():
 def test_bad_level_exponent_is_rejected():
     with pytest.raises(ValueError, match="level_exponent"):
         compute_safety_stock(_forecast(), None, _policy([("A", "D1", 1, 1, 0.95)]), level_exponent=-1)
+
+
+def test_fill_group_meets_the_aggregate_fill_with_fewer_units():
+    rng = np.random.default_rng(7)
+    n = 40
+    rows, fcs, errs = [], [], []
+    for i in range(n):
+        loc = f"D{i}"
+        level = float(rng.choice([0.5, 3.0, 20.0, 80.0]))
+        fcs.append(_forecast(loc=loc, mean=level))
+        e = _errors(0.0, np.sqrt(level) * rng.uniform(0.8, 2.0), n_origins=60, steps=4, seed=i, loc=loc)
+        errs.append(e.assign(error=e["error"] + rng.normal(0, 0.2, len(e)) * level))  # some skewless noise
+        rows.append(("A", loc, 1, 1, 0.95))
+    fc, err = pd.concat(fcs), pd.concat(errs)
+    pol = _policy(rows).assign(fill_rate=0.97, lot_size=rng.choice([1.0, 10.0, 50.0], n))
+    each = compute_safety_stock(fc, err, pol)
+    group = compute_safety_stock(fc, err, pol.assign(fill_group="vmi"))
+    assert (group["target_type"] == "aggregate_fill_rate").all() and (each["target_type"] == "fill_rate").all()
+    d = group["mean_protection_demand"] / group["protection_periods"]
+    q = np.maximum(d, pol["lot_size"])
+    for res in (each, group):
+        fill = 1 - (res["expected_shortage"] * d / q).sum() / d.sum()
+        assert fill == pytest.approx(0.97, abs=2e-4) if res is group else fill >= 0.97 - 1e-6
+    assert group["safety_stock"].sum() < each["safety_stock"].sum()
+    assert set(group["distribution"]) == set(each["distribution"])  # each row keeps its own distribution
+    # rows outside the group, or without a group, keep their own targets
+    mixed = compute_safety_stock(fc, err, pol.assign(fill_group=["vmi"] * 20 + [None] * 20))
+    pd.testing.assert_series_equal(mixed["safety_stock"].iloc[20:], each["safety_stock"].iloc[20:])

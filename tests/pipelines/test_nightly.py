@@ -171,43 +171,41 @@ def test_plan_stage_classes_abc_on_demand_before_the_plan_date(small_demo_dir, t
     assert seen == [start]
 
 
-def test_aggregate_fill_rate_replaces_vmi_dealer_safety_stock_only(small_demo_dir, tmp_path):
+def test_aggregate_fill_rate_groups_the_vmi_dealer_rows_only(small_demo_dir, tmp_path):
     import numpy as np
-    from scipy import stats
 
+    from optimization.safety_stock import compute_safety_stock
     from pipelines.loading import load_dataset
-    from pipelines.nightly import budget_safety_stock, replenishment_policy
+    from pipelines.nightly import replenishment_policy
     from pipelines.settings import load_settings
 
     settings = load_settings(make_config(tmp_path, small_demo_dir))
-    settings = settings.model_copy(update={"plan": settings.plan.model_copy(update={"aggregate_fill_rate": 0.97})})
     dataset = load_dataset(settings.data_dir, freq=settings.freq)
+    plain = replenishment_policy(dataset, settings)
+    assert plain["fill_group"].isna().all()
+    settings = settings.model_copy(update={"plan": settings.plan.model_copy(update={"aggregate_fill_rate": 0.97})})
     policy = replenishment_policy(dataset, settings)
-    rng = np.random.default_rng(0)
-    n = len(policy)
-    periods = (policy["lead_time"] + policy["review_period"]).to_numpy(float)
-    d = rng.uniform(0.3, 30, n)
-    safety = pd.DataFrame({
-        "sku": policy["sku"], "location": policy["location"], "safety_stock": 5.0,
-        "reorder_point": 0.0, "order_up_to": 0.0, "service_level": 0.95,
-        "sigma_protection": np.sqrt(d * periods) * 1.3, "protection_periods": periods.astype(int),
-        "method": "errors_summed", "mean_lead_time_demand": d * policy["lead_time"].to_numpy(float),
-        "mean_protection_demand": d * periods, "target_type": "fill_rate", "fill_rate": 0.98,
-        "distribution": "gamma", "expected_shortage": 1.0,
-    })
-    out = budget_safety_stock(safety, dataset, settings)
     locs = dataset.locations.set_index("location")
     vmi = locs["vmi"].astype(bool) if "vmi" in locs else True
-    dealer = (safety["location"].map(locs["kind"]) == "dealer") & safety["location"].map(vmi).fillna(False).astype(bool)
+    dealer = (policy["location"].map(locs["kind"]) == "dealer") & policy["location"].map(vmi).fillna(False).astype(bool)
     assert dealer.any() and (~dealer).any()
-    assert (out.loc[dealer, "method"] == "aggregate_fill").all()
-    pd.testing.assert_frame_equal(out.loc[~dealer], safety.loc[~dealer])
-    sub = out.loc[dealer]
-    x, s = sub["safety_stock"].to_numpy(), sub["sigma_protection"].to_numpy()
-    cover = np.maximum(settings.plan.review_period, policy.loc[dealer, "lot_size"].to_numpy() / d[dealer.to_numpy()])
-    z = x / s
-    short = s * (stats.norm.pdf(z) - z * stats.norm.sf(z)) / cover
-    assert 1 - short.sum() / d[dealer.to_numpy()].sum() == pytest.approx(0.97, abs=2e-6)
-    np.testing.assert_allclose(sub["order_up_to"], sub["mean_protection_demand"] + x)
+    assert (policy.loc[dealer, "fill_group"] == "vmi_dealers").all() and policy.loc[~dealer, "fill_group"].isna().all()
+    assert (policy.loc[dealer, "fill_rate"] == 0.97).all()
+    pd.testing.assert_frame_equal(policy.loc[~dealer, plain.columns], plain.loc[~dealer])
+    # the safety-stock stage meets 0.97 over the group, demand-weighted, at the lot cycles
+    rng = np.random.default_rng(0)
+    keys = policy.loc[dealer, ["sku", "location"]]
+    dates = pd.date_range("2025-01-06", periods=4, freq="W-MON")
+    level = dict(zip(map(tuple, keys.to_numpy()), rng.uniform(0.3, 30, len(keys))))
+    fc = pd.DataFrame([(s, loc, d, level[(s, loc)]) for s, loc in level for d in dates], columns=["sku", "location", "date", "mean"])
+    origins = pd.date_range("2024-01-01", periods=30, freq="W-MON")
+    err = pd.DataFrame([(s, loc, o, k, rng.normal(0, 1.3 * np.sqrt(level[(s, loc)])), level[(s, loc)])
+                        for s, loc in level for o in origins for k in (1, 2, 3)],
+                       columns=["sku", "location", "origin", "step", "error", "forecast"])
+    out = compute_safety_stock(fc, err, policy.loc[dealer].reset_index(drop=True))
+    assert (out["target_type"] == "aggregate_fill_rate").all()
+    d = out["mean_protection_demand"] / out["protection_periods"]
+    q = np.maximum(d * settings.plan.review_period, policy.loc[dealer, "lot_size"].to_numpy())
+    assert 1 - (out["expected_shortage"] * d / q).sum() / d.sum() == pytest.approx(0.97, abs=1e-4)
     with pytest.raises(ValueError, match="aggregate_fill_rate"):
         type(settings.plan).model_validate({**settings.plan.model_dump(), "safety_stock_budget": 10.0})
