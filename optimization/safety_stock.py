@@ -785,6 +785,11 @@ def _pool_to_parents(forecasts: pd.DataFrame, errors: pd.DataFrame | None, pol: 
 
 def _dist_level(rows, dist, mean_p, sigma, mat, p):
     """Stock above the mean (units, >= 0) at probability ``p`` of each row's distribution."""
+    with np.errstate(invalid="ignore", divide="ignore"):  # p = 0 gives -inf: clipped to 0 below
+        return _dist_level_raw(rows, dist, mean_p, sigma, mat, p)
+
+
+def _dist_level_raw(rows, dist, mean_p, sigma, mat, p):
     x = np.zeros(len(rows))
     for kind in np.unique(dist[rows]):
         m = dist[rows] == kind
