@@ -14,11 +14,12 @@ network's mix of seasonal, promoted, trending, intermittent/lumpy and newly laun
 SKUs at big and small dealers, with promo and price columns; the first ``--series``
 SKU x dealer pairs (sorted) are kept. Horizon 13.
 
-supplyplan runs with ``forecast()``'s defaults: 3 rolling origins 4 weeks apart
-(``--backtest-windows``; the demo config uses 6), every candidate of the
+supplyplan runs as the nightly job of ``configs/demo.yaml`` does: 13 rolling origins 4
+weeks apart, so that the backtest errors span a whole season (``--backtest-windows``;
+``forecast()``'s own default is 3), every candidate of the
 series' demand class, the global gradient-boosting model (one fit for the backtest, one
-on the whole history, with quantile regressors), pooled seasonal shapes for short
-series, calibrated quantiles 0.5 / 0.9 / 0.95.
+on the whole history, with quantile regressors), the pooled seasonal shape of each
+series' category x region group, calibrated quantiles 0.5 / 0.9 / 0.95.
 
 The peers get the same series, gap-filled the same way (zeros up to the last week),
 and forecast the mean and the 80 % and 90 % intervals (the q90 / q95 bounds), each model
@@ -141,8 +142,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--peer-series", type=int, default=2_000,
                         help="AutoETS on a seeded random subset of this many series (0 = all series)")
-    parser.add_argument("--backtest-windows", type=int, default=3,
-                        help="rolling origins per series (forecast()'s and the settings' default 3; configs/demo.yaml uses 6)")
+    parser.add_argument("--backtest-windows", type=int, default=13,
+                        help="rolling origins per series (configs/demo.yaml's 13; forecast()'s own default is 3)")
     parser.add_argument("--skip-peer", action="store_true", help="do not run statsforecast (development)")
     args = parser.parse_args()
 
