@@ -67,6 +67,10 @@ class PlanSettings:
     dealer_holding_premium : float, default 0.1
         Extra holding cost at dealers (fraction of the holding cost): keeps stock at the DC
         until a dealer needs it (see ``PenaltyWeights.leaf_holding_premium``).
+    supplier_band_weight : float, default 0.5
+        A DC's band weights as a fraction of the smallest lost-sale penalty among the
+        locations it supplies: its safety stock is released before a dealer falls below
+        its own (see ``PenaltyWeights.supplier_band``; 1 = no priority).
     periods_per_year : float or None
         For the holding cost per period (unit_cost * holding_rate / periods_per_year);
         None infers it from ``freq`` (52 for weekly).
@@ -124,6 +128,7 @@ class PlanSettings:
     terminal_band_weight: float = 0.5
     above_max_weight: float = 0.02
     dealer_holding_premium: float = 0.1
+    supplier_band_weight: float = 0.5
     periods_per_year: float | None = None
     round_quantities: bool = True
     lot_sizing: bool = True
@@ -141,7 +146,7 @@ class PlanSettings:
     @property
     def weights(self) -> PenaltyWeights:
         return PenaltyWeights(self.below_band_weight, self.terminal_band_weight, self.above_max_weight,
-                              self.dealer_holding_premium)
+                              self.dealer_holding_premium, self.supplier_band_weight)
 
 
 @dataclass

@@ -332,3 +332,32 @@ def test_rounded_lots_are_netted_at_the_supplier_and_ordered_upstream():
     assert q[0, lane[("PLANT", "DC")], 0] == 60
     assert q[0, lane[("DC", "D1")], 0] == 0  # the DC's 40 cannot make a lot yet; the next
     assert (q % 60 == 0).all()                 # week's plan ships it from the refilled DC
+
+
+def test_a_dc_band_yields_to_its_dealers_bands():
+    from optimization.lp_model import PenaltyWeights, build_model
+
+    net = tiny_network(dc_on_hand=40.0, demand=(10.0, 10.0), dealer_on_hand=(0.0, 0.0), plant_capacity=0.0)
+    net["safety_stock"] = pd.DataFrame({"sku": "A", "location": ["D1", "D2", "DC"], "safety_stock": [10.0, 10.0, 40.0]})
+    data = prepare_plan_data(net["forecasts"], net["safety_stock"], net["inventory"], net["inbound"], net["lanes"],
+                             net["locations"], net["items"], net["start"], horizon=6, freq="W-MON")
+    dc = list(data.locations).index("DC")
+    pi = min(data.lost_sale[0, dc], *(data.lost_sale[0, list(data.locations).index(n)] for n in ("D1", "D2")))
+    for share in (1.0, 0.5, 0.2):
+        lp = build_model(data, PenaltyWeights(supplier_band=share))
+        col = lp.low_col[0, dc, 0]
+        assert col >= 0
+        # the low segment costs holding - w^-, with w^- = 0.05 x (share x the least penalty around the DC)
+        expected = data.lost_sale[0, dc] if share == 1.0 else share * pi
+        assert data.holding[0] - lp.cost[col] == pytest.approx(0.05 * expected)
+    # A DC with a higher service class than its dealers and no resupply in sight: without
+    # the priority it keeps its band stock while both dealers sit empty below theirs.
+    net = tiny_network(dc_on_hand=20.0, demand=(1.0, 1.0), dealer_on_hand=(0.0, 0.0), plant_capacity=0.0)
+    net["safety_stock"] = pd.DataFrame({"sku": "A", "location": ["D1", "D2", "DC"], "safety_stock": [10.0, 10.0, 20.0]})
+    net["inventory"]["service_level"] = [0.999, 0.9, 0.9]
+    res = run(net)
+    check(net, res)
+    shipped = sum(shipments(res, "DC", "D1").values()) + sum(shipments(res, "DC", "D2").values())
+    assert shipped == pytest.approx(20.0)
+    hoarded = run(net, supplier_band_weight=1.0)
+    assert sum(shipments(hoarded, "DC", "D1").values()) + sum(shipments(hoarded, "DC", "D2").values()) == 0
