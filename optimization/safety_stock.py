@@ -716,9 +716,10 @@ def compute_safety_stock(
 
     target_type = np.where(is_fill, "fill_rate", "cycle_service_level").astype(object)
     if "fill_group" in pol:
-        groups = pol["fill_group"].where(pol["fill_group"].notna(), None).to_numpy(object)
-        for g in pd.unique(groups[is_fill & (groups != None)]):  # noqa: E711 - element-wise
-            rows = np.flatnonzero(is_fill & (groups == g))
+        groups = pol["fill_group"].to_numpy(object)
+        grouped = is_fill & pol["fill_group"].notna().to_numpy()
+        for g in pd.unique(groups[grouped]):
+            rows = np.flatnonzero(grouped & (groups == g))
             x, short_g, cdf = _group_fill(rows, dist, mean_p, sigma, per_period, cycle, beta, summed, pol)
             safety[rows], shortage[rows], implied[rows] = x, short_g, cdf
             target_type[rows] = "aggregate_fill_rate"
