@@ -421,7 +421,7 @@ def compute_safety_stock(
         errors carry the backtest ``forecast``, each origin's :math:`E_P` is first
         brought to today's level, :math:`E_P (\mu_P / F_P)^b`, with :math:`F_P` that
         origin's forecast over P and :math:`\mu_P` today's; :math:`b` is estimated from
-        the backtest (:func:`level_exponent`, ``level_exponent="auto"``). Without it, an
+        the backtest (:func:`level_exponent_of`, ``level_exponent="auto"``). Without it, an
         RMS over origins spread through the year averages the season out: too little
         protection in the peak, too much in the trough.
     ``errors_independent``
@@ -602,9 +602,12 @@ def compute_safety_stock(
     b = 0.0
     if errors is not None and len(errors):
         _require(errors, ["sku", "location", "origin", "step", "error"], "errors")
-        if "forecast" in errors:
-            b = level_exponent_of(errors) if level_exponent == "auto" else float(level_exponent)
-        s_sum, n_sum, skew, summed = _sigma_summed(errors, pol, level=mean_p, exponent=b)
+        # the pivots are shared by the exponent estimate and the spread (once per call)
+        wide = _wide_errors(errors)
+        wide_f = _wide_errors(errors, "forecast") if "forecast" in errors else None
+        if wide_f is not None:
+            b = _level_exponent(wide, wide_f) if level_exponent == "auto" else float(level_exponent)
+        s_sum, n_sum, skew, summed = _sigma_summed(wide, pol, wide_f, level=mean_p, exponent=b)
         n_origins = n_sum
         ok = (n_sum >= min_origins) & np.isfinite(s_sum)
         sigma[ok], method[ok] = s_sum[ok], "errors_summed"
@@ -655,18 +658,12 @@ def compute_safety_stock(
     dist[(method == "no_data") | (sigma == 0)] = "normal"
 
     safety = np.zeros(n)
-    shortage = np.zeros(n)
-    implied = a.copy()
 
     m = dist == "normal"
     if m.any():
         s = sigma[m]
         z = np.where(is_fill[m], _normal_fill_z(allowed[m], s), stats.norm.ppf(a[m]))
-        ss = np.where(s > 0, np.clip(z, 0.0, None) * s, 0.0)
-        safety[m] = ss
-        zz = np.divide(ss, s, out=np.full(len(s), np.inf), where=s > 0)
-        shortage[m] = np.where(s > 0, s * standard_normal_loss(np.where(np.isfinite(zz), zz, 0.0)), 0.0)
-        implied[m] = np.where(s > 0, stats.norm.cdf(zz), 1.0)
+        safety[m] = np.where(s > 0, np.clip(z, 0.0, None) * s, 0.0)
 
     m = dist == "gamma"
     if m.any():
@@ -677,10 +674,7 @@ def compute_safety_stock(
             _bisect(lambda x: gamma_loss(x, k, th) - allowed[m], np.zeros(len(mu)), mu + 60 * s),
             stats.gamma.ppf(a[m], k, scale=th),
         )
-        level = np.maximum(level, mu)
-        safety[m] = level - mu
-        shortage[m] = gamma_loss(level, k, th)
-        implied[m] = stats.gamma.cdf(level, k, scale=th)
+        safety[m] = np.maximum(level, mu) - mu
 
     m = dist == "poisson"
     if m.any():
@@ -690,10 +684,7 @@ def compute_safety_stock(
             _bisect(lambda x: poisson_loss(x, mu) - allowed[m], np.zeros(len(mu)), mu + 60 * np.sqrt(mu) + 10),
             stats.poisson.ppf(a[m], mu),
         )
-        level = np.maximum(level, mu)
-        safety[m] = level - mu
-        shortage[m] = poisson_loss(level, mu)
-        implied[m] = stats.poisson.cdf(np.floor(level), mu)
+        safety[m] = np.maximum(level, mu) - mu
 
     rows = np.flatnonzero(dist == "empirical")
     if len(rows):
@@ -707,11 +698,13 @@ def compute_safety_stock(
         hi = np.nanmax(mat, axis=1) + 1.0
         fill_x = _bisect(lambda x: loss(x) - allowed[rows], lo, hi)
         csl_x = np.array([np.nanquantile(mat[i], a[r]) for i, r in enumerate(rows)])
-        x = np.clip(np.where(is_fill[rows], fill_x, csl_x), 0.0, None)
-        safety[rows] = x
-        shortage[rows] = loss(x)
-        implied[rows] = np.sum(mat <= x[:, None] + 1e-12, axis=1) / count
+        safety[rows] = np.clip(np.where(is_fill[rows], fill_x, csl_x), 0.0, None)
 
+    # Shortage per cycle and the implied CSL at the chosen stock, under each row's
+    # distribution (the same loss functions the fill-group allocation uses).
+    everything = np.arange(n)
+    mat_all = _padded(summed, everything, pol) if (dist == "empirical").any() else None
+    shortage, implied = _dist_loss(everything, dist, mean_p, sigma, mat_all, safety)
     implied = np.where(is_fill, implied, a)
 
     target_type = np.where(is_fill, "fill_rate", "cycle_service_level").astype(object)
@@ -956,13 +949,13 @@ def level_exponent_of(errors: pd.DataFrame, periods: int = 2, min_origins: int =
     Within each key, over its backtest origins :math:`i`, regress the log absolute error
     summed over ``periods`` steps on the log forecast summed over the same steps,
 
-    .. math:: \log(|E_i| + 	frac12) = a_k + b \log F_i + arepsilon_i,
+    .. math:: \log(|E_i| + \tfrac12) = a_k + b \log F_i + \varepsilon_i,
 
     with one intercept :math:`a_k` per key and one slope :math:`b` for all (the
     within-key, "fixed effects" estimator: keys differ in scale, the slope is how the
     error of one key moves with its own level, e.g. through the season). Demand that is
-    Poisson-like gives :math:`b pprox 0.5`, errors proportional to the level
-    :math:`b pprox 1`; Silver, Pyke and Peterson (1998, section 4.5.3) report
+    Poisson-like gives :math:`b \approx 0.5`, errors proportional to the level
+    :math:`b \approx 1`; Silver, Pyke and Peterson (1998, section 4.5.3) report
     :math:`\sigma \propto D^{b}` with :math:`b` mostly between 0.5 and 1 across items.
     The half unit keeps exact-zero errors of count data finite.
 
@@ -985,8 +978,16 @@ def level_exponent_of(errors: pd.DataFrame, periods: int = 2, min_origins: int =
     """
     if errors is None or "forecast" not in errors or not len(errors):
         return 0.0
-    e = _summed_by_key(_wide_errors(errors), periods)
-    f = _summed_by_key(_wide_errors(errors, "forecast"), periods).reindex(e.index)
+    return _level_exponent(_wide_errors(errors), _wide_errors(errors, "forecast"), periods, min_origins, min_keys)
+
+
+def _level_exponent(wide: pd.DataFrame, wide_f: pd.DataFrame, periods: int = 2, min_origins: int = 5,
+                    min_keys: int = 30) -> float:
+    """:func:`level_exponent_of` on the (key, origin) x step error and forecast tables."""
+    if not set(range(1, periods + 1)) <= set(wide.columns) & set(wide_f.columns):
+        return 0.0
+    e = _summed_by_key(wide, periods)
+    f = _summed_by_key(wide_f, periods).reindex(e.index)
     ok = np.isfinite(f.to_numpy()) & (f.to_numpy() > 0)
     e, f = e[ok], f[ok]
     if not len(e):
@@ -1008,18 +1009,19 @@ def level_exponent_of(errors: pd.DataFrame, periods: int = 2, min_origins: int =
     return float(np.clip((xc * yc).sum() / den, 0.0, 1.0))
 
 
-def _sigma_summed(errors: pd.DataFrame, pol: pd.DataFrame, level: np.ndarray | None = None,
-                  exponent: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+def _sigma_summed(wide: pd.DataFrame, pol: pd.DataFrame, wide_f: pd.DataFrame | None = None,
+                  level: np.ndarray | None = None, exponent: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Per policy row: RMS over origins of errors summed over steps 1..P, the number of
     complete origins, the sample skewness g1 of the summed errors, and the summed errors.
 
-    With ``exponent`` b > 0 and a ``forecast`` column, each origin's summed error is first
+    ``wide`` / ``wide_f``: errors / backtest forecasts as (key, origin) x step tables
+    (:func:`_wide_errors`). With ``exponent`` b > 0 and ``wide_f``, each origin's summed error is first
     brought to today's level ``level`` (the forecast over P from now, units):
     ``E_i (mu_P / F_i)^b`` with ``F_i`` the origin's own forecast over P; the ratio is
     taken with a floor of a quarter of the key's mean ``F`` on both sides and clipped to
     [1/4, 4], so that a near-zero forecast at one origin cannot blow an error up."""
-    wide = _wide_errors(errors)
-    wide_f = _wide_errors(errors, "forecast") if exponent > 0 and level is not None and "forecast" in errors else None
+    if not (exponent > 0 and level is not None):
+        wide_f = None
     sigma = np.full(len(pol), np.nan)
     skew = np.full(len(pol), np.nan)
     n = np.zeros(len(pol), dtype=int)
@@ -1029,9 +1031,7 @@ def _sigma_summed(errors: pd.DataFrame, pol: pd.DataFrame, level: np.ndarray | N
         steps = list(range(1, p + 1))
         if p == 0 or not set(steps) <= set(wide.columns):
             continue
-        block = wide[steps]
-        complete = block.notna().all(axis=1)
-        summed = block.loc[complete].sum(axis=1)
+        summed = _summed_by_key(wide, p)
         if wide_f is not None and set(steps) <= set(wide_f.columns):
             summed = _to_level(summed, _summed_by_key(wide_f, p), pol.iloc[rows], level[rows], exponent)
         grouped = summed.groupby(level=["sku", "location"])
