@@ -188,8 +188,7 @@ def _abc_of(dataset: Dataset, settings: Settings, as_of=None) -> pd.Series:
     return abc_classes(units * cost)
 
 
-def budget_safety_stock(safety: pd.DataFrame, dataset: Dataset, settings: Settings,
-                        policy: pd.DataFrame | None = None) -> pd.DataFrame:
+def budget_safety_stock(safety: pd.DataFrame, dataset: Dataset, settings: Settings) -> pd.DataFrame:
     """Replace the service-level safety stock by the budget LP's (``optimization.budget``).
 
     With ``plan.safety_stock_budget`` (money) or ``plan.safety_stock_space`` (units) set,
@@ -316,7 +315,7 @@ def plan_stage(
         # ABC classes from the demand before the plan date (``--as-of`` replays an earlier night)
         policy = replenishment_policy(dataset, settings, as_of=start)
         safety = compute_safety_stock(forecasts, errors, policy, distribution=settings.plan.safety_stock_distribution)
-        safety = budget_safety_stock(safety, dataset, settings, policy)
+        safety = budget_safety_stock(safety, dataset, settings)
     with progress.stage("plan", f"horizon {settings.plan.horizon} periods from {start.date()}"):
         with plan_executor(settings) as executor:
             result = plan_replenishment(
