@@ -20,7 +20,12 @@ network, so that every stage of supplyplan has something to chew on:
   ``DC-SOUTH`` with surplus, ``DC-WEST`` in between) so that inter-region transfers pay,
   and stock in transit (``inbound``);
 * lanes PLANT -> DC (lead time 2 periods), DC -> own dealers (1), DC <-> DC (1, dearer),
-  with capacities on the plant and transfer lanes.
+  with capacities on the plant and transfer lanes;
+* the planned promotion calendar of the weeks after the history (``promotions``,
+  written as ``promotions.csv``), from the same promotion process;
+* on request, the hidden truth: each demand row's generating mean and variance
+  (``demand_truth``, never written), so benchmarks can measure an oracle that knows
+  the demand distribution.
 
 Everything is drawn from one ``numpy.random.Generator`` seeded by ``seed`` and the
 calendar ends at a fixed default Monday (:data:`DEFAULT_END`), so the same arguments give
@@ -43,6 +48,7 @@ __all__ = [
     "DEFAULT_END",
     "REGIONS",
     "TABLES",
+    "WRITTEN_TABLES",
     "generate_demo_data",
     "make_locations",
     "write_demo_data",
@@ -60,6 +66,10 @@ REGIONS = (
 
 #: The six input tables in contract order.
 TABLES = ("demand", "items", "locations", "inventory", "inbound", "lanes")
+
+#: What :func:`write_demo_data` writes: the six tables, then the optional future
+#: promotion calendar.
+WRITTEN_TABLES = TABLES + ("promotions",)
 
 CATEGORIES = (
     "filters",
@@ -140,8 +150,10 @@ def generate_demo_data(
     n_dealers: int = 24,
     n_weeks: int = 156,
     end=None,
+    horizon: int = 13,
+    truth: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """Generate the six input tables of a realistic demo dealer network.
+    """Generate the input tables of a realistic demo dealer network.
 
     Weekly mean demand of SKU *s* at dealer *d* (region *r*) in week *t* is
 
@@ -169,15 +181,44 @@ def generate_demo_data(
         Start date (a Monday) of the last history period; defaults to
         :data:`DEFAULT_END` so output never depends on today's date. The inventory
         snapshot is taken at this date and ``inbound`` arrives on the following Mondays.
+    horizon : int, default 13
+        Weeks of the future promotion calendar (``promotions``), at least 0.
+    truth : bool, default False
+        Also return ``demand_truth``, the hidden mean and variance of every demand row
+        (for oracle benchmarks; no user has it, :func:`write_demo_data` does not write it).
 
     Returns
     -------
     dict of str to pandas.DataFrame
         Keys ``demand, items, locations, inventory, inbound, lanes`` with the contract
         columns (see ``pipelines.contracts``); quantities are whole units, costs in
-        currency units, ``holding_rate`` per year, lead times in periods (weeks).
+        currency units, ``holding_rate`` per year, lead times in periods (weeks). Then
+
+        ``promotions``
+            The planned promotion calendar of the ``horizon`` weeks after ``end``: one
+            row per stocked dealer x SKU pair and week, columns ``sku, location, date,
+            promo`` (0/1), ``price`` (currency per unit: the promo price during a
+            promotion, else the list price). It comes from the same regional process as
+            the history's promotions (each week a promotion starts with the SKU's
+            ``promo_rate``, 40 % of them run two weeks, the whole region at once), drawn
+            from a separate stream, ``numpy.random.default_rng([seed, 1])``, so the
+            history tables are the same with any ``horizon``. A two-week promotion that
+            started in the last history week covers the first future week (the history
+            stream already drew whether it runs two weeks); a promotion ending in the
+            last history week does not continue.
+        ``demand_truth`` (only with ``truth``)
+            One row per ``demand`` row, in the same order: ``sku, location, date``,
+            ``mean`` and ``var``, the mean (units per week) and variance (units^2) of
+            that row's quantity under the generator. Smooth SKUs draw a negative
+            binomial with size ``k`` around ``mu``: mean ``mu``, variance ``mu +
+            mu^2 / k``. Intermittent SKUs draw ``X = B (1 + Y)`` with ``B ~
+            Bernoulli(p)`` and ``Y`` geometric on 0, 1, ... with mean ``m``
+            (``NB(1, 1 / (1 + m))``): ``E X = p (1 + m)``, ``E X^2 = p (1 + 3 m +
+            2 m^2)``, so ``var = E X^2 - (E X)^2``.
     """
     end = _check_args(n_skus, n_dealers, n_weeks, end)
+    if horizon < 0:
+        raise ValueError(f"horizon must be >= 0, got {horizon}")
     rng = np.random.default_rng(seed)
     dates = pd.date_range(end=end, periods=n_weeks, freq=FREQ)
     n_regions = len(REGIONS)
@@ -406,7 +447,7 @@ def generate_demo_data(
     to_dealer = lanes["destination"].isin(dealers["location"]).to_numpy()
     lanes["lead_time_sd"] = np.where(to_dealer & (np.cumsum(to_dealer) % 3 == 0), 0.3, np.nan)
 
-    return {
+    out = {
         "demand": demand,
         "items": items,
         "locations": locations,
@@ -414,6 +455,50 @@ def generate_demo_data(
         "inbound": inbound,
         "lanes": lanes,
     }
+
+    # ---- future promotion calendar ---------------------------------------------------------
+    # A stream of its own: drawing from `rng` would shift nothing above (all history
+    # draws are done) but a separate stream keeps the calendar independent of any future
+    # change to the history's draws, and the history independent of `horizon`.
+    future_rng = np.random.default_rng([seed, 1])
+    f_starts = future_rng.random((n_regions, n_skus, horizon)) < promo_rate[None, :, None]
+    f_two_week = f_starts & (future_rng.random(f_starts.shape) < 0.4)
+    f_promo = f_starts.copy()
+    if horizon:
+        f_promo[:, :, 0] |= two_week[:, :, -1]  # a two-week promotion started in the last history week
+        f_promo[:, :, 1:] |= f_two_week[:, :, :-1]
+    f_dates = pd.date_range(end + pd.Timedelta(weeks=1), periods=horizon, freq=FREQ)
+    n_pairs = len(pair_s)
+    p_s = np.repeat(pair_s, horizon)
+    p_d = np.repeat(pair_d, horizon)
+    f_week = np.tile(np.arange(horizon), n_pairs)
+    f_row_promo = f_promo[dealer_region[p_d], p_s, f_week]
+    out["promotions"] = pd.DataFrame(
+        {
+            "sku": pd.Categorical.from_codes(p_s, categories=skus),
+            "location": pd.Categorical.from_codes(p_d, categories=dealers["location"].to_numpy()),
+            "date": f_dates[f_week],
+            "promo": f_row_promo.astype(np.int8),
+            "price": np.where(f_row_promo, promo_price[p_s], list_price[p_s]),
+        }
+    )
+
+    if truth:
+        mean = mu.copy()
+        var = mu + mu * mu / dispersion[row_s]
+        m = lump_mean[ls]
+        mean[lumpy_rows] = p_occ * (1.0 + m)
+        var[lumpy_rows] = p_occ * (1.0 + 3.0 * m + 2.0 * m * m) - mean[lumpy_rows] ** 2
+        out["demand_truth"] = pd.DataFrame(
+            {
+                "sku": demand["sku"],
+                "location": demand["location"],
+                "date": demand["date"],
+                "mean": mean,
+                "var": var,
+            }
+        )
+    return out
 
 
 def _to_arrow(frame: pd.DataFrame) -> pa.Table:
@@ -482,22 +567,29 @@ def write_demo_data(
     n_dealers: int = 24,
     n_weeks: int = 156,
     end=None,
+    horizon: int = 13,
 ) -> dict[str, Path]:
     """Generate the demo network and write one ``<table>.csv`` per input table.
+
+    The six contract tables (:data:`TABLES`) and the future promotion calendar
+    ``promotions.csv`` (see :func:`generate_demo_data`) are written; the hidden demand
+    truth is not (no user has it).
 
     Parameters
     ----------
     out_dir : str or pathlib.Path
         Folder to write into (created if missing); existing demo files are overwritten.
-    seed, n_skus, n_dealers, n_weeks, end
+    seed, n_skus, n_dealers, n_weeks, end, horizon
         As in :func:`generate_demo_data`.
 
     Returns
     -------
     dict of str to pathlib.Path
-        Table name -> file written, in :data:`TABLES` order.
+        Table name -> file written, in :data:`WRITTEN_TABLES` order.
     """
-    tables = generate_demo_data(seed=seed, n_skus=n_skus, n_dealers=n_dealers, n_weeks=n_weeks, end=end)
+    tables = generate_demo_data(
+        seed=seed, n_skus=n_skus, n_dealers=n_dealers, n_weeks=n_weeks, end=end, horizon=horizon
+    )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return {name: write_table_csv(tables[name], out / f"{name}.csv") for name in TABLES}
+    return {name: write_table_csv(tables[name], out / f"{name}.csv") for name in WRITTEN_TABLES}

@@ -9,6 +9,7 @@ import pytest
 from pipelines.demo_data import (
     DEFAULT_END,
     TABLES,
+    WRITTEN_TABLES,
     generate_demo_data,
     make_locations,
     write_demo_data,
@@ -27,8 +28,8 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path):
     a = write_demo_data(tmp_path / "a", seed=5, **kwargs)
     b = write_demo_data(tmp_path / "b", seed=5, **kwargs)
     c = write_demo_data(tmp_path / "c", seed=6, **kwargs)
-    assert list(a) == list(TABLES)
-    for name in TABLES:
+    assert list(a) == list(WRITTEN_TABLES) == [*TABLES, "promotions"]
+    for name in WRITTEN_TABLES:
         assert a[name].name == f"{name}.csv"
         assert a[name].read_bytes() == b[name].read_bytes(), name
     assert a["demand"].read_bytes() != c["demand"].read_bytes()
@@ -36,6 +37,8 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path):
     # Files are plain CSV: unquoted header, ISO dates, empty cells for missing values.
     assert a["demand"].read_text().splitlines()[0] == "sku,location,date,qty,promo,price"
     assert ",,," in a["inventory"].read_text()  # DC rows have no min/max band
+    assert a["promotions"].read_text().splitlines()[0] == "sku,location,date,promo,price"
+    assert not (tmp_path / "a" / "demand_truth.csv").exists()
 
 
 def test_calendar_ends_at_the_fixed_default_monday(demo):
@@ -186,3 +189,133 @@ def test_scales_with_a_partial_assortment(tmp_path):
     rows = len(tables["demand"])
     assert 0.35 * 400 * 30 * 156 < rows < 0.8 * 400 * 30 * 156
     assert len(tables["inventory"]) == 400 * 33
+
+
+def _int_digest(tables: dict[str, pd.DataFrame]) -> str:
+    """Digest of the history's drawn quantities, prices and stock (cents, as integers).
+
+    Integers and prices rounded to cents, so a last-bit difference of a platform's libm
+    in a float column cannot break it, while any change of a random draw does.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, cols in (("demand", ("qty", "promo", "price")), ("items", ("case_pack", "moq", "unit_cost")),
+                       ("inventory", ("on_hand", "min_qty")), ("inbound", ("qty",))):
+        for c in cols:
+            values = np.nan_to_num(tables[name][c].to_numpy(float), nan=-1.0)
+            h.update(np.rint(values * 100).astype(np.int64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def test_history_is_unchanged_by_truth_and_the_promotion_calendar():
+    kwargs = dict(seed=5, n_skus=30, n_dealers=6, n_weeks=60)
+    plain = generate_demo_data(**kwargs)
+    # digest of the generator before truth and promotions existed (commit c8ab3b9)
+    assert _int_digest(plain) == "05a9a33c9bbb994a"
+    with_truth = generate_demo_data(truth=True, horizon=26, **kwargs)
+    no_future = generate_demo_data(horizon=0, **kwargs)
+    assert "demand_truth" not in plain and "demand_truth" in with_truth
+    for name in TABLES:
+        pd.testing.assert_frame_equal(plain[name], with_truth[name])
+        pd.testing.assert_frame_equal(plain[name], no_future[name])
+    assert no_future["promotions"].empty
+    assert list(no_future["promotions"].columns) == ["sku", "location", "date", "promo", "price"]
+    assert len(with_truth["promotions"]) == 2 * len(plain["promotions"])
+    with pytest.raises(ValueError, match="horizon"):
+        generate_demo_data(horizon=-1, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def demo_truth() -> dict[str, pd.DataFrame]:
+    return generate_demo_data(seed=0, truth=True)
+
+
+def test_truth_matches_the_realised_moments_per_class(demo, demo_truth):
+    d, truth = demo["demand"], demo_truth["demand_truth"]
+    assert list(truth.columns) == ["sku", "location", "date", "mean", "var"]
+    assert len(truth) == len(d)
+    assert (truth["sku"].astype(str).to_numpy() == d["sku"].astype(str).to_numpy()).all()
+    assert (truth["location"].astype(str).to_numpy() == d["location"].astype(str).to_numpy()).all()
+    assert (truth["date"].to_numpy() == d["date"].to_numpy()).all()
+    assert (truth["mean"] > 0).all() and (truth["var"] > 0).all()
+    # intermittent SKUs: mostly zero weeks (P(non-zero) ~ 0.04-0.18 x dealer size); smooth SKUs sell >= 1.5 a week on average
+    zero_share = d.groupby("sku", observed=True)["qty"].transform(lambda q: (q == 0).mean()).to_numpy()
+    lumpy = zero_share > 0.7
+    assert 0.1 < lumpy.mean() < 0.4
+    q_all, mu_all, var_all = d["qty"].to_numpy(float), truth["mean"].to_numpy(), truth["var"].to_numpy()
+    for mask in (lumpy, ~lumpy):
+        q, mu, var = q_all[mask], mu_all[mask], var_all[mask]
+        # sum(q - mu) has variance sum(var) (independent rows): a z-score
+        z = (q - mu).sum() / np.sqrt(var.sum())
+        assert abs(z) < 4.0, z
+        # the variance: sum (q - mu)^2 estimates sum var, its standard error from the rows
+        dev = (q - mu) ** 2
+        ratio = dev.sum() / var.sum()
+        se = np.sqrt(((dev - var) ** 2).sum()) / var.sum()
+        assert abs(ratio - 1.0) < 4.0 * se and se < 0.05, (ratio, se)
+    # the lumpy mean is p (1 + m) < 1 + m, and a compound process is over-dispersed
+    assert (var_all[lumpy] > mu_all[lumpy]).all()
+    smooth_dispersion = var_all[~lumpy] / mu_all[~lumpy]
+    assert (smooth_dispersion > 1.0).all()
+
+
+def test_future_promotion_calendar(demo):
+    d, promos = demo["demand"], demo["promotions"]
+    horizon = 13
+    pairs = d[["sku", "location"]].astype(str).drop_duplicates()
+    assert len(promos) == len(pairs) * horizon
+    assert not promos.duplicated(["sku", "location", "date"]).any()
+    got = promos[["sku", "location"]].astype(str).drop_duplicates()
+    assert set(map(tuple, got.to_numpy())) == set(map(tuple, pairs.to_numpy()))
+    dates = pd.DatetimeIndex(sorted(promos["date"].unique()))
+    assert list(dates) == list(pd.date_range(DEFAULT_END + pd.Timedelta(weeks=1), periods=horizon, freq="W-MON"))
+    assert set(promos["promo"].unique()) <= {0, 1}
+    # prices: the SKU's list price off promotion, its promo price on one (as in the history)
+    hist_price = d.assign(sku=d["sku"].astype(str)).groupby(["sku", "promo"])["price"].agg(["min", "max"])
+    assert (hist_price["min"] == hist_price["max"]).all()
+    hist_price = hist_price["min"]
+    p = promos.assign(sku=promos["sku"].astype(str))
+    fut_price = p.groupby(["sku", "promo"])["price"].agg(["min", "max"])
+    assert (fut_price["min"] == fut_price["max"]).all()
+    common = fut_price.index.intersection(hist_price.index)
+    assert len(common) > 100
+    np.testing.assert_array_equal(fut_price.loc[common, "min"].to_numpy(), hist_price.loc[common].to_numpy())
+    off = p.groupby("sku")["price"].max()
+    on = p.loc[p["promo"] == 1].groupby("sku")["price"].max()
+    assert (on < off.loc[on.index]).all()
+    # regional: every dealer of a region has the SKU on promotion in the same weeks
+    region = demo["locations"].set_index("location")["region"]
+    p["region"] = p["location"].astype(str).map(region)
+    assert (p.groupby(["sku", "region", "date"])["promo"].nunique() == 1).all()
+    # the intermittent tail (mostly zero weeks) has promo_rate 0, in the future as in the past
+    zero_share = d.assign(sku=d["sku"].astype(str)).groupby("sku")["qty"].apply(lambda q: (q == 0).mean())
+    tail = set(zero_share.index[zero_share > 0.7])
+    assert tail and not tail & set(p.loc[p["promo"] == 1, "sku"])
+    assert not tail & set(d.loc[d["promo"] == 1, "sku"].astype(str))
+    # the same process: the promoted share of rows is close to the history's
+    assert 0.5 * d["promo"].mean() < p["promo"].mean() < 2.0 * d["promo"].mean()
+
+
+def test_a_two_week_promotion_started_in_the_last_week_runs_into_the_calendar():
+    # Over many seeds, some regional promotions start in the last history week; 40 % of
+    # them run two weeks, so the first future week of those SKU x regions is on
+    # promotion far more often than an ordinary week (a start there has promo_rate < 5 %).
+    carried = fresh = n_last = n_other = 0
+    for seed in range(12):
+        t = generate_demo_data(seed=seed, n_skus=60, n_dealers=6, n_weeks=20)
+        d, p = t["demand"], t["promotions"]
+        last = d.loc[d["date"] == d["date"].max()].astype({"sku": str, "location": str})
+        prev = d.loc[d["date"] == d["date"].max() - pd.Timedelta(weeks=1)].astype({"sku": str, "location": str})
+        first = p.loc[p["date"] == p["date"].min()].astype({"sku": str, "location": str})
+        m = last.merge(prev, on=["sku", "location"], suffixes=("", "_prev")).merge(
+            first, on=["sku", "location"], suffixes=("", "_next"))
+        started = (m["promo"] == 1) & (m["promo_prev"] == 0)
+        carried += int(m.loc[started, "promo_next"].sum())
+        n_last += int(started.sum())
+        fresh += int(m.loc[m["promo"] == 0, "promo_next"].sum())
+        n_other += int((m["promo"] == 0).sum())
+    assert n_last > 20
+    share_carried = carried / n_last
+    share_fresh = fresh / n_other
+    assert share_carried > 0.25 and share_fresh < 0.06, (share_carried, share_fresh)
