@@ -58,6 +58,7 @@ from .quantiles import (
     quantiles_from_errors,
 )
 from .shapes import ALL_GROUP, BorrowedShape, pooled_profiles
+from .promotions import effect_matrix, estimate_effects
 
 __all__ = [
     "DEFAULT_CANDIDATES",
@@ -457,8 +458,14 @@ class _Backtest:
     """
 
     def __init__(self, y: np.ndarray, origins: Sequence[int], horizon: int, season_length: int,
-                 select_by: str, refit: bool = False, max_multiple: float = 3.0):
+                 select_by: str, refit: bool = False, max_multiple: float = 3.0,
+                 fit_y: np.ndarray | None = None, multiplier: np.ndarray | None = None):
         self.y = y
+        # models fit on ``fit_y`` (base demand, promotions divided out); their forecasts
+        # are scored on ``y`` after multiplying each target period by ``multiplier``
+        # (the promotion effect known at the origin; see forecasting.promotions)
+        self.fit_y = y if fit_y is None else fit_y
+        self.multiplier = multiplier
         self.origins = list(origins)
         self.h = int(horizon)
         self.m = int(season_length)
@@ -514,7 +521,7 @@ class _Backtest:
             # attributes ending in ``_``, so a shallow copy is a fresh model.
             model = copy.copy(model)
         try:
-            model.fit(self.y[: self.origins[k]])
+            model.fit(self.fit_y[: self.origins[k]])
             raw = model.predict(self.h)
         except Exception as exc:  # recorded; the caller decides what a failure means
             return None, exc
@@ -575,6 +582,10 @@ class _Backtest:
         self.actual = np.zeros((o.size, h))
         for k, (ok, length) in enumerate(zip(o, self.lengths)):
             self.actual[k, :length] = y[ok : ok + length]
+        self.mult = np.ones((o.size, h))
+        if self.multiplier is not None:
+            for k, (ok, length) in enumerate(zip(o, self.lengths)):
+                self.mult[k, :length] = self.multiplier[ok : ok + length]
         peak = np.maximum.accumulate(y) if y.size else y
         self.caps = np.where(o > 0, float(self.max_multiple) * peak[np.maximum(o - 1, 0)], 0.0)
 
@@ -613,10 +624,10 @@ class _Backtest:
         if any(r.size != self.h for r in raws):
             for k, r in enumerate(raws):
                 try:
-                    check_forecast(r, self.h, self.caps[k])
+                    check_forecast(r * self.mult[k] if r.size == self.h else r, self.h, self.caps[k])
                 except UnstableForecast:
                     return None, k
-        R = np.asarray(raws, dtype=float)
+        R = np.asarray(raws, dtype=float) * self.mult[:k_n]
         caps = self.caps[:k_n, None]
         ok = np.isfinite(R).all(axis=1) & ~(R > caps + 1e-6 * np.maximum(caps, 1.0)).any(axis=1)
         if not ok.all():
@@ -674,6 +685,7 @@ def forecast_series(
     *,
     profile: np.ndarray | None = None,
     external: Mapping[str, tuple[Mapping[int, np.ndarray], np.ndarray]] | None = None,
+    effect: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> SeriesOutcome:
     """Classify, backtest, select, refit and guard one series.
 
@@ -690,6 +702,14 @@ def forecast_series(
         Forecasts computed outside this function (the global model): name ->
         ``({origin: H forecasts}, H final forecasts)``, units per period. A candidate
         that lacks one of this series' origins is not considered.
+    effect : tuple of numpy.ndarray, optional
+        Promotion effects (:mod:`forecasting.promotions`): ``(e, k)`` with ``e`` the
+        ``n`` multipliers of ``y`` (the series models fit on base demand ``y / e``) and
+        ``k`` the ``n + H`` multipliers known when forecasting (the planned promotions;
+        ones where none are known), applied to every model's base forecast of a backtest
+        target or forecast period: ``F_t = k_t * \hat b_t``. External forecasts are
+        already on the demand scale. Scores, errors and ``mean`` are all in units of
+        ``y``.
 
     Returns
     -------
@@ -716,14 +736,28 @@ def forecast_series(
     # Parameters are estimated at the first origin only; later origins re-run the model
     # with them (``frozen``), unless refit_backtest. Every (model, origin) fit is made
     # once: a combination reuses the forecasts of its members that are candidates too.
-    bt = _Backtest(y, origins, h, cfg.season_length, cfg.select_by, cfg.refit_backtest, cfg.max_multiple)
+    y_fit, known = y, None
+    if effect is not None:
+        e, known = (np.asarray(a, dtype=float) for a in effect)
+        if e.shape != (n,) or known.shape != (n + h,) or not (np.all(e > 0) and np.all(known > 0)):
+            raise ValueError(f"effect must be positive arrays of {n} and {n + h} multipliers")
+        y_fit = y / e
+    bt = _Backtest(y, origins, h, cfg.season_length, cfg.select_by, cfg.refit_backtest, cfg.max_multiple,
+                   fit_y=y_fit, multiplier=None if known is None else known[:n])
     for name in names:
         raws: list = []
         model = key = None
         try:
             for k, o in enumerate(origins):
                 if name in external:
-                    raws.append(np.asarray(external[name][0][o], dtype=float)[:h])
+                    raw = np.asarray(external[name][0][o], dtype=float)[:h]
+                    if known is not None and raw.size == h:
+                        # on the demand scale already: the guard multiplies it back
+                        lengths = min(h, n - o)
+                        div = np.ones(h)
+                        div[:lengths] = known[o : o + lengths]
+                        raw = raw / div
+                    raws.append(raw)
                 else:
                     if model is None:
                         model = _make(name, cfg, profile)
@@ -738,7 +772,7 @@ def forecast_series(
                 continue
         if bad is not None:  # any failure disqualifies the candidate, by design
             try:
-                check_forecast(raws[bad], h, float(bt.caps[bad]))
+                check_forecast(np.ravel(raws[bad]) * bt.mult[bad] if np.size(raws[bad]) == h else raws[bad], h, float(bt.caps[bad]))
                 exc = UnstableForecast("guard failed")  # pragma: no cover - guard and check agree
             except Exception as err:
                 exc = err
@@ -786,8 +820,10 @@ def forecast_series(
             if name in external:
                 mean = check_forecast(np.asarray(external[name][1], dtype=float), h, cap)
             else:
-                fitted, mean = _fit_predict(name, y, h, cap, cfg, None, profile)
+                fitted, mean = _fit_predict(name, y_fit, h, cap, cfg, None, profile)
                 params = _fitted_params(fitted)
+                if known is not None:
+                    mean = np.clip(mean * known[n:], 0.0, cap)
             used = name
             break
         except Exception as exc:
@@ -839,14 +875,16 @@ def forecast_series(
     )
 
 
-def _run_chunk(series: list[np.ndarray], cfg: ForecastConfig, profiles=None, externals=None) -> list[SeriesOutcome]:
+def _run_chunk(series: list[np.ndarray], cfg: ForecastConfig, profiles=None, externals=None, effects=None) -> list[SeriesOutcome]:
     # BLAS with one thread in every process, also in the serial path: a multi-threaded
     # BLAS sums in a different order, the last bits of the least-squares fits differ,
     # and the optimiser can then stop elsewhere, so n_jobs=1 and n_jobs>1 would differ.
     profiles = profiles or [None] * len(series)
     externals = externals or [None] * len(series)
+    effects = effects or [None] * len(series)
     with threadpool_limits(1):
-        out = [forecast_series(y, cfg, profile=p, external=e) for y, p, e in zip(series, profiles, externals)]
+        out = [forecast_series(y, cfg, profile=p, external=e, effect=fx)
+               for y, p, e, fx in zip(series, profiles, externals, effects)]
     release_memory()
     return out
 
@@ -960,8 +998,9 @@ def _group_labels(keys: pd.DataFrame, groups: pd.DataFrame | None) -> np.ndarray
     return merged["group"].astype(object).where(merged["group"].notna(), None).to_numpy()
 
 
-def _future_matrices(future: pd.DataFrame | None, keys: pd.DataFrame, dates: pd.DatetimeIndex, panel: Panel):
-    """Planned promo / price of the forecast periods as ``(S, H)`` matrices."""
+def _future_matrices(future: pd.DataFrame | None, keys: pd.DataFrame, dates: pd.DatetimeIndex, panel: Panel | None):
+    """Planned promo / price of the forecast periods as ``(S, H)`` matrices (price only
+    with a ``panel`` that has prices)."""
     if future is None:
         return None, None
     missing = [c for c in (*_KEYS, "date") if c not in future.columns]
@@ -977,7 +1016,7 @@ def _future_matrices(future: pd.DataFrame | None, keys: pd.DataFrame, dates: pd.
     if "promo" in f.columns:
         promo = np.zeros((S, H))
         promo[f["_i"].to_numpy(), col] = (pd.to_numeric(f["promo"], errors="coerce").fillna(0).to_numpy() > 0).astype(float)
-    if "price" in f.columns and panel.has_price:
+    if "price" in f.columns and panel is not None and panel.has_price:
         last = pd.DataFrame(panel.price.T).ffill().to_numpy().T[:, -1]
         price = np.repeat(last[:, None], H, axis=1)
         vals = pd.to_numeric(f["price"], errors="coerce").to_numpy(float)
@@ -1019,6 +1058,7 @@ def forecast(
     select_by: str = "mase",
     calibrate: bool = True,
     selection_alpha: float = 0.1,
+    promo_effects: bool = True,
 ) -> ForecastResult:
     """Forecast every sku x location of a long demand table, with quantiles.
 
@@ -1094,6 +1134,14 @@ def forecast(
         Significance level of the paired test across backtest origins that a challenger
         must pass to replace the class's first candidate (see :class:`ForecastConfig`
         and :func:`~forecasting.backtest.select_candidate`); 1 = plain minimum.
+    promo_effects : bool
+        With a ``promo`` column in ``history``, fit the per-series models on base demand
+        (promotion lift and post-promotion dip divided out, estimated per SKU, see
+        :mod:`forecasting.promotions`) and multiply their forecasts by the effects of the
+        promotions planned in ``future`` (in the backtest: of the target periods' known
+        promotions). Without ``future`` promotions the forecasts are base demand. The
+        effects used are in ``selection`` and ``effects`` (``promo_factor``,
+        ``post_promo_factor``).
     calibrate : bool
         Adjust each class's quantile levels so that their leave-one-origin-out coverage
         on the backtest matches the nominal level (:func:`~forecasting.quantiles.
@@ -1174,6 +1222,28 @@ def forecast(
     dates = pd.date_range(last_date + offset, periods=h, freq=offset)
     group_of = _group_labels(keys, groups)
 
+    # ---- promotion effects: the series models see base demand ------------------------
+    fx = None
+    fit_series = series
+    series_effects: list = [None] * n_series
+    if promo_effects and promo is not None and promo.any():
+        fx = estimate_effects(Y, promo, keys["sku"].astype(str).to_numpy())
+        if fx.active:
+            E = effect_matrix(promo, fx.lift, fx.dip)
+            plans = future is not None and "promo" in future.columns
+            if plans:
+                fpromo_plan, _ = _future_matrices(future, keys, dates, None)
+                K_future = effect_matrix(fpromo_plan, fx.lift, fx.dip, previous=promo[:, -1])
+            fit_series = []
+            for i, y in enumerate(series):
+                e = E[i, start_pos[i]:]
+                known = np.concatenate([e, K_future[i]]) if plans else np.ones(y.size + h)
+                series_effects[i] = (e, known)
+                fit_series.append(y / e)
+            logger.info("forecast: promotion effects per SKU (run-wide lift %.2f, post-promotion %.2f); %s",
+                        fx.run_lift, fx.run_dip,
+                        "planned promotions applied" if plans else "no promotion plan: forecasts are base demand")
+
     # ---- pooled seasonal shapes for series too short for their own ------------------
     profiles: list = [None] * n_series
     shape_of = np.array([""] * n_series, dtype=object)
@@ -1185,9 +1255,9 @@ def forecast(
         # The backtest origins see the profile as known before the earliest origin (one
         # season of members suffices there), the final fit the one from all history, so
         # the shape's backtest score is not flattered by the periods it is scored on.
-        pooled = pooled_profiles(series, start_pos, group_of, m)
+        pooled = pooled_profiles(fit_series, start_pos, group_of, m)
         first_origin = T - h - (cfg.backtest_windows - 1) * cfg.backtest_step
-        early = pooled_profiles(series, start_pos, group_of, m, end=first_origin, min_seasons=1) if first_origin > m else {}
+        early = pooled_profiles(fit_series, start_pos, group_of, m, end=first_origin, min_seasons=1) if first_origin > m else {}
         for i, y in enumerate(series):
             short_series = y.size < 2 * m
             if not short_series and groups is None:
@@ -1277,7 +1347,7 @@ def forecast(
 
         # ---- per-series backtest, selection and refit ------------------------------
         parts = _chunks(n_series, runner.workers * max(1, int(chunks_per_job))) if runner.backend != "serial" else [slice(0, n_series)]
-        chunk_out = runner.map(_run_chunk, [(series[s], cfg, profiles[s], externals[s]) for s in parts])
+        chunk_out = runner.map(_run_chunk, [(series[s], cfg, profiles[s], externals[s], series_effects[s]) for s in parts])
         outcomes = [o for chunk in chunk_out for o in chunk]
 
     means = np.stack([o.mean for o in outcomes]) if outcomes else np.empty((0, h))
@@ -1343,6 +1413,9 @@ def forecast(
     elast = gfinal.price_elasticity if gfinal is not None and gfinal.price_elasticity is not None else np.full(n_series, np.nan)
     sel["promo_lift"] = lift
     sel["price_elasticity"] = elast
+    active = fx is not None and fx.active
+    sel["promo_factor"] = fx.lift if active else 1.0
+    sel["post_promo_factor"] = fx.dip if active else 1.0
     sel["fallback"] = [o.fallback for o in outcomes]
     gref = _global_reference(gmodel) if gfinal is not None else {}
     sel["params"] = [_params_json(gref if o.model == GLOBAL_MODEL else o.params) for o in outcomes]
@@ -1364,10 +1437,15 @@ def forecast(
     effects["n_promo_periods"] = promo.sum(axis=1).astype(int) if promo is not None else 0
     effects["promo_lift"] = lift
     effects["price_elasticity"] = elast
+    effects["promo_factor"] = sel["promo_factor"].to_numpy()
+    effects["post_promo_factor"] = sel["post_promo_factor"].to_numpy()
     by_step = _errors_by_step(err, classes[err_series])
 
     metrics = _run_metrics(outcomes, sel, err, err_series, qres, classes, qs)
     metrics["global_seconds"] = global_seconds
+    metrics["promo_adjusted"] = float(active)
+    metrics["promo_factor_run"] = fx.run_lift if active else 1.0
+    metrics["post_promo_factor_run"] = fx.run_dip if active else 1.0
     for _, row in qres.coverage.iterrows():
         for q in qs:
             col = f"coverage_{quantile_column(q)}"

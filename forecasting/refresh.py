@@ -68,6 +68,7 @@ from .core import (
     _cap,
     _chunks,
     _fallback_kind,
+    _future_matrices,
     _group_labels,
     _params_json,
     _prepare,
@@ -77,6 +78,7 @@ from .core import (
 from .models import MODELS, make_model
 from .parallel import TaskRunner, release_memory
 from .quantiles import check_quantiles, integer_quantiles, quantile_column, quantiles_from_errors
+from .promotions import effect_matrix
 from .shapes import ALL_GROUP, BorrowedShape, pooled_profiles
 
 __all__ = ["refresh", "REFRESH_MODES", "GLOBAL_STAND_INS"]
@@ -357,11 +359,26 @@ def refresh(
     new = np.flatnonzero(known < 0)
     prev_rows = lookup.iloc[known[old]].reset_index(drop=True)
 
+    # ---- promotion effects of the previous run: models refit on base demand ------------
+    fit_series = series
+    future_mult = np.ones((n_series, h))
+    if _promo is not None and {"promo_factor", "post_promo_factor"} <= set(prev_rows.columns) and len(old):
+        lift = np.ones(n_series)
+        dip = np.ones(n_series)
+        lift[old] = pd.to_numeric(prev_rows["promo_factor"], errors="coerce").fillna(1.0).to_numpy(float)
+        dip[old] = pd.to_numeric(prev_rows["post_promo_factor"], errors="coerce").fillna(1.0).to_numpy(float)
+        if (lift != 1.0).any() or (dip != 1.0).any():
+            E = effect_matrix(_promo, lift, dip)
+            fit_series = [y / E[i, start_pos[i]:] for i, y in enumerate(series)]
+            plan = forecast_options.get("future")
+            if plan is not None and "promo" in plan.columns:
+                fpromo, _ = _future_matrices(plan, keys, dates, None)
+                future_mult = effect_matrix(fpromo, lift, dip, previous=_promo[:, -1])
     # ---- group profiles for series that borrow a seasonal shape ------------------------
     group_of = _group_labels(keys, groups)
     profiles: list = [None] * n_series
     if m >= 2 and (prev_rows["model"] == SHAPE_MODEL).any():
-        pooled = pooled_profiles(series, start_pos, group_of, m)
+        pooled = pooled_profiles(fit_series, start_pos, group_of, m)
         for j, i in enumerate(old):
             if prev_rows["model"].iat[j] != SHAPE_MODEL:
                 continue
@@ -396,7 +413,7 @@ def refresh(
             out = []
             for part in parts:
                 js = fit_idx[part]
-                out.append(([series[old[j]] for j in js], [chosen[j] for j in js], [params_col[j] for j in js],
+                out.append(([fit_series[old[j]] for j in js], [chosen[j] for j in js], [params_col[j] for j in js],
                             [stand_ins[j] for j in js], [profiles[old[j]] for j in js],
                             h, m, float(max_multiple), refit, model_params))
             return out
@@ -443,6 +460,8 @@ def refresh(
             reasons = ["previous forecast does not reach this period"] + reasons
         else:
             mean, name, hw, fp, reasons = outcomes[j]
+            # base demand times the planned promotions' effects (ones without a plan)
+            mean = np.clip(mean * future_mult[old[j]], 0.0, _cap(series[old[j]], max_multiple))
         means_old[j] = mean
         used[j] = name
         if not (kept_stand_in[j] and hw in ("states", "full")):

@@ -200,9 +200,13 @@ def test_global_model_is_a_scored_candidate_and_promo_effect_is_visible():
     scored = res.scores[res.scores["model"] == GLOBAL_MODEL]
     assert len(scored) == 40 and scored["n_origins"].eq(3).all()
     eff = res.effects
-    assert list(eff.columns) == ["sku", "location", "group", "n_promo_periods", "promo_lift", "price_elasticity"]
-    # the simulated promotion doubles demand: the model sees a clear lift
+    assert list(eff.columns) == ["sku", "location", "group", "n_promo_periods", "promo_lift", "price_elasticity",
+                                 "promo_factor", "post_promo_factor"]
+    # the simulated promotion doubles demand: the model sees a clear lift, and so does
+    # the per-series models' ratio estimate (no post-promotion dip was simulated)
     assert 1.4 < eff["promo_lift"].median() < 2.8
+    assert 1.7 < eff["promo_factor"].median() < 2.3
+    assert 0.8 < eff["post_promo_factor"].median() < 1.2
     assert (eff["n_promo_periods"] > 0).all()
     assert res.metrics["promo_lift_median"] == pytest.approx(eff["promo_lift"].median())
     assert "promo_lift" in res.selection.columns
