@@ -10,6 +10,15 @@ the baseline measured in the same run:
 - VMI dealer average on hand <= the baseline's,
 - whole replay < 600 s on 2 cores.
 
+With generated demo data (no ``--data``) it also prints the oracle bound, measured in
+the same run on the same data (:mod:`benchmarks._oracle`): order-up-to at every dealer
+with the generator's TRUE demand distribution of the protection period, the same lot
+rules, lead times, backorders and measured window, DC supply unlimited, and one common
+quantile found by bisection so that dealer fill hits 0.98: the least dealer stock for
+that fill a perfect forecaster could get by with, as a ratio to the baseline's stock,
+plus the fill / stock frontier at a few quantiles. With ``--data`` there is no hidden
+truth and the oracle is skipped.
+
 VMI re-forecasts in full every ``backtest.forecast_every`` weeks and refreshes the chosen
 models every ``backtest.refresh_every`` weeks (``configs/demo.yaml``: 13 and 1); the
 breakdown line shows forecast, refresh, safety stock and plan seconds.
@@ -28,9 +37,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+#: Dealer fill rate of the issue-5 target, which the oracle bound is computed for.
+TARGET_FILL = 0.98
 
 
 def main() -> None:
@@ -108,6 +123,49 @@ def main() -> None:
         print(f"VMI dealer fill rate: {fill:.4f} (target >= 0.98)  {'PASS' if fill >= 0.98 else 'FAIL'}")
         print(f"VMI / baseline dealer average on hand: {stock:.3f} (target <= 1)  {'PASS' if stock <= 1 else 'FAIL'}")
     print(f"wall time {total:.1f} s (target < 600 s on 2 cores)  {'PASS' if total < 600 else 'FAIL'}")
+    print()
+    if args.data is not None:
+        print("oracle bound: skipped (--data has no hidden demand truth; run on generated demo data)")
+    else:
+        oracle_report(rep, settings, args.seed, table)
+
+
+def oracle_report(rep, settings, seed: int, table) -> None:
+    """Print the oracle bound and frontier of the replay ``rep`` (see the module docstring)."""
+    from benchmarks._oracle import OracleProblem
+    from pipelines.demo_data import generate_demo_data
+
+    t0 = time.perf_counter()
+    truth = generate_demo_data(seed=seed, truth=True)["demand_truth"]
+    problem = OracleProblem.from_setup(rep.setup, truth, rep.warmup, lost_sales=settings.backtest.lost_sales,
+                                       order_lots=settings.backtest.order_lots)
+    t = table.set_index(["policy", "echelon"])
+    base = t.loc[("baseline", "dealer"), "avg_on_hand"] if ("baseline", "dealer") in t.index else None
+
+    def vs_base(units: float, digits: int = 3) -> str:
+        return f" = {units / base:.{digits}f} x baseline" if base else ""
+
+    frontier = problem.frontier()
+    bound = problem.for_fill(TARGET_FILL)
+    runs = bound["runs"] + len(frontier)
+    print("oracle frontier (true demand distribution, unlimited DC; common quantile alpha of the protection-period demand):")
+    for row in frontier.itertuples(index=False):
+        print(f"  alpha {row.alpha:.3f}: dealer fill {row.fill_rate:.4f}, avg on hand {row.avg_on_hand:8.0f}{vs_base(row.avg_on_hand)}")
+    stock = f"on hand {bound['avg_on_hand']:.0f} units{vs_base(bound['avg_on_hand'], 4)}"
+    if bound["fill_rate"] >= TARGET_FILL:
+        print(f"oracle bound (true demand distribution, unlimited DC): fill {TARGET_FILL:.2f} needs {stock} "
+              f"(alpha {bound['alpha']:.4f}, fill {bound['fill_rate']:.4f})")
+    else:
+        print(f"oracle bound (true demand distribution, unlimited DC): fill {TARGET_FILL:.2f} NOT reached: "
+              f"alpha {bound['alpha']:.4f} gives fill {bound['fill_rate']:.4f} at {stock}")
+    if ("vmi", "dealer") in t.index:
+        vmi_fill = t.loc[("vmi", "dealer"), "fill_rate"]
+        vmi_stock = t.loc[("vmi", "dealer"), "avg_on_hand"]
+        at_vmi = problem.for_fill(min(vmi_fill, 0.9999))
+        runs += at_vmi["runs"]
+        print(f"oracle at VMI's fill {vmi_fill:.4f}: on hand {at_vmi['avg_on_hand']:.0f} units{vs_base(at_vmi['avg_on_hand'])}"
+              f" (VMI holds {vmi_stock:.0f} = {vmi_stock / at_vmi['avg_on_hand']:.3f} x the oracle)")
+    print(f"oracle: {runs} replays in {time.perf_counter() - t0:.1f} s")
 
 
 if __name__ == "__main__":

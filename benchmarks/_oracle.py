@@ -1,0 +1,301 @@
+"""Oracle bound of the bullwhip benchmark: order-up-to with the TRUE demand distribution.
+
+What is the least dealer stock that reaches a dealer fill rate, on the same demand,
+lead times, lot rules and replay window as the policies, if the forecaster were
+perfect, i.e. knew the generator's mean and variance of every week's demand? The
+answer shows whether the benchmark's target (e.g. fill >= 0.98 with no more stock than
+the baseline) is reachable at all, and how far a policy is from it.
+
+The oracle policy
+    Every period ``t`` each dealer orders up to ``S = F^{-1}(alpha)`` with ``F`` the
+    demand of its protection period ``t .. t + L`` (``L`` the DC -> dealer lead time,
+    review period 1): a gamma distribution matched to the summed true mean ``M`` and
+    variance ``V`` of those ``L + 1`` periods (shape ``M^2 / V``, scale ``V / M``;
+    ``S = M`` when ``V = 0``). Demand rows are independent given their means, so ``M``
+    and ``V`` add. The order ``S - position`` is rounded by the simulator's lot rules
+    (:func:`optimization.simulation.round_to_lots`: whole case packs, at least the lot).
+One common quantile ``alpha`` for every SKU and dealer
+    For an aggregate unit fill rate with backorders, minimising ``sum_i S_i`` subject
+    to ``sum_i ESC_i(S_i) <= (1 - beta) sum_i D_i`` (``ESC`` the expected shortage per
+    cycle) has the Lagrange condition ``1 = lambda (1 - F_i(S_i))`` for every ``i``: the
+    optimum has one critical ratio for all items (lots and the discrete demand are
+    ignored by this argument). ``alpha`` is found by bisection so that the measured
+    dealer fill hits the target.
+The simulation
+    The real simulator, :func:`optimization.simulation.simulate`, so that fill rate and
+    average on hand are measured by :func:`optimization.simulation.bullwhip_metrics`
+    exactly as for the policies (arrivals at the start of a period, older backorders
+    served first, on hand at the end of a period). DC supply is made unlimited: the DCs
+    start with :data:`UNLIMITED` units of every SKU and never order, and the run checks
+    that no dealer order was ever rationed. So the figure is a lower bound on the dealer
+    stock of any policy whose DCs can run short.
+Window
+    The oracle starts ``lead_in`` periods (default 26) before the replay window from
+    its own steady state (:func:`optimization.simulation.steady_state_start` at its own
+    levels), not from the baseline's start stock the policies share, and is measured
+    over exactly the policies' periods (the replay window after its warm-up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.special import gammaincinv
+
+from optimization.policies import Orders
+from optimization.simulation import Network, bullwhip_metrics, simulate, steady_state_start
+
+__all__ = ["OracleProblem", "TrueDistributionOrderUpTo", "protection_quantile", "UNLIMITED"]
+
+#: Stock of every SKU at every DC in the oracle's runs (units): far above anything the
+#: dealers can order, and small enough that integer arithmetic on it stays exact in
+#: float64 (< 2^53).
+UNLIMITED = 1e12
+
+
+def protection_quantile(mean: np.ndarray, var: np.ndarray, alpha) -> np.ndarray:
+    r"""Quantile of a gamma distribution matched to a mean and a variance.
+
+    :math:`S = \theta\,P^{-1}(k, \alpha)` with shape :math:`k = M^2 / V`, scale
+    :math:`\theta = V / M` and :math:`P^{-1}` the inverse regularised lower incomplete
+    gamma function (``scipy.special.gammaincinv``); :math:`S = M` where :math:`V = 0`
+    (no uncertainty), 0 where :math:`M = 0`.
+
+    Parameters
+    ----------
+    mean : numpy.ndarray
+        Mean demand of the protection period (units), >= 0.
+    var : numpy.ndarray
+        Its variance (units^2), >= 0, same shape.
+    alpha : float or numpy.ndarray
+        Quantile level in (0, 1), broadcast against ``mean``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Order-up-to level (units), same shape as ``mean``.
+    """
+    mean = np.asarray(mean, dtype=float)
+    var = np.asarray(var, dtype=float)
+    alpha = np.broadcast_to(np.asarray(alpha, dtype=float), mean.shape)
+    if ((alpha <= 0) | (alpha >= 1)).any():
+        raise ValueError("alpha must lie strictly between 0 and 1")
+    out = np.where(mean > 0, mean, 0.0)
+    random = (mean > 0) & (var > 0)
+    k = mean[random] ** 2 / var[random]
+    out[random] = gammaincinv(k, alpha[random]) * var[random] / mean[random]
+    return out
+
+
+class TrueDistributionOrderUpTo:
+    """Order-up-to at every dealer with the true demand distribution of its protection period.
+
+    Parameters
+    ----------
+    network : Network
+    mean, var : numpy.ndarray, shape (n_skus, n_dealers, n_periods)
+        True mean (units per period) and variance (units^2) of each period's demand.
+    alpha : float or numpy.ndarray of shape (n_skus, n_dealers)
+        Quantile level of the protection-period demand (see :func:`protection_quantile`).
+
+    Notes
+    -----
+    The levels of every period are computed once, at construction: with review period
+    1 the protection period of an order placed in ``t`` is ``t .. t + L`` (the order
+    arrives at the start of ``t + L``, the next one at ``t + 1 + L``). Near the end of
+    the data the window is cut at the last period; only orders that arrive after the
+    last period are affected, so no measured figure is.
+    """
+
+    def __init__(self, network: Network, mean: np.ndarray, var: np.ndarray, alpha):
+        mean = np.asarray(mean, dtype=float)
+        var = np.asarray(var, dtype=float)
+        n_s, n_d, n_t = mean.shape
+        if var.shape != mean.shape or (n_s, n_d) != (network.n_skus, network.n_dealers):
+            raise ValueError("mean and var need shape (n_skus, n_dealers, n_periods)")
+        zero = np.zeros((n_s, n_d, 1))
+        cum_m = np.concatenate([zero, np.cumsum(mean, axis=2)], axis=2)
+        cum_v = np.concatenate([zero, np.cumsum(var, axis=2)], axis=2)
+        t = np.arange(n_t)
+        hi = np.minimum(t[None, :] + network.dealer_lead[:, None] + 1, n_t)  # (n_d, n_t)
+        d = np.arange(n_d)[:, None]
+        window_m = cum_m[:, d, hi] - cum_m[:, d, t[None, :]]
+        window_v = cum_v[:, d, hi] - cum_v[:, d, t[None, :]]
+        alpha = np.asarray(alpha, dtype=float)
+        if alpha.ndim == 2:
+            alpha = alpha[:, :, None]
+        self.levels = protection_quantile(window_m, np.maximum(window_v, 0.0), alpha)
+        self.network = network
+
+    def decide(self, state) -> Orders:
+        """Dealers order ``max(S_t - position, 0)``; DCs (unlimited) order nothing."""
+        net = self.network
+        dealer = np.maximum(self.levels[:, :, state.t] - state.dealer_position, 0.0)
+        return Orders(dealer, np.zeros((net.n_skus, net.n_dcs)), None)
+
+
+@dataclass
+class OracleProblem:
+    """A replay window with the true demand distribution, for the oracle bound.
+
+    Attributes
+    ----------
+    network : Network
+    demand : numpy.ndarray, shape (n_skus, n_dealers, n_periods)
+        Realised consumer demand (units).
+    mean, var : numpy.ndarray, same shape
+        True mean (units) and variance (units^2) of each period's demand.
+    start : int
+        First period of the policies' replay window.
+    warmup : int
+        Periods of the window the policies' metrics leave out.
+    case_pack, lot_size : numpy.ndarray of shape (n_skus,), optional
+        Lot rules (units), as in :func:`optimization.simulation.simulate`; None: any quantity.
+    lost_sales : bool
+        Unserved demand is lost instead of backordered (as the replay's setting).
+    lead_in : int
+        Periods the oracle runs before ``start`` from its own steady state (cut to the
+        history available).
+    """
+
+    network: Network
+    demand: np.ndarray
+    mean: np.ndarray
+    var: np.ndarray
+    start: int
+    warmup: int
+    case_pack: np.ndarray | None = None
+    lot_size: np.ndarray | None = None
+    lost_sales: bool = False
+    lead_in: int = 26
+
+    @classmethod
+    def from_setup(cls, setup, truth: pd.DataFrame, warmup: int, lost_sales: bool = False,
+                   order_lots: bool = True, lead_in: int = 26) -> "OracleProblem":
+        """The window of a :class:`pipelines.backtest.BacktestSetup` with the demand truth.
+
+        Parameters
+        ----------
+        setup : pipelines.backtest.BacktestSetup
+            The replay's network, demand cube, window start and lot rules.
+        truth : pandas.DataFrame
+            ``sku, location, date, mean, var`` per demand row
+            (:func:`pipelines.demo_data.generate_demo_data` with ``truth=True``); cells
+            without a row have mean and variance 0, like their demand.
+        warmup : int
+            The replay's warm-up (``BacktestReplay.warmup``).
+        lost_sales, order_lots : bool
+            The replay's ``backtest.lost_sales`` and ``backtest.order_lots``.
+        lead_in : int
+            See the class attributes.
+        """
+        net = setup.network
+        n_hist = setup.n_periods
+        sku_pos = {s: i for i, s in enumerate(net.skus)}
+        dealer_pos = {d: i for i, d in enumerate(net.dealers)}
+        rows = truth.loc[truth["location"].astype(str).isin(dealer_pos)]
+        s_i = rows["sku"].astype(str).map(sku_pos).to_numpy()
+        d_i = rows["location"].astype(str).map(dealer_pos).to_numpy()
+        t_i = setup.dates[:n_hist].get_indexer(pd.to_datetime(rows["date"]))
+        if pd.isna(s_i).any() or (t_i < 0).any():
+            raise ValueError("truth rows outside the replay's SKUs or periods")
+        mean = np.zeros((net.n_skus, net.n_dealers, n_hist))
+        var = np.zeros_like(mean)
+        np.add.at(mean, (s_i.astype(int), d_i, t_i), rows["mean"].to_numpy(float))
+        np.add.at(var, (s_i.astype(int), d_i, t_i), rows["var"].to_numpy(float))
+        lots = dict(case_pack=setup.case_pack, lot_size=setup.lot_size) if order_lots else {}
+        return cls(net, setup.demand, mean, var, setup.start, warmup, lost_sales=lost_sales, lead_in=lead_in, **lots)
+
+    def run(self, alpha) -> dict:
+        """Replay the oracle at quantile ``alpha`` and measure it like the policies.
+
+        Returns
+        -------
+        dict
+            ``alpha``, and from the dealer row of
+            :func:`optimization.simulation.bullwhip_metrics` over the policies' measured
+            periods: ``fill_rate``, ``cycle_service_level``, ``avg_on_hand`` (units),
+            ``avg_backorders`` (units).
+
+        Raises
+        ------
+        RuntimeError
+            A DC ran short (the bound would not be one with unlimited DC supply).
+        """
+        net = self.network
+        policy = TrueDistributionOrderUpTo(net, self.mean, self.var, alpha)
+        begin = max(self.start - int(self.lead_in), 0)
+        # steady state at the oracle's own levels: a full pipeline of true mean flow
+        initial = steady_state_start(
+            net,
+            policy.levels[:, :, begin],
+            np.full((net.n_skus, net.n_dcs), UNLIMITED),
+            self.mean[:, :, begin],
+            np.zeros((net.n_skus, net.n_dcs)),
+        )
+        # whole units, as every later position is (integer demand, whole lots)
+        initial.dealer_on_hand = np.ceil(initial.dealer_on_hand - 1e-9)
+        initial.dealer_in_transit = np.rint(initial.dealer_in_transit)
+        result = simulate(net, self.demand, policy, begin, initial=initial, lost_sales=self.lost_sales,
+                          case_pack=self.case_pack, lot_size=self.lot_size)
+        rec = result.records
+        if rec["dc_backorders"].max(initial=0.0) > 0 or rec["dc_on_hand"].min(initial=UNLIMITED) <= 0:
+            raise RuntimeError("a DC ran short in the oracle's run: raise UNLIMITED")
+        table = bullwhip_metrics(result, warmup=self.start - begin + self.warmup)
+        row = table.set_index("echelon").loc["dealer"]
+        return {
+            "alpha": float(np.mean(alpha)),
+            "fill_rate": float(row["fill_rate"]),
+            "cycle_service_level": float(row["cycle_service_level"]),
+            "avg_on_hand": float(row["avg_on_hand"]),
+            "avg_backorders": float(row["avg_backorders"]),
+        }
+
+    def frontier(self, alphas=(0.8, 0.9, 0.95, 0.97, 0.98, 0.99)) -> pd.DataFrame:
+        """:meth:`run` at several common quantiles: one row per ``alpha``."""
+        return pd.DataFrame([self.run(a) for a in alphas])
+
+    def for_fill(self, target: float = 0.98, lo: float = 0.5, hi: float = 0.9999, tol: float = 1e-4) -> dict:
+        """The smallest common quantile whose dealer fill reaches ``target``, by bisection.
+
+        Fill rises with ``alpha`` (higher levels, more stock); with discrete demand and
+        lots it is a step function, so the answer is the end of the final bracket whose
+        fill is at least the target: its stock is what that fill costs at a resolution of
+        ``tol`` in ``alpha``.
+
+        Parameters
+        ----------
+        target : float
+            Dealer fill rate to reach, in (0, 1).
+        lo, hi : float
+            Bracket of ``alpha``.
+        tol : float
+            Width of the final bracket.
+
+        Returns
+        -------
+        dict
+            As :meth:`run` at the found ``alpha``, plus ``target`` and ``runs`` (number
+            of replays). ``fill_rate`` is below the target only if even ``hi`` misses it.
+        """
+        if not 0 < target < 1:
+            raise ValueError("target must lie strictly between 0 and 1")
+        runs = 1
+        best = self.run(hi)
+        if best["fill_rate"] < target:
+            return {**best, "target": target, "runs": runs}
+        low = self.run(lo)
+        runs += 1
+        if low["fill_rate"] >= target:
+            return {**low, "target": target, "runs": runs}
+        while hi - lo > tol:
+            mid = 0.5 * (lo + hi)
+            res = self.run(mid)
+            runs += 1
+            if res["fill_rate"] >= target:
+                hi, best = mid, res
+            else:
+                lo = mid
+        return {**best, "target": target, "runs": runs}

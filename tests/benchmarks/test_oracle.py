@@ -1,0 +1,113 @@
+"""The oracle bound of the bullwhip benchmark: levels, hand-checked replays, the bisection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from benchmarks._oracle import OracleProblem, TrueDistributionOrderUpTo, protection_quantile
+from optimization.simulation import Network
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_protection_quantile_is_the_moment_matched_gamma_quantile():
+    mean = np.array([4.0, 10.0, 0.3, 7.0, 0.0])
+    var = np.array([4.0, 30.0, 0.5, 0.0, 0.0])
+    got = protection_quantile(mean, var, 0.9)
+    k = mean[:3] ** 2 / var[:3]
+    np.testing.assert_allclose(got[:3], stats.gamma.ppf(0.9, k, scale=var[:3] / mean[:3]), rtol=1e-10)
+    assert got[3] == 7.0 and got[4] == 0.0  # no uncertainty: the mean; no demand: nothing
+    higher = protection_quantile(mean, var, 0.95)
+    assert (higher[:3] > got[:3]).all()
+    with pytest.raises(ValueError):
+        protection_quantile(mean, var, 1.0)
+
+
+def _single_pair(lead: int, demand: np.ndarray, mean: float, var: float, alpha: float, start: int, warmup: int):
+    net = Network(skus=["A"], dealers=["D"], dcs=["C"], dealer_dc=[0], dealer_lead=[lead], dc_lead=[2])
+    n_t = demand.size
+    cube = demand.reshape(1, 1, n_t).astype(float)
+    return OracleProblem(net, cube, np.full_like(cube, mean), np.full_like(cube, var), start=start, warmup=warmup,
+                         case_pack=np.ones(1), lot_size=np.ones(1), lead_in=start)
+
+
+@pytest.mark.parametrize("lead", [0, 1])
+def test_a_single_pair_replays_as_computed_by_hand(lead):
+    # Poisson(5) weeks, the truth mean = var = 5 per week. alpha is chosen so that the
+    # level is just below a whole number (12 - 1e-7 for two weeks, 6 - 1e-7 for one):
+    # with whole-unit orders the position after ordering is that whole number, S*.
+    rng = np.random.default_rng(4)
+    n_t, start, warmup = 400, 10, 3
+    demand = rng.poisson(5.0, n_t)
+    periods = lead + 1
+    s_star = 6 * periods
+    alpha = stats.gamma.cdf(s_star - 1e-7, 5.0 * periods)
+    problem = _single_pair(lead, demand, 5.0, 5.0, alpha, start, warmup)
+    levels = TrueDistributionOrderUpTo(problem.network, problem.mean, problem.var, alpha).levels
+    np.testing.assert_allclose(levels[0, 0, : n_t - lead], s_star - 1e-7, atol=1e-9)
+    got = problem.run(alpha)
+    d = demand.astype(float)
+    first = start + warmup
+    if lead == 0:
+        # every week starts with S* on hand after the backlog is cleared
+        served = np.minimum(s_star, d)
+        on_hand = np.maximum(s_star - d, 0.0)
+    else:
+        # net stock at the end of t is S* - D_{t-1} - D_t; what is on hand before D_t is
+        # (S* - D_{t-1})^+ once the backlog is cleared
+        before = np.maximum(s_star - np.roll(d, 1), 0.0)
+        served = np.minimum(before, d)
+        on_hand = np.maximum(s_star - np.roll(d, 1) - d, 0.0)
+    window = slice(first, n_t)
+    assert got["fill_rate"] == pytest.approx(served[window].sum() / d[window].sum(), abs=1e-12)
+    assert got["avg_on_hand"] == pytest.approx(on_hand[window].mean(), abs=1e-9)
+    # and the realised figures are close to the theory of Poisson demand
+    pois = stats.poisson(5.0 * periods)
+    expected_stock = sum(pois.pmf(j) * (s_star - j) for j in range(s_star))
+    assert got["avg_on_hand"] == pytest.approx(expected_stock, rel=0.1)
+
+
+@pytest.fixture(scope="module")
+def small_problem(tmp_path_factory) -> OracleProblem:
+    from pipelines.backtest import prepare_backtest
+    from pipelines.demo_data import generate_demo_data, write_demo_data
+    from pipelines.loading import load_dataset
+    from pipelines.settings import load_settings
+
+    folder = tmp_path_factory.mktemp("oracle_demo")
+    kwargs = dict(seed=2, n_skus=24, n_dealers=4, n_weeks=70)
+    write_demo_data(folder, **kwargs)
+    settings = load_settings(ROOT / "configs" / "demo.yaml").with_data_dir(folder)
+    setup = prepare_backtest(load_dataset(folder, freq=settings.freq), settings, 26)
+    truth = generate_demo_data(truth=True, **kwargs)["demand_truth"]
+    return OracleProblem.from_setup(setup, truth, warmup=1, lead_in=20)
+
+
+def test_truth_lands_in_the_replay_cells(small_problem):
+    p = small_problem
+    has_demand_row = p.mean > 0
+    # every cell with a demand row has a truth, cells without one (unstocked, before a
+    # launch) have neither demand nor truth
+    assert (p.demand[~has_demand_row] == 0).all()
+    assert has_demand_row.mean() > 0.3
+    assert p.demand.sum() == pytest.approx(p.mean.sum(), rel=0.05)
+
+
+def test_more_stock_buys_more_fill_and_the_bisection_hits_the_target(small_problem):
+    frontier = small_problem.frontier((0.7, 0.85, 0.95, 0.99))
+    assert np.all(np.diff(frontier["avg_on_hand"]) > 0)
+    assert np.all(np.diff(frontier["fill_rate"]) >= 0)
+    assert frontier["fill_rate"].iloc[-1] > frontier["fill_rate"].iloc[0]
+    target = 0.97
+    found = small_problem.for_fill(target, tol=1e-3)
+    assert found["fill_rate"] >= target
+    # the smallest such quantile (to the bisection's resolution): a bit less misses it
+    below = small_problem.run(found["alpha"] - 2e-3)
+    assert below["fill_rate"] < target
+    assert below["avg_on_hand"] <= found["avg_on_hand"]
+    higher = small_problem.for_fill(0.99, tol=1e-3)
+    assert higher["avg_on_hand"] > found["avg_on_hand"]
