@@ -46,6 +46,7 @@ __all__ = [
     "check_lanes",
     "check_min_max",
     "check_period_grid",
+    "check_after_history",
     "forecast_columns",
 ]
 
@@ -69,6 +70,7 @@ RULES: dict[str, str] = {
     "integer": "must be a whole number",
     "at_least_one": "must be >= 1",
     "binary": "must be 0 or 1",
+    "positive": "must be > 0",
     "open_unit_interval": "must lie strictly between 0 and 1",
     "allowed_values": "is not an allowed value",
     "duplicate_key": "duplicate key",
@@ -80,6 +82,7 @@ RULES: dict[str, str] = {
     "self_lane": "origin and destination must differ",
     "min_gt_max": "min_qty must be <= max_qty",
     "off_grid": "date is not a period start",
+    "in_history": "dated at or before the last demand period",
 }
 
 #: Columns of the frames returned by the cross-row check functions.
@@ -111,6 +114,10 @@ def _at_least_one() -> pa.Check:
 
 def _binary() -> pa.Check:
     return pa.Check(lambda s: s.isin([0, 1]), name="binary")
+
+
+def _positive() -> pa.Check:
+    return pa.Check(lambda s: s > 0, name="positive")
 
 
 def _open_unit_interval() -> pa.Check:
@@ -373,6 +380,37 @@ CONTRACTS: dict[str, TableContract] = {
         key=("origin", "destination"),
         description="one row per allowed shipment lane",
     ),
+    # The manufacturer runs the campaigns (VMI), so the calendar of the weeks it plans is
+    # known; past campaigns live in demand's promo/price columns, not here.
+    "promotions": TableContract(
+        "promotions",
+        (
+            _id("sku", "stock keeping unit, must be in items"),
+            _id("location", "where the promotion runs, must be in locations"),
+            ColumnSpec(
+                "date",
+                "date",
+                description="period start, on the period grid, after the last demand period",
+            ),
+            ColumnSpec(
+                "promo",
+                "int",
+                checks=(_finite(), _binary()),
+                description="1 when the SKU is planned on promotion in the period",
+            ),
+            ColumnSpec(
+                "price",
+                "number",
+                required=False,
+                nullable=True,
+                checks=(_finite(), _positive()),
+                description="planned selling price, currency per unit (empty: the last price holds)",
+            ),
+        ),
+        key=("sku", "location", "date"),
+        optional_file=True,
+        description="planned promotion calendar, one row per SKU, location and future period",
+    ),
 }
 
 #: Input table names in loading order.
@@ -606,3 +644,39 @@ def check_period_grid(dates: pd.Series, freq: str, column: str) -> pd.DataFrame:
         return _no_findings()
     idx = np.flatnonzero(values.isin(bad).to_numpy())
     return _findings(idx, column, "off_grid", f"{RULES['off_grid']} of {offset.freqstr}")
+
+
+def check_after_history(dates: pd.Series, last, column: str = "date") -> pd.DataFrame:
+    """Rows of a planned calendar dated at or before the last demand period.
+
+    A promotion calendar describes the periods still to be planned; what happened in the
+    periods of the demand history is recorded in that history's own ``promo`` and
+    ``price`` columns (the forecaster learns the lift from there), so a calendar row for
+    a closed period is either a copy of it or a contradiction.
+
+    Parameters
+    ----------
+    dates : pandas.Series
+        Period starts of the calendar rows; missing dates are ignored (reported
+        elsewhere).
+    last : date-like or None
+        Last period start of the demand history; None (no valid demand dates) checks
+        nothing.
+    column : str
+        Column name for the findings.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`FINDING_COLUMNS`, one finding per row dated ``<= last``.
+    """
+    if last is None or pd.isna(last):
+        return _no_findings()
+    last = pd.Timestamp(last)
+    values = pd.to_datetime(dates)
+    idx = np.flatnonzero((values <= last).fillna(False).to_numpy(dtype=bool))
+    message = (
+        f"{RULES['in_history']} ({last.date()}): past promotions belong in demand's promo and "
+        f"price columns; the calendar starts at the first period after the history"
+    )
+    return _findings(idx, column, "in_history", message)

@@ -9,10 +9,12 @@ The logged model holds two artifacts:
     SKU x location its chosen model, demand class, backtest scores and its parameters as
     JSON (fitted when the engine exposes them, else the configured ones).
 
-``predict`` takes a long demand history (sku, location, date, qty) and returns the
-forecasts table by re-running the forecaster with the stored options, so anyone can
-reproduce a published forecast from a registered version; with
-``params={"output": "parameters"}`` it returns the per-series parameter table instead.
+``predict`` takes a long demand history (sku, location, date, qty, optionally promo and
+price) and returns the forecasts table by re-running the forecaster with the stored
+options, so anyone can reproduce a published forecast from a registered version. The
+planned promotion calendar of the forecast periods (the nightly job's ``promotions``
+input) travels in the same frame as rows with an empty ``qty``, dated after the history.
+With ``params={"output": "parameters"}`` it returns the per-series parameter table instead.
 Versions logged before the parameter table existed carry ``selection.csv``, read the
 same way.
 """
@@ -41,7 +43,12 @@ class SupplyplanForecaster(mlflow.pyfunc.PythonModel):
         Parameters
         ----------
         model_input : pandas.DataFrame
-            Columns sku, location, date, qty (units per period).
+            Columns sku, location, date, qty (units per period) and optionally promo
+            (0/1) and price (currency per unit). Rows with an empty ``qty`` are the
+            planned calendar of the forecast periods (``forecasting.forecast``'s
+            ``future``: promo / price only) and must be dated after the last history
+            row; a run with such rows also treats the history's promotions as planned
+            in its backtest, as the nightly job does when given a ``promotions`` file.
         params : dict, optional
             Overrides of the stored options, e.g. ``{"horizon": 8}``; ``{"output":
             "parameters"}`` returns the per-series parameter table instead.
@@ -56,7 +63,20 @@ class SupplyplanForecaster(mlflow.pyfunc.PythonModel):
             options["quantiles"] = tuple(options["quantiles"])
         history = model_input.copy()
         history["date"] = pd.to_datetime(history["date"])
-        return forecast(history, **options).forecasts
+        future = None
+        planned = pd.to_numeric(history["qty"], errors="coerce").isna() if "qty" in history else None
+        if planned is not None and planned.any():
+            cols = [c for c in ("sku", "location", "date", "promo", "price") if c in history]
+            future = history.loc[planned, cols].reset_index(drop=True)
+            history = history.loc[~planned].reset_index(drop=True)
+            last = history["date"].max()
+            early = future["date"] <= last
+            if early.any():
+                raise ValueError(
+                    f"{int(early.sum())} row(s) with an empty qty are dated at or before the last history "
+                    f"period ({pd.Timestamp(last).date()}); only planned periods after the history may omit qty"
+                )
+        return forecast(history, future=future, **options).forecasts
 
 
 set_model(SupplyplanForecaster())

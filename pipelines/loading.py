@@ -1,7 +1,7 @@
 """Load the input tables, check them against their contracts, and report every problem.
 
-``load_dataset`` reads the six input tables (``<name>.csv`` or ``<name>.parquet``) from a
-data folder, parses every cell into its contract type, runs the per-column pandera
+``load_dataset`` reads the input tables (``<name>.csv`` or ``<name>.parquet``) from a
+data folder: six of DESIGN.md plus the optional planned promotion calendar, parses every cell into its contract type, runs the per-column pandera
 schemas and the cross-row / cross-table rules of ``pipelines.contracts``, and either
 returns a fully typed :class:`Dataset` or raises one :class:`InputError` listing every
 violation of every file (nothing is returned half-loaded).
@@ -41,6 +41,7 @@ from pipelines.contracts import (
     check_known,
     check_lanes,
     check_min_max,
+    check_after_history,
     check_period_grid,
 )
 
@@ -133,7 +134,7 @@ class InputError(Exception):
 
 @dataclass(frozen=True)
 class Dataset:
-    """The six validated input tables, in contract dtypes.
+    """The validated input tables, in contract dtypes.
 
     Identifiers are ``str``, dates ``datetime64[ns]``, quantities and costs ``float64``,
     ``lead_time``, ``case_pack`` and ``promo`` ``int64``, ``vmi`` ``bool``. Optional
@@ -145,6 +146,11 @@ class Dataset:
     ----------
     demand, items, locations, inventory, inbound, lanes : pandas.DataFrame
         The tables (``inbound`` is empty when its file is absent).
+    promotions : pandas.DataFrame or None
+        The planned promotion calendar (sku, location, date, promo and, when the file
+        has it, price), every row dated after the last demand period; None when there
+        is no ``promotions`` file, which is not the same as a calendar without
+        promotions (the forecaster then treats the campaign plans as unknown).
     freq : str
         Period grid the dates were checked against (pandas offset alias).
     """
@@ -155,11 +161,12 @@ class Dataset:
     inventory: pd.DataFrame
     inbound: pd.DataFrame
     lanes: pd.DataFrame
+    promotions: pd.DataFrame | None = None
     freq: str = "W-MON"
 
     def tables(self) -> dict[str, pd.DataFrame]:
-        """Table name -> frame, in contract order."""
-        return {name: getattr(self, name) for name in INPUT_TABLES}
+        """Table name -> frame, in contract order (``promotions`` only when supplied)."""
+        return {name: getattr(self, name) for name in INPUT_TABLES if getattr(self, name) is not None}
 
 
 # ---------------------------------------------------------------------------------------
@@ -546,7 +553,7 @@ def _has(loaded: _Loaded | None, *columns: str) -> bool:
 
 def _cross_checks(tables: dict[str, _Loaded], freq: str) -> None:
     items, locations = tables.get("items"), tables.get("locations")
-    for name in ("demand", "inventory", "inbound"):
+    for name in ("demand", "inventory", "inbound", "promotions"):
         t = tables.get(name)
         if _has(t, "sku") and _has(items, "sku"):
             t.findings.add_frame(check_known(t.frame["sku"], items.frame["sku"], "sku", "unknown_sku", items.file))
@@ -562,10 +569,13 @@ def _cross_checks(tables: dict[str, _Loaded], freq: str) -> None:
     inventory = tables.get("inventory")
     if _has(inventory):
         inventory.findings.add_frame(check_min_max(inventory.frame))
-    for name, column in (("demand", "date"), ("inbound", "arrival_date")):
+    for name, column in (("demand", "date"), ("inbound", "arrival_date"), ("promotions", "date")):
         t = tables.get(name)
         if _has(t, column):
             t.findings.add_frame(check_period_grid(t.frame[column], freq, column))
+    demand, promotions = tables.get("demand"), tables.get("promotions")
+    if _has(promotions, "date") and _has(demand, "date"):
+        promotions.findings.add_frame(check_after_history(promotions.frame["date"], demand.frame["date"].max()))
 
 
 # ---------------------------------------------------------------------------------------
@@ -574,13 +584,14 @@ def _cross_checks(tables: dict[str, _Loaded], freq: str) -> None:
 
 
 def load_dataset(data_dir: str | Path, freq: str = "W-MON") -> Dataset:
-    """Read, parse and validate the six input tables of a data folder.
+    """Read, parse and validate the input tables of a data folder.
 
     Parameters
     ----------
     data_dir : str or pathlib.Path
         Folder holding ``<table>.csv`` or ``<table>.parquet`` for demand, items,
-        locations, inventory, lanes and (optionally) inbound.
+        locations, inventory, lanes and (optionally) inbound and promotions (the planned
+        promotion calendar of the periods after the history).
     freq : str, default "W-MON"
         pandas offset alias of the period grid; demand dates and inbound arrival dates
         must satisfy ``to_offset(freq).is_on_offset(date)`` and carry no time of day.
@@ -596,7 +607,8 @@ def load_dataset(data_dir: str | Path, freq: str = "W-MON") -> Dataset:
         With every violation of every file (missing file or column, unparseable cell,
         empty identifier, negative quantity, duplicate key, unknown SKU or location,
         broken plant -> DC -> dealer hierarchy, lane to an unknown location,
-        ``min_qty > max_qty``, date off the grid, service level outside (0, 1) ...).
+        ``min_qty > max_qty``, date off the grid, service level outside (0, 1), a
+        promotion dated in the demand history, promo not 0/1, price <= 0 ...).
     ValueError
         When ``freq`` is not a pandas offset alias.
 
@@ -645,8 +657,10 @@ def load_dataset(data_dir: str | Path, freq: str = "W-MON") -> Dataset:
     for name in INPUT_TABLES:
         contract = CONTRACTS[name]
         if name in loaded:
-            keep_absent = ("promo", "price") if name == "demand" else ()
+            keep_absent = {"demand": ("promo", "price"), "promotions": ("price",)}.get(name, ())
             frames[name] = _finalise(loaded[name].frame, contract, keep_absent)
+        elif name == "promotions":
+            frames[name] = None  # no calendar supplied: not the same as no promotions
         else:
             frames[name] = contract.empty_frame()
     return Dataset(**frames, freq=to_offset(freq).freqstr)

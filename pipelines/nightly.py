@@ -31,7 +31,7 @@ from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
 
-INPUT_TABLES = ("demand", "items", "locations", "inventory", "inbound", "lanes")
+INPUT_TABLES = ("demand", "items", "locations", "inventory", "inbound", "lanes", "promotions")
 
 
 class PlanningInputError(ValueError):
@@ -271,6 +271,84 @@ def forecast_groups(dataset: Dataset, settings: Settings) -> pd.DataFrame | None
     return pairs.assign(group=label.to_numpy()).reset_index(drop=True)
 
 
+@dataclass
+class PromotionCalendar:
+    """The planned promotions a night's forecast is given (``forecasting.forecast(future=)``).
+
+    Attributes
+    ----------
+    future : pandas.DataFrame or None
+        sku, location, date, promo and (when supplied) price of the periods in the
+        forecast window; None when no calendar was supplied (the forecaster then treats
+        campaign plans as unknown, as before the calendar existed).
+    metrics : dict
+        ``promotion_rows`` (calendar rows in the window), ``promotion_periods`` (of them
+        with promo = 1), ``promotion_series`` (SKU x location pairs with a promo period in
+        the window), ``promotion_rows_beyond_horizon`` (ignored) and
+        ``promotion_rows_without_history`` (in the window for a SKU x location without
+        demand history, which the forecaster cannot use); empty without a calendar.
+    """
+
+    future: pd.DataFrame | None = None
+    metrics: dict = field(default_factory=dict)
+
+
+def promotion_calendar(dataset: Dataset, history: pd.DataFrame, start: pd.Timestamp, horizon: int, freq: str) -> PromotionCalendar:
+    """The planned promo / price of the forecast window ``[start, start + horizon)``.
+
+    Rows of ``dataset.promotions`` dated in the window are kept; later ones are ignored
+    (counted). With ``--as-of`` before the end of the history, the window's periods that
+    the demand table already covers take their promo / price from it, as the calendar of
+    that night would have had them (the 52-week replay's ``backtest.known_promotions`` does
+    the same); never a quantity. Without a promotions file the result is empty and the
+    forecast runs exactly as without a calendar.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Validated inputs; ``dataset.promotions`` None means no calendar was supplied.
+    history : pandas.DataFrame
+        Demand before ``start`` (the series the forecaster sees).
+    start : pandas.Timestamp
+        First forecast period.
+    horizon : int
+        Periods forecast (``forecast_options(settings)["horizon"]``).
+    freq : str
+        Pandas offset alias of the period grid.
+
+    Returns
+    -------
+    PromotionCalendar
+    """
+    calendar = getattr(dataset, "promotions", None)
+    if calendar is None:
+        return PromotionCalendar()
+    end = start + int(horizon) * to_offset(freq)
+    cols = ["sku", "location", "date", "promo"] + (["price"] if "price" in calendar.columns else [])
+    inside = (calendar["date"] >= start) & (calendar["date"] < end)
+    parts = [calendar.loc[inside, cols]]
+    demand = dataset.demand
+    known = [c for c in ("promo", "price") if c in demand.columns]
+    if known:
+        window = demand.loc[(demand["date"] >= start) & (demand["date"] < end), ["sku", "location", "date", *known]]
+        if len(window):
+            parts.insert(0, window)
+    future = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+    if "promo" in future.columns:
+        future["promo"] = future["promo"].fillna(0).astype("int64")
+    pairs = history[["sku", "location"]].drop_duplicates()
+    with_history = future[["sku", "location"]].merge(pairs.assign(_h=True), on=["sku", "location"], how="left")["_h"].notna()
+    on_promo = future["promo"].to_numpy() == 1 if "promo" in future.columns else np.zeros(len(future), bool)
+    metrics = {
+        "promotion_rows": int(len(future)),
+        "promotion_periods": int(on_promo.sum()),
+        "promotion_series": int(future.loc[on_promo, ["sku", "location"]].drop_duplicates().shape[0]),
+        "promotion_rows_beyond_horizon": int((calendar["date"] >= end).sum()),
+        "promotion_rows_without_history": int((~with_history.to_numpy()).sum()),
+    }
+    return PromotionCalendar(future, metrics)
+
+
 def plan_settings(settings: Settings) -> PlanSettings:
     """``PlanSettings`` of the optimizer from a configuration."""
     return PlanSettings(horizon=settings.plan.horizon, freq=settings.freq, time_limit=settings.plan.time_limit,
@@ -366,8 +444,11 @@ def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, pro
     """
     history = history_before(dataset.demand, start)
     n_series = history.groupby(["sku", "location"]).ngroups
+    options = forecast_options(settings)
+    calendar = promotion_calendar(dataset, history, start, options["horizon"], settings.freq)
+    _report_calendar(calendar, progress)
     with progress.stage("forecast", f"{n_series} series"):
-        fc = forecast(history, groups=forecast_groups(dataset, settings), **forecast_options(settings))
+        fc = forecast(history, groups=forecast_groups(dataset, settings), future=calendar.future, **options)
     fallbacks = int((fc.selection.get("fallback", pd.Series(dtype=str)).fillna("") != "").sum())
     if fallbacks:
         progress.info(f"forecast fallbacks: {fallbacks} series used a fallback model (see selection.csv)")
@@ -406,7 +487,10 @@ def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, pro
         "forecast_coverage": fc.coverage,
         "forecast_scores": fc.scores,
     }
-    metrics: dict[str, float] = {"n_series": n_series, "forecast_fallbacks": fallbacks}
+    if calendar.future is not None:
+        # the calendar the forecast was given, so a planner can trace a jump to its campaign
+        tables["promotions"] = calendar.future
+    metrics: dict[str, float] = {"n_series": n_series, "forecast_fallbacks": fallbacks, **calendar.metrics}
     metrics.update({f"forecast_{k}": v for k, v in fc.metrics.items()})
     metrics.update({f"plan_{k}": v for k, v in result.kpis.items()})
     metrics["plan_sol_status"] = result.sol_status
@@ -414,6 +498,23 @@ def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, pro
     for kind, count in alerts["kind"].value_counts().items():
         metrics[f"alerts_{kind}"] = int(count)
     return tables, metrics
+
+
+def _report_calendar(calendar: PromotionCalendar, progress: Progress) -> None:
+    m = calendar.metrics
+    if not m:
+        return
+    progress.info(
+        f"promotion calendar: {m['promotion_rows']} rows in the forecast window, {m['promotion_periods']} promo "
+        f"periods over {m['promotion_series']} series"
+    )
+    if m["promotion_rows_beyond_horizon"]:
+        progress.info(f"promotion calendar: {m['promotion_rows_beyond_horizon']} rows beyond the forecast horizon ignored")
+    if m["promotion_rows_without_history"]:
+        progress.info(
+            f"promotion calendar: {m['promotion_rows_without_history']} rows for SKU x locations without demand "
+            "history ignored (nothing to forecast from)"
+        )
 
 
 def run_nightly(
@@ -467,6 +568,8 @@ def run_nightly(
         "data_dir": str(settings.data_dir),
         "inputs_fingerprint": inputs_fingerprint(settings.data_dir),
         "tables": {name: len(frame) for name, frame in tables.items()},
+        # "supplied" when the forecast was given a promotions file (see metrics promotion_*)
+        "promotion_calendar": "supplied" if "promotion_rows" in metrics else "none",
     }
     mlflow_run_id = model_version = None
     decision = None
@@ -482,7 +585,8 @@ def run_nightly(
                 if champion is not None:
                     tags["supplyplan.forecast_settings_of"] = f"v{champion.version}"
                 with tracker.start(run_name=run_id, tags=tags):
-                    tracker.log_params(_flat_params(settings) | {"as_of": manifest["as_of"], "inputs_fingerprint": manifest["inputs_fingerprint"]})
+                    tracker.log_params(_flat_params(settings) | {"as_of": manifest["as_of"], "inputs_fingerprint": manifest["inputs_fingerprint"],
+                                                                 "promotion_calendar": manifest["promotion_calendar"]})
                     tracker.log_metrics(metrics)
                     tracker.log_artifacts(writer.staging, artifact_path="tables")
                     forecast_figures = {k[len("forecast_"):]: v for k, v in metrics.items() if k.startswith("forecast_")}
@@ -577,8 +681,11 @@ def run_plan(
         errors = pd.DataFrame(columns=["sku", "location", "origin", "step", "error"])
     else:
         history = history_before(dataset.demand, start)
+        options = forecast_options(settings)
+        calendar = promotion_calendar(dataset, history, start, options["horizon"], settings.freq)
+        _report_calendar(calendar, progress)
         with progress.stage("forecast", f"{history.groupby(['sku', 'location']).ngroups} series"):
-            fc = forecast(history, groups=forecast_groups(dataset, settings), **forecast_options(settings))
+            fc = forecast(history, groups=forecast_groups(dataset, settings), future=calendar.future, **options)
         forecasts, errors = fc.forecasts, fc.errors
     safety, result = plan_stage(dataset, settings, start, forecasts, errors, progress)
     if output is not None:

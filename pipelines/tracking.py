@@ -255,7 +255,10 @@ def _forecaster_signature(options: dict):
     from mlflow.models import ModelSignature
     from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
 
-    inputs = Schema([ColSpec("string", "sku"), ColSpec("string", "location"), ColSpec("datetime", "date"), ColSpec("double", "qty")])
+    # promo / price are optional: MLflow drops undeclared columns, and the planned calendar
+    # (rows with an empty qty, see pipelines.forecaster_model) is carried by them.
+    inputs = Schema([ColSpec("string", "sku"), ColSpec("string", "location"), ColSpec("datetime", "date"), ColSpec("double", "qty"),
+                     ColSpec("double", "promo", required=False), ColSpec("double", "price", required=False)])
     params = ParamSchema([
         ParamSpec("output", "string", "forecasts"),
         ParamSpec("horizon", "long", int(options.get("horizon", 13))),

@@ -46,7 +46,10 @@ def test_demo_data_loads_cleanly_with_normalised_dtypes(valid_dir):
     ds = load_dataset(valid_dir)
     assert isinstance(ds, Dataset)
     assert ds.freq == "W-MON"
-    assert list(ds.tables()) == ["demand", "items", "locations", "inventory", "inbound", "lanes"]
+    # the demo may write the optional promotion calendar; tables() lists it only when supplied
+    calendar = ["promotions"] if (valid_dir / "promotions.csv").exists() else []
+    assert list(ds.tables()) == ["demand", "items", "locations", "inventory", "inbound", "lanes", *calendar]
+    assert (ds.promotions is None) == (not calendar)
     for name, frame in ds.tables().items():
         assert list(frame.columns[: len(CONTRACTS[name].names)]) == [
             c for c in CONTRACTS[name].names if c in frame.columns
@@ -88,7 +91,8 @@ def test_inbound_is_optional_and_optional_columns_are_added(valid_dir, edit):
 def test_identifiers_stay_text_and_spaces_are_trimmed(valid_dir, edit):
     row = edit.find("items", sku="SKU-0001")
     edit.set("items", row, "sku", "007")
-    for table in ("demand", "inventory"):
+    # the demo's promotion calendar (when written) names the SKU too
+    for table in ("demand", "inventory", "promotions")[: 3 if edit.path("promotions").exists() else 2]:
         rows = edit.rows(table)
         for r in rows[1:]:
             if r[0] == "SKU-0001":
@@ -279,7 +283,8 @@ def test_time_of_day_is_off_the_grid(valid_dir, edit):
 def test_other_grid_is_respected(valid_dir):
     err = load_error(valid_dir, freq="W-SUN")
     assert {v.rule for v in err.violations} == {"off_grid"}
-    assert {v.file for v in err.violations} == {"demand.csv", "inbound.csv"}
+    calendar = {"promotions.csv"} if (valid_dir / "promotions.csv").exists() else set()
+    assert {v.file for v in err.violations} == {"demand.csv", "inbound.csv", *calendar}
 
 
 @pytest.mark.parametrize("bad", ["1.2", "0", "1", "-0.5"])
