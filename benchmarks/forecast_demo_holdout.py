@@ -3,7 +3,8 @@
 The last 13 weeks of ``data/demo`` are hidden; the forecast is made from the rest with
 the nightly job's options and shape groups (``pipelines.nightly.forecast_options`` and
 ``forecast_groups``, the same call as ``supplyplan nightly``) and scored against the
-hidden actuals. Run from the repository root after ``supplyplan demo-data``:
+hidden actuals. The hidden weeks' promotion calendar (promo and price, never quantities)
+is passed as ``future``, as the nightly job passes ``promotions.csv``. Run from the repository root after ``supplyplan demo-data``:
 
     .venv/bin/python benchmarks/forecast_demo_holdout.py [--compare-alpha 1.0]
 
@@ -83,6 +84,8 @@ def main() -> None:
     p.add_argument("--config", default="configs/demo.yaml")
     p.add_argument("--compare-alpha", type=float, default=None,
                    help="also run with this selection_alpha (1.0 = plain minimum)")
+    p.add_argument("--compare-no-plan", action="store_true",
+                   help="also run without the promotion calendar of the hidden weeks")
     args = p.parse_args()
 
     from forecasting import forecast
@@ -97,9 +100,16 @@ def main() -> None:
     hist, act = d[d["date"] < cut], d[d["date"] >= cut]
     opts = forecast_options(settings)
     groups = forecast_groups(ds, settings)
-    runs = [("default", {})]
+    # The manufacturer plans its promotions: the nightly job reads their calendar
+    # (promotions.csv), so the hidden weeks' promo/price flags (never their quantities)
+    # are known here too.
+    plan_cols = [c for c in ("promo", "price") if c in act.columns]
+    plan = act[["sku", "location", "date", *plan_cols]] if "promo" in plan_cols else None
+    runs = [("default (promotion calendar known)" if plan is not None else "default", {"future": plan})]
     if args.compare_alpha is not None:
-        runs.append((f"selection_alpha={args.compare_alpha:g}", {"selection_alpha": args.compare_alpha}))
+        runs.append((f"selection_alpha={args.compare_alpha:g}", {"selection_alpha": args.compare_alpha, "future": plan}))
+    if args.compare_no_plan and plan is not None:
+        runs.append(("no promotion calendar", {"future": None}))
     pd.set_option("display.width", 200)
     for name, kw in runs:
         t0 = time.perf_counter()

@@ -77,7 +77,7 @@ def _settings(config: Path, data: Optional[Path]):
 @app.command("demo-data")
 @_handle_errors
 def demo_data(
-    out_dir: Path = typer.Argument(DEFAULT_DEMO_DIR, help="Folder to write the six input tables to."),
+    out_dir: Path = typer.Argument(DEFAULT_DEMO_DIR, help="Folder to write the input tables to (the six of DESIGN.md and the planned promotions)."),
     seed: int = typer.Option(0, help="Random seed; the same seed gives byte-identical files."),
     skus: int = typer.Option(120, min=1, help="Number of SKUs."),
     dealers: int = typer.Option(24, min=1, help="Number of VMI dealers (spread over 3 regions)."),
