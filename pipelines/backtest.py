@@ -417,10 +417,15 @@ class VmiPolicy:
 
         The manufacturer runs the campaigns, so their calendar is known when it plans;
         only the ``promo`` and ``price`` columns of demand rows dated in
-        ``[date, date + horizon)`` are passed, never a quantity. Off by default, as the
-        nightly job has no promotion-calendar input yet.
+        ``[date, date + horizon)`` are passed, never a quantity. By default
+        (``known_promotions`` unset) the replay knows the calendar when the data folder
+        has a ``promotions`` table, as the nightly job does.
         """
-        if not self.settings.backtest.known_promotions:
+        known = self.settings.backtest.known_promotions
+        if known is None:
+            # replay what the nightly job knows: a calendar when the data supplies one
+            known = getattr(self.dataset, "promotions", None) is not None
+        if not known:
             return None
         demand = self.dataset.demand
         cols = [c for c in ("promo", "price") if c in demand]

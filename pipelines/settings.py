@@ -141,8 +141,9 @@ class BacktestSettings(_Section):
         True, description="every policy orders whole case packs of at least the MOQ, the lot rules the plan honours "
         "(false: the baseline and min/max order any quantity)",
     )
-    known_promotions: bool = Field(
-        False, description="VMI forecasts see the planned promo/price calendar of the window (never quantities)"
+    known_promotions: bool | None = Field(
+        None, description="VMI forecasts see the planned promo/price calendar of the window (never quantities); "
+        "default: when the data folder has a promotions table, as the nightly job then does",
     )
     policies: list[Literal["baseline", "minmax", "vmi"]] = Field(
         default_factory=lambda: ["baseline", "minmax", "vmi"], description="policies replayed"

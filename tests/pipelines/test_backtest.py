@@ -262,13 +262,23 @@ def test_exponential_smoothing_baseline_is_configurable(demo):
     assert not np.allclose(table["bullwhip_ratio"], ma["bullwhip_ratio"])
 
 
-def test_promotion_calendar_is_only_promo_and_price_of_the_window_and_off_by_default(demo):
+def test_promotion_calendar_is_only_promo_and_price_of_the_window_and_follows_the_nightly_inputs(demo):
     dataset, settings = demo
     setup = prepare_backtest(dataset, settings, 8)
     date = setup.dates[setup.start]
-    assert VmiPolicy(setup, dataset, settings, fallback=None)._promotion_calendar(date, 4) is None
-    on = settings.model_copy(update={"backtest": settings.backtest.model_copy(update={"known_promotions": True})})
-    cal = VmiPolicy(setup, dataset, on, fallback=None)._promotion_calendar(date, 4)
+
+    def with_known(value):
+        return settings.model_copy(update={"backtest": settings.backtest.model_copy(update={"known_promotions": value})})
+
+    # unset: known exactly when the data folder has a calendar, as in the nightly job
+    assert settings.backtest.known_promotions is None
+    no_calendar = dataclasses.replace(dataset, promotions=None)
+    assert VmiPolicy(setup, no_calendar, settings, fallback=None)._promotion_calendar(date, 4) is None
+    assert dataset.promotions is not None
+    assert VmiPolicy(setup, dataset, settings, fallback=None)._promotion_calendar(date, 4) is not None
+    assert VmiPolicy(setup, dataset, with_known(False), fallback=None)._promotion_calendar(date, 4) is None
+    on = with_known(True)
+    cal = VmiPolicy(setup, no_calendar, on, fallback=None)._promotion_calendar(date, 4)
     assert "qty" not in cal.columns and {"promo", "price"} <= set(cal.columns)
     assert cal["date"].min() == date and cal["date"].max() == setup.dates[setup.start + 3]
     assert cal["promo"].sum() >= 0 and len(cal) == (dataset.demand["date"].between(date, setup.dates[setup.start + 3])).sum()
