@@ -280,10 +280,11 @@ def test_a_nightly_run_with_a_calendar_lifts_the_promoted_weeks(promo_dir, tmp_p
     # promoted series it forecasts jumps in the promo weeks (calendar ignored: ~1.0).
     glob = on[on["model"] == "global"]
     assert len(glob) >= 1 and (glob["lift"] > 1.05).all() and glob["lift"].mean() > 1.2, on
-    # and so do the promoted series together, while the others stay level
+    # and so do the promoted series together, well beyond what the season (and the
+    # post-promotion dips of the history's last campaigns) moves the others by
     together = on[list(promo_weeks)].sum().mean() / on[[1, 2]].sum().mean()
     others = off[list(promo_weeks)].sum().mean() / off[[1, 2]].sum().mean()
-    assert together > 1.08 and 0.9 < others < 1.05, (together, others)
+    assert together / others > 1.25, (together, others)
 
     published = read_table(run, "promotions")
     assert len(published) == 24 and set(published["promo"]) == {1}
