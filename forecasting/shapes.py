@@ -19,6 +19,10 @@ estimated from the spread of the members' own ratios (a group of three noisy mem
 gets an almost flat profile). A group with fewer than ``min_members`` long members uses
 the run-wide profile (key ``"*"``); the smoothing and shrinkage follow
 :func:`forecasting.models.smoothing.seasonal_indices`.
+
+In a grouped run the profiles serve long series too: the ``combo`` candidate then
+adjusts each series by its group's profile at the series' own seasonal strength
+(:class:`~forecasting.models.GroupSeasonCombination`).
 """
 
 from __future__ import annotations
@@ -26,19 +30,12 @@ from __future__ import annotations
 import numpy as np
 
 from .models.base import SeriesModel
+from .models.seasonality import profile_known_at, smooth_circular
 
 __all__ = ["pooled_profiles", "BorrowedShape", "ALL_GROUP"]
 
 #: Key of the profile pooled over every series of the run.
 ALL_GROUP = "*"
-
-
-def _smooth_circular(values: np.ndarray, window: int) -> np.ndarray:
-    half = window // 2
-    if not half:
-        return values
-    padded = np.concatenate([values[-half:], values, values[:half]])
-    return np.convolve(padded, np.ones(window) / window, mode="valid")
 
 
 def pooled_profiles(
@@ -116,7 +113,7 @@ def pooled_profiles(
         if count < min_members:
             continue
         raw = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)
-        smooth = _smooth_circular(raw, window)
+        smooth = smooth_circular(raw, window)
         smooth = smooth / smooth.mean()
         spread = float(np.mean((smooth - 1.0) ** 2))
         member = np.asarray(ratios)
@@ -164,16 +161,7 @@ class BorrowedShape(SeriesModel):
         self.known_from = known_from
 
     def _profile_for(self, n: int) -> np.ndarray:
-        prof = np.asarray(self.profile, dtype=float)
-        if prof.ndim == 1:
-            return prof
-        known = np.asarray(self.known_from if self.known_from is not None else np.zeros(len(prof)), dtype=int)
-        if known.shape != (prof.shape[0],):
-            raise ValueError("known_from needs one entry per profile row")
-        usable = np.flatnonzero(known <= n)
-        if not usable.size:
-            raise ValueError(f"no seasonal profile was known after {n} periods (first at {int(known.min())})")
-        return prof[usable[np.argmax(known[usable])]]
+        return profile_known_at(self.profile, self.known_from, n)
 
     def _fit(self, y: np.ndarray) -> None:
         prof = np.maximum(self._profile_for(y.size), 1e-3)

@@ -19,6 +19,7 @@ from .theta import OptimisedTheta, Theta
 from .combination import Combination
 from .arima import ARIMA
 from .stl import STLForecaster
+from .group_season import GroupSeasonCombination
 
 __all__ = [
     "SeriesModel",
@@ -33,6 +34,7 @@ __all__ = [
     "OptimisedTheta",
     "STLForecaster",
     "Combination",
+    "GroupSeasonCombination",
     "ARIMA",
     "seasonal_indices",
     "Croston",

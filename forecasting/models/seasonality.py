@@ -9,13 +9,22 @@
   order ``m`` (``2 x m`` when ``m`` is even) estimates the trend-cycle, the ratios
   ``y / trend`` (multiplicative) or differences ``y - trend`` (additive) are averaged per
   position of the cycle and normalised to mean 1 (or 0).
+- :func:`trend_season_fit`: least squares of a linear trend plus one dummy per cycle
+  position, the raw seasonal estimate shared by
+  :func:`~forecasting.models.smoothing.seasonal_indices` and
+  :func:`group_seasonal_indices`.
+- :func:`group_seasonal_indices`: a series' multiplicative indices shrunk towards its
+  group's seasonal profile scaled to the series' own seasonal strength.
+- :func:`profile_known_at`: the row of a stack of group profiles known after ``n``
+  periods (no look-ahead in a backtest).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["acf", "seasonality_test", "classical_indices", "deseasonalise", "reseasonalise"]
+__all__ = ["acf", "seasonality_test", "classical_indices", "deseasonalise", "reseasonalise",
+           "trend_season_fit", "group_seasonal_indices", "profile_known_at", "smooth_circular"]
 
 
 def acf(y: np.ndarray, nlags: int) -> np.ndarray:
@@ -102,3 +111,177 @@ def reseasonalise(f: np.ndarray, n: int, idx: np.ndarray, mult: bool) -> np.ndar
         return f
     pos = (n + np.arange(f.size)) % idx.size
     return f * idx[pos] if mult else f + idx[pos]
+
+
+def smooth_circular(values: np.ndarray, window: int) -> np.ndarray:
+    """Centred moving average of odd width ``window`` around the cycle (position ``m - 1``
+    neighbours position 0)."""
+    half = int(window) // 2
+    if not half:
+        return values
+    padded = np.concatenate([values[-half:], values, values[:half]])
+    return np.convolve(padded, np.ones(window) / window, mode="valid")
+
+
+def trend_season_fit(y: np.ndarray, m: int) -> tuple[np.ndarray, float, float, np.ndarray]:
+    """Least squares of ``y_t = b (t - tbar) / n + c_{t mod m} + e_t``.
+
+    Trend and seasonal dummies are fitted jointly: a trend fitted alone would absorb part
+    of the season (a sine over whole cycles is correlated with ``t``) and bias both. The
+    closed form (Frisch-Waugh-Lovell: the trend coefficient from the series and ``t``
+    both demeaned within each cycle position) equals ``lstsq`` on the design matrix to
+    float precision at ``O(n)`` cost. Needs ``n >= 2 m`` (every position twice).
+
+    Returns
+    -------
+    tuple
+        ``(c, b, sigma2, counts)``: the ``m`` position means net of the trend (units per
+        period; their mean is the level at mid-sample), the trend coefficient (units per
+        period over the whole sample), the residual variance ``RSS / (n - m - 1)``
+        (units^2) and the number of periods at each position.
+    """
+    n = y.size
+    pos = np.arange(n) % m
+    counts = np.bincount(pos, minlength=m).astype(float)
+    t = np.arange(n, dtype=float)
+    tc = (t - t.mean()) / n
+    y_pos = np.bincount(pos, weights=y, minlength=m) / counts
+    t_pos = np.bincount(pos, weights=tc, minlength=m) / counts
+    t_dev = tc - t_pos[pos]
+    b = float(t_dev @ (y - y_pos[pos])) / float(t_dev @ t_dev)
+    c = y_pos - b * t_pos
+    resid = y - b * tc - c[pos]
+    sigma2 = float(resid @ resid) / max(n - m - 1, 1)
+    return c, b, sigma2, counts
+
+
+#: Smallest multiplicative index kept (a trough deeper than this is floored, so that
+#: dividing by it cannot blow up the adjusted series).
+MIN_INDEX = 0.05
+
+
+def group_seasonal_indices(y: np.ndarray, m: int, profile: np.ndarray, window: int | None = None) -> np.ndarray:
+    """A series' multiplicative seasonal indices, shrunk towards its group's profile.
+
+    Two or three noisy seasons cannot estimate 52 weekly indices of one dealer's SKU,
+    but its group (category x region) has a well-estimated shape. The estimate keeps
+    the group's shape, lets the series set its strength, and adds the series' own
+    deviations only as far as they stand out of the noise:
+
+    1. Raw indices ``r_j = c_j / cbar`` from :func:`trend_season_fit` (mean 1), with the
+       sampling variance of one index ``v = sigma^2 / (cbar^2 nbar)``, ``nbar`` the mean
+       number of cycles.
+    2. The group profile ``g`` (mean 1) at the series' own strength: ``base_j = 1 +
+       beta (g_j - 1)``, ``beta = max(0, sum (r_j - 1)(g_j - 1) / sum (g_j - 1)^2)``,
+       the least-squares amplitude (one parameter, estimated from all ``m`` indices:
+       variance ``v / sum (g_j - 1)^2``). Products of a group share the calendar of
+       their season, not its depth.
+    3. The series' own deviations ``d = S_w(r - base)`` (circular moving average of
+       width ``w``, demeaned) shrunk towards 0 with the positive-part James-Stein factor
+       ``k = max(0, 1 - (v / w) / mean(d^2))`` (``v / w``: the noise variance of a
+       ``w``-average; Miller and Williams 2003, "Shrinkage estimators of time series
+       seasonal factors and their effect on forecasting accuracy", IJF 19, shrink
+       seasonal factors towards a target the same way; group seasonal indices:
+       Withycombe 1989; Mohammadipour, Boylan and Syntetos 2012).
+    4. ``s = base + k d``, floored at :data:`MIN_INDEX` and normalised to
+       mean 1.
+
+    A flat profile (``g = 1``) makes this the James-Stein shrinkage of the series' own
+    smoothed indices towards 1. Sharp single weeks (holidays) of a series come through
+    the group's profile only: on the demo network, keeping a series' own single-week
+    deviations (James-Stein on the remainder of the smoothing, or hard thresholding at
+    ``sqrt(2 ln m)`` noise standard deviations) raised the error against the true mean
+    at steps 1-13 from 0.085 to 0.105 and 0.165 (over-dispersed weekly counts pass a
+    Gaussian threshold far too often).
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Demand per period, units; ``n >= 2 m``.
+    m : int
+        Periods per cycle (>= 2).
+    profile : numpy.ndarray
+        ``m`` multiplicative group factors, index ``j`` for ``t mod m == j`` (``t = 0``
+        the first period of ``y``).
+    window : int, optional
+        ``w``, odd smoothing width of the series' own deviations, periods; default the odd number
+        nearest ``m / 10`` (5 for weekly data).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``m`` multiplicative indices (dimensionless, mean 1), index ``j`` for the periods
+        ``t`` with ``t mod m == j``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = 1 + 0.5 * np.cos(2 * np.pi * np.arange(12) / 12)
+    >>> y = np.tile(10 * (1 + 0.25 * np.cos(2 * np.pi * np.arange(12) / 12)), 3)
+    >>> group_seasonal_indices(y, 12, g)[:3].round(3)
+    array([1.25 , 1.217, 1.125])
+    """
+    m = int(m)
+    y = np.asarray(y, dtype=float)
+    if m < 2 or y.size < 2 * m:
+        raise ValueError(f"group_seasonal_indices needs m >= 2 and two seasons ({2 * m} periods), got m={m}, n={y.size}")
+    g = np.asarray(profile, dtype=float)
+    if g.shape != (m,) or not np.all(np.isfinite(g)) or not g.mean() > 0:
+        raise ValueError(f"profile must be {m} finite factors with a positive mean")
+    g = g / g.mean()
+    if window is None:
+        window = max(1, int(round(m / 10)))
+        window += 1 - window % 2
+    window = min(int(window), m)
+    c, _, sigma2, counts = trend_season_fit(y, m)
+    level = float(c.mean())
+    if not level > 0:
+        return g
+    r = c / level
+    v = sigma2 / (level * level * float(np.mean(counts)))
+    gd = g - 1.0
+    den = float(gd @ gd)
+    beta = max(0.0, float((r - 1.0) @ gd) / den) if den > 0 else 0.0
+    base = 1.0 + beta * gd
+    dev = smooth_circular(r - base, window)
+    dev = dev - dev.mean()
+    spread = float(np.mean(dev**2))
+    shrink = max(0.0, 1.0 - v / (window * spread)) if spread > 0 else 0.0
+    idx = np.maximum(base + shrink * dev, MIN_INDEX)
+    return idx / idx.mean()
+
+
+def profile_known_at(profile: np.ndarray, known_from, n: int) -> np.ndarray:
+    """The group profile a fit on ``n`` periods may use.
+
+    Parameters
+    ----------
+    profile : numpy.ndarray
+        ``m`` factors, or a ``(k, m)`` stack of profiles estimated at different times.
+    known_from : sequence of int, optional
+        For a stack: row ``j`` was estimated from periods before the series' period
+        ``known_from[j]`` (default: all known from period 0).
+    n : int
+        Periods of the fit.
+
+    Returns
+    -------
+    numpy.ndarray
+        The latest row known at ``n`` (a backtest origin sees the profile of its time,
+        never a later one).
+
+    Raises
+    ------
+    ValueError
+        When no row was known after ``n`` periods.
+    """
+    prof = np.asarray(profile, dtype=float)
+    if prof.ndim == 1:
+        return prof
+    known = np.asarray(known_from if known_from is not None else np.zeros(len(prof)), dtype=int)
+    if known.shape != (prof.shape[0],):
+        raise ValueError("known_from needs one entry per profile row")
+    usable = np.flatnonzero(known <= n)
+    if not usable.size:
+        raise ValueError(f"no seasonal profile was known after {n} periods (first at {int(known.min())})")
+    return prof[usable[np.argmax(known[usable])]]

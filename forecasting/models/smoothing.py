@@ -40,6 +40,7 @@ import numpy as np
 from statsmodels.tsa.holtwinters import ExponentialSmoothing as _StatsmodelsES
 
 from .base import SeriesModel
+from .seasonality import smooth_circular, trend_season_fit
 
 __all__ = ["ETS", "AutoETS", "AutoETSAdjusted", "seasonal_indices"]
 
@@ -88,30 +89,10 @@ def seasonal_indices(y: np.ndarray, season_length: int, window: int | None = Non
         window = max(1, int(round(m / 10)))
         window += 1 - window % 2
     window = min(int(window), m)
-    pos = np.arange(n) % m
-    counts = np.bincount(pos, minlength=m).astype(float)
-    # Trend and seasonal dummies fitted jointly: a trend fitted alone would absorb part
-    # of the season (a sine over whole cycles is correlated with t) and bias both.
-    # Least squares of y on [(t - tbar) / n, dummies] in closed form (Frisch-Waugh-Lovell:
-    # the trend coefficient from the series and t both demeaned within each cycle
-    # position; every position has >= 2 periods, so the fit has full rank), the same
-    # solution as lstsq on the design matrix to float precision at O(n) cost.
-    t = np.arange(n, dtype=float)
-    tc = (t - t.mean()) / n
-    y_pos = np.bincount(pos, weights=y, minlength=m) / counts
-    t_pos = np.bincount(pos, weights=tc, minlength=m) / counts
-    t_dev = tc - t_pos[pos]
-    b = float(t_dev @ (y - y_pos[pos])) / float(t_dev @ t_dev)
-    c = y_pos - b * t_pos
+    # trend and dummies jointly (a trend fitted alone would absorb part of the season)
+    c, _, sigma2, counts = trend_season_fit(y, m)
     raw = c - c.mean()
-    resid = y - b * tc - c[pos]
-    sigma2 = float(resid @ resid) / max(n - m - 1, 1)
-    half = window // 2
-    if half:
-        padded = np.concatenate([raw[-half:], raw, raw[:half]])
-        smooth = np.convolve(padded, np.ones(window) / window, mode="valid")
-    else:
-        smooth = raw
+    smooth = smooth_circular(raw, window)
     smooth = smooth - smooth.mean()
     spread = float(np.mean(smooth**2))
     if spread <= 0:
