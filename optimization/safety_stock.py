@@ -455,6 +455,22 @@ def compute_safety_stock(
     Management and Production Planning and Scheduling*, 3rd ed., chapter 7, on
     probabilistic lead times: :math:`\sigma^2 = E(L)\sigma_D^2 + D^2 \sigma_L^2`).
 
+    **Lot-sized outflow of a supplier.** A row that supplies other rows (their ``parent``,
+    with pooled forecasts) ships them whole lots, not their consumer demand: a dealer with
+    mean demand :math:`d_c` per period served in lots of :math:`Q_c` gets, over the
+    supplier's protection period :math:`P`, :math:`\lfloor m/Q_c \rfloor` or
+    :math:`\lceil m/Q_c \rceil` lots (:math:`m = P d_c`, the phase of its lot cycle
+    uniform), so the supplier's outflow has the extra variance
+
+    .. math:: \sigma_P^2 \leftarrow \sigma_P^2 + \sum_c r_c (Q_c - r_c),
+              \qquad r_c = m_c \bmod Q_c
+
+    (a lot with probability :math:`r_c/Q_c`; the batch-ordering retailers of Axsäter 2006,
+    *Inventory Control*, 2nd ed., section 10.3, whose warehouse demand is a superposition
+    of lot-sized orders). Without it a DC holds stock for its dealers' consumer demand
+    but often less than the lot a dealer needs when its turn comes: on the 52-week demo
+    replay, half the dealers' short units fell in weeks when their DC held less than one lot.
+
     **Distribution** (column ``distribution``; ``distribution="auto"``):
 
     ``normal``
@@ -578,7 +594,7 @@ def compute_safety_stock(
     pol["_L"] = np.ceil(lead - 1e-9).astype(int)
     pol = pol.reset_index(drop=True)
 
-    forecasts, errors = _pool_to_parents(forecasts, errors, pol)
+    forecasts, errors, pooled_link = _pool_to_parents(forecasts, errors, pol)
     fc = forecasts.copy()
     fc["date"] = pd.to_datetime(fc["date"])
     if start is not None:
@@ -632,7 +648,7 @@ def compute_safety_stock(
     periods = pol["protection_periods"].to_numpy(float)
     per_period = np.divide(mean_p, periods, out=np.zeros(n), where=periods > 0)
     sig_l = pol["lead_time_sd"].to_numpy(float)
-    sigma = np.sqrt(sigma**2 + (per_period * sig_l) ** 2)
+    sigma = np.sqrt(sigma**2 + (per_period * sig_l) ** 2 + _lot_phase_variance(pol, pooled_link, per_period, periods))
 
     a = pol["service_level"].to_numpy(float)
     beta = pol["fill_rate"].to_numpy(float)
@@ -754,15 +770,16 @@ def _pool_to_parents(forecasts: pd.DataFrame, errors: pd.DataFrame | None, pol: 
     correlation, so the pooled spread is the one risk pooling gives. Quantile columns are
     not pooled (a sum of quantiles is not a quantile).
     """
+    none = pd.Series(dtype=object)
     if "parent" not in pol or forecasts.empty:
-        return forecasts, errors
+        return forecasts, errors, none
     child = pol.loc[pol["parent"].notna(), ["sku", "location", "parent"]]
     own = forecasts[["sku", "location"]].drop_duplicates()
     targets = pol[["sku", "location"]].merge(own, how="left", indicator=True)
     targets = targets.loc[targets["_merge"] == "left_only", ["sku", "location"]]
     child = child.merge(targets.rename(columns={"location": "parent"}), on=["sku", "parent"])
     if child.empty:
-        return forecasts, errors
+        return forecasts, errors, none
     link = child.set_index(["sku", "location"])["parent"]
     fc = forecasts.loc[:, ["sku", "location", "date", "mean"]]
     fc = fc.join(link, on=["sku", "location"], how="inner")
@@ -774,7 +791,33 @@ def _pool_to_parents(forecasts: pd.DataFrame, errors: pd.DataFrame | None, pol: 
         err = errors.loc[:, ["sku", "location", "origin", "step", *cols]].join(link, on=["sku", "location"], how="inner")
         summed = err.groupby(["sku", "parent", "origin", "step"], as_index=False, sort=False)[cols].sum()
         errors = pd.concat([errors, summed.rename(columns={"parent": "location"})], ignore_index=True)
-    return forecasts, errors
+    return forecasts, errors, link
+
+
+def _lot_phase_variance(pol: pd.DataFrame, link: pd.Series, per_period: np.ndarray, periods: np.ndarray) -> np.ndarray:
+    """Variance of a pooled supplier's lot-sized outflow beyond its rows' demand (units^2).
+
+    ``sum_c r_c (Q_c - r_c)`` over the rows ``c`` it supplies (``link``: child key ->
+    parent), with ``r_c = (P d_c) mod Q_c``, ``P`` the supplier's protection periods and
+    ``d_c`` the child's mean demand per period (see :func:`compute_safety_stock`).
+    """
+    n = len(pol)
+    out = np.zeros(n)
+    if link.empty or "lot_size" not in pol:
+        return out
+    key = pd.MultiIndex.from_frame(pol[["sku", "location"]].astype(str))
+    pos = pd.Series(np.arange(n), index=key)
+    ckey = pd.MultiIndex.from_arrays([link.index.get_level_values(0).astype(str), link.index.get_level_values(1).astype(str)])
+    child = pos.reindex(ckey).to_numpy()
+    parent = pos.reindex(pd.MultiIndex.from_arrays([ckey.get_level_values(0), link.astype(str).to_numpy()])).to_numpy()
+    ok = ~(pd.isna(child) | pd.isna(parent))
+    child, parent = child[ok].astype(int), parent[ok].astype(int)
+    lot = pd.to_numeric(pol["lot_size"], errors="coerce").fillna(0.0).to_numpy(float)[child]
+    m = per_period[child] * periods[parent]
+    use = lot > 1.0
+    r = np.where(use, np.mod(m, np.where(use, lot, 1.0)), 0.0)
+    np.add.at(out, parent, r * (lot - r) * use)
+    return out
 
 
 def _dist_level(rows, dist, mean_p, sigma, mat, p):

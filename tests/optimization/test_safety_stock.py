@@ -370,6 +370,26 @@ def test_dc_row_pools_its_dealers_forecasts_and_errors_origin_by_origin():
     assert alone.loc["DC", "safety_stock"] == 0 and alone.loc["DC", "method"] == "no_data"
 
 
+def test_a_dc_shipping_lots_protects_the_lumpiness_of_its_outflow():
+    # Dealers D1, D2 sell 10 / period and are served in lots of 25; the DC's protection
+    # period is 3 (lead 2 + review 1): each dealer's expected draw m = 30 is one lot plus
+    # r = 5 units, i.e. one or two lots (a second with probability 5 / 25), variance
+    # r (Q - r) = 5 x 20 = 100 per dealer on top of the pooled consumer-demand spread.
+    fc = pd.concat([_forecast("A", loc, 4, 10.0) for loc in ("D1", "D2")], ignore_index=True)
+    err = pd.concat([_errors(0.0, 3.0, 40, 4, seed, loc=loc) for seed, loc in ((1, "D1"), (2, "D2"))])
+    pol = _policy([("A", "D1", 1, 1, 0.95), ("A", "D2", 1, 1, 0.95), ("A", "DC", 2, 1, 0.95)])
+    pol["parent"] = ["DC", "DC", "PLANT"]
+    pieces = compute_safety_stock(fc, err, pol.assign(lot_size=1.0), distribution="normal").set_index("location")
+    lots = compute_safety_stock(fc, err, pol.assign(lot_size=[25.0, 25.0, 1.0]), distribution="normal").set_index("location")
+    assert lots.loc["DC", "sigma_protection"] ** 2 == pytest.approx(pieces.loc["DC", "sigma_protection"] ** 2 + 2 * 100.0)
+    assert lots.loc["DC", "safety_stock"] > pieces.loc["DC", "safety_stock"]
+    # the dealers' own spreads do not change (their lots only lengthen their cycles)
+    assert lots.loc["D1", "sigma_protection"] == pytest.approx(pieces.loc["D1", "sigma_protection"])
+    # a lot that divides the draw exactly (m = 30 = 3 lots of 10) adds nothing
+    exact = compute_safety_stock(fc, err, pol.assign(lot_size=[10.0, 10.0, 1.0]), distribution="normal").set_index("location")
+    assert exact.loc["DC", "sigma_protection"] == pytest.approx(pieces.loc["DC", "sigma_protection"])
+
+
 def test_fill_rate_cycle_demand_is_at_least_one_lot():
     fc = _forecast("A", "D1", 4, 2.0)
     err = _errors(0.0, 2.0, 40, 4, 5)
