@@ -90,7 +90,7 @@ class GroupSeasonCombination(SeriesModel):
 
     def __init__(self, profile: np.ndarray, season_length: int = 52, known_from=None,
                  members: tuple[str, ...] = ("ets_auto", "theta", "stl"), method: str = "mean",
-                 member_params: dict | None = None, window: int | None = None, _frozen: tuple | None = None):
+                 member_params: dict | None = None, window: int | None = None, _frozen: dict | None = None):
         self.profile = profile
         self.season_length = season_length
         self.known_from = known_from
@@ -102,8 +102,15 @@ class GroupSeasonCombination(SeriesModel):
 
     def frozen(self) -> "GroupSeasonCombination":
         """Unfitted copy whose members keep their fitted parameters; the indices are
-        re-estimated from each (longer) training window, as ETS's profile is."""
-        return type(self)(**self.get_params(), _frozen=(self.seasonal_.size > 0, self.inner_.frozen()))
+        re-estimated from each (longer) training window, as ETS's profile is.
+
+        A backtest's early origins may have fewer than two seasons (plain combination)
+        and its later ones more (adjusted series, non-seasonal members): the copies of
+        one fit share a memo of frozen members per mode; the adjusted-series members
+        start from the plain members' parameters (``season_length=1``), so a series is
+        optimised at its first origin and on its full history only.
+        """
+        return type(self)(**self.get_params(), _frozen=self.modes_)
 
     def _fit(self, y: np.ndarray) -> None:
         m = int(self.season_length)
@@ -115,13 +122,25 @@ class GroupSeasonCombination(SeriesModel):
         else:
             self.seasonal_ = np.empty(0)
             x = y
-        if self._frozen is not None and self._frozen[0] == grouped:
+        modes = self._frozen if self._frozen is not None else {}
+        if grouped and grouped not in modes and False in modes:
+            # the first origin over two seasons after ones under: the members keep the
+            # parameters estimated on the plain series (their own deseasonalised forms,
+            # now with the season handled here), as a frozen refit does, instead of a
+            # third optimisation per series (fresh fits: first origin and final only)
+            plain = modes[False]._frozen
+            modes[True] = Combination(season_length=1, members=self.members, method=self.method,
+                                      member_params=self.member_params,
+                                      _frozen=tuple(type(mm)(**{**mm.get_params(), "season_length": 1}) for mm in plain))
+        if grouped in modes:
             # an unfitted template (a fit sets only attributes ending in ``_``)
-            inner = copy.copy(self._frozen[1])
+            inner = copy.copy(modes[grouped]).fit(x)
         else:
             inner = Combination(season_length=1 if grouped else m, members=self.members, method=self.method,
-                                member_params=self.member_params)
-        self.inner_ = inner.fit(x)
+                                member_params=self.member_params).fit(x)
+            modes[grouped] = inner.frozen()
+        self.inner_ = inner
+        self.modes_ = modes
 
     def _fitted_params(self) -> dict:
         out = dict(self.inner_.fitted_params())

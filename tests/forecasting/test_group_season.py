@@ -134,3 +134,20 @@ def test_grouped_run_forecasts_closer_to_the_true_season():
             params = res.selection.loc[res.selection["model"] == "combo", "params"]
             assert params.str.contains("group_season").all() and len(params) == 18
     assert err["grouped"] < 0.7 * err["plain"]
+
+
+def test_backtest_copies_optimise_each_mode_once():
+    # origin 0 under two seasons (plain), later origins over two seasons (grouped)
+    rng = np.random.default_rng(2)
+    y = rng.poisson(20 * (1 + 0.5 * WAVE)[T % M]).astype(float)
+    first = GroupSeasonCombination(1 + 0.5 * WAVE, season_length=M).fit(y[:95])
+    assert first.seasonal_.size == 0
+    a = first.frozen().fit(y[:110])
+    b = first.frozen().fit(y[:120])
+    assert a.seasonal_.size == M and b.seasonal_.size == M
+    # the grouped origins reuse the parameters of the plain fit at origin 0
+    alpha = [m.fitted_params()["members"]["theta"]["alpha"] for m in (first.inner_, a.inner_, b.inner_)]
+    assert alpha[0] == alpha[1] == alpha[2]
+    assert a.inner_.season_length == 1 and all(mm.season_length == 1 for mm in a.inner_.members_)
+    fresh = GroupSeasonCombination(1 + 0.5 * WAVE, season_length=M).fit(y[:120])
+    np.testing.assert_array_equal(fresh.seasonal_, b.seasonal_)
