@@ -193,12 +193,7 @@ class OracleProblem:
         """
         net = setup.network
         n_hist = setup.n_periods
-        sku_pos = {s: i for i, s in enumerate(net.skus)}
-        dealer_pos = {d: i for i, d in enumerate(net.dealers)}
-        rows = truth.loc[truth["location"].astype(str).isin(dealer_pos)]
-        s_i = rows["sku"].astype(str).map(sku_pos).to_numpy()
-        d_i = rows["location"].astype(str).map(dealer_pos).to_numpy()
-        t_i = setup.dates[:n_hist].get_indexer(pd.to_datetime(rows["date"]))
+        rows, s_i, d_i, t_i = setup.dealer_cells(truth)
         if pd.isna(s_i).any() or (t_i < 0).any():
             raise ValueError("truth rows outside the replay's SKUs or periods")
         mean = np.zeros((net.n_skus, net.n_dealers, n_hist))

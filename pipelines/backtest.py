@@ -134,12 +134,7 @@ class BacktestSetup:
                 "of history must remain before the replay window for training"
             )
 
-        sku_pos = {s: i for i, s in enumerate(net.skus)}
-        dealer_pos = {d: i for i, d in enumerate(net.dealers)}
-        rows = demand.loc[demand["location"].astype(str).isin(dealer_pos)]
-        s_i = rows["sku"].astype(str).map(sku_pos).to_numpy()
-        d_i = rows["location"].astype(str).map(dealer_pos).to_numpy()
-        t_i = self.dates[:n_hist].get_indexer(pd.to_datetime(rows["date"]))
+        rows, s_i, d_i, t_i = self.dealer_cells(demand)
         cube = np.zeros((net.n_skus, net.n_dealers, n_hist))
         np.add.at(cube, (s_i, d_i, t_i), rows["qty"].to_numpy(dtype=float))
         self.demand = cube
@@ -165,6 +160,22 @@ class BacktestSetup:
         self.case_pack = pack
         self.lot_size = np.maximum(pack, np.ceil(moq / pack - 1e-9) * pack)
         self.days_per_period = _days_per_period(freq)
+
+    def dealer_cells(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+        """The dealer rows of a long (sku, location, date) frame and their cube indices.
+
+        Returns the rows at dealers and, per row, the SKU, dealer and history-period
+        positions in ``(n_skus, n_dealers, n_periods)`` arrays (a SKU outside the network
+        maps to nan, a date outside the history to -1).
+        """
+        net = self.network
+        sku_pos = {s: i for i, s in enumerate(net.skus)}
+        dealer_pos = {d: i for i, d in enumerate(net.dealers)}
+        rows = frame.loc[frame["location"].astype(str).isin(dealer_pos)]
+        s_i = rows["sku"].astype(str).map(sku_pos).to_numpy()
+        d_i = rows["location"].astype(str).map(dealer_pos).to_numpy()
+        t_i = self.dates[: self.n_periods].get_indexer(pd.to_datetime(rows["date"]))
+        return rows, s_i, d_i, t_i
 
     def _per_cell(self, inventory: pd.DataFrame, column: str, locations: list, default: float) -> np.ndarray:
         out = np.full((self.network.n_skus, len(locations)), float(default))
