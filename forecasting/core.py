@@ -614,6 +614,12 @@ class _Backtest:
         sel = np.where(self.s_mase > 0, self.s_mase, np.where(o > 0, level, 0.0))
         self.s_select = np.where(sel > 0, sel, 1.0)
 
+    def target_multiplier(self, k: int) -> np.ndarray:
+        """The ``H`` multipliers of origin ``k``'s target periods (1 past the data)."""
+        if not hasattr(self, "caps"):
+            self._prepare()
+        return self.mult[k]
+
     def guard(self, raws: list) -> tuple[np.ndarray | None, int | None]:
         """:func:`~forecasting.backtest.check_forecast` of the first ``len(raws)``
         origins' raw forecasts at once.
@@ -761,13 +767,8 @@ def forecast_series(
             for k, o in enumerate(origins):
                 if name in external:
                     raw = np.asarray(external[name][0][o], dtype=float)[:h]
-                    if known is not None and raw.size == h:
-                        # on the demand scale already: the guard multiplies it back
-                        lengths = min(h, n - o)
-                        div = np.ones(h)
-                        div[:lengths] = known[o : o + lengths]
-                        raw = raw / div
-                    raws.append(raw)
+                    # on the demand scale already: the guard multiplies it back
+                    raws.append(raw / bt.target_multiplier(k) if known is not None and raw.size == h else raw)
                 else:
                     if model is None:
                         model = _make(name, cfg, profile)
@@ -1240,19 +1241,19 @@ def forecast(
         fx = estimate_effects(Y, promo, keys["sku"].astype(str).to_numpy())
         if fx.active:
             E = effect_matrix(promo, fx.lift, fx.dip)
-            plans = future is not None and "promo" in future.columns
-            if plans:
+            planned = future is not None and "promo" in future.columns
+            if planned:
                 fpromo_plan, _ = _future_matrices(future, keys, dates, None)
                 K_future = effect_matrix(fpromo_plan, fx.lift, fx.dip, previous=promo[:, -1])
             fit_series = []
             for i, y in enumerate(series):
                 e = E[i, start_pos[i]:]
-                known = np.concatenate([e, K_future[i]]) if plans else np.ones(y.size + h)
+                known = np.concatenate([e, K_future[i]]) if planned else np.ones(y.size + h)
                 series_effects[i] = (e, known)
                 fit_series.append(y / e)
             logger.info("forecast: promotion effects per SKU (run-wide lift %.2f, post-promotion %.2f); %s",
                         fx.run_lift, fx.run_dip,
-                        "planned promotions applied" if plans else "no promotion plan: forecasts are base demand")
+                        "planned promotions applied" if planned else "no promotion plan: forecasts are base demand")
 
     # ---- pooled seasonal shapes for series too short for their own ------------------
     profiles: list = [None] * n_series
