@@ -121,10 +121,13 @@ def forecast_cmd(
     jobs: int = typer.Option(1, "--jobs", min=1, help="Worker processes."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     output: Path = typer.Option(..., "--output", help="CSV to write the forecasts to."),
+    promotions: Optional[Path] = typer.Option(
+        None, "--promotions", help="Planned promotions of the forecast periods: sku, location, date, promo[, price]."
+    ),
 ) -> None:
     """Forecast any long-format history with per-series model selection."""
     from forecasting import forecast
-    from pipelines.loading import load_history
+    from pipelines.loading import load_history, load_promotions
     from pipelines.settings import ConfigError
 
     try:
@@ -136,7 +139,9 @@ def forecast_cmd(
     _check_freq(freq)
     m = season_length or _season_for(freq)
     frame = load_history(history, freq=freq)
-    result = forecast(frame, horizon=horizon, freq=freq, season_length=m, quantiles=levels, n_jobs=jobs, seed=seed)
+    plan = load_promotions(promotions, freq, frame["date"].max()) if promotions is not None else None
+    result = forecast(frame, horizon=horizon, freq=freq, season_length=m, quantiles=levels, n_jobs=jobs, seed=seed,
+                      future=plan)
     output.parent.mkdir(parents=True, exist_ok=True)
     result.forecasts.to_csv(output, index=False, date_format="%Y-%m-%d", float_format="%.6g")
     typer.echo(f"{result.forecasts[['sku', 'location']].drop_duplicates().shape[0]} series, {len(result.forecasts)} rows -> {output}")

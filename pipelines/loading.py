@@ -707,6 +707,46 @@ def infer_freq(dates) -> str | None:
     return None
 
 
+def load_promotions(path: str | Path, freq: str, history_end) -> pd.DataFrame:
+    """Read and validate a planned-promotion calendar for ``supplyplan forecast``.
+
+    The same contract and rules as the data folder's ``promotions`` table (columns, 0/1
+    promo, price > 0, no duplicate key, dates on the ``freq`` grid and after the history),
+    without the items / locations cross-checks (``supplyplan forecast`` has no master data).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        CSV or Parquet file with columns sku, location, date, promo and optionally price.
+    freq : str
+        Period grid of the history (pandas offset alias).
+    history_end : date-like
+        Last period of the history; calendar rows must come after it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The typed calendar in file order.
+
+    Raises
+    ------
+    InputError
+        Every violation found, named by file, row, column, value and rule.
+    """
+    path = Path(path)
+    contract = CONTRACTS["promotions"]
+    if not path.is_file():
+        raise InputError([Violation(path.name, 0, "-", "", "missing_file", f"{RULES['missing_file']} ({path})")])
+    table = _load_table(path, contract)
+    if _has(table, "date"):
+        table.findings.add_frame(check_period_grid(table.frame["date"], freq, "date"))
+        table.findings.add_frame(check_after_history(table.frame["date"], pd.Timestamp(history_end)))
+    violations = table.findings.violations(table.raw)
+    if violations:
+        raise InputError(violations)
+    return _finalise(table.frame, contract, keep_optional_absent=("price",))
+
+
 def load_history(path: str | Path, freq: str | None = None) -> pd.DataFrame:
     """Read and validate a demand history file for ``supplyplan forecast``.
 

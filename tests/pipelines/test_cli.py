@@ -52,6 +52,54 @@ def test_forecast_command_rejects_bad_history(history_csv, tmp_path):
     assert not (tmp_path / "o.csv").exists()
 
 
+def _promoted_history(tmp_path):
+    """Synthetic series with a promo column (lift 2) and a calendar of their next 6 weeks."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    dates = pd.date_range("2023-01-02", periods=100, freq="W-MON")
+    rows = []
+    for k in range(8):
+        promo = (rng.random(100) < 0.08).astype(int)
+        rows.append(pd.DataFrame({"sku": f"S{k}", "location": "D1", "date": dates, "promo": promo,
+                                  "qty": rng.poisson(10 * np.where(promo == 1, 2.0, 1.0))}))
+    history = tmp_path / "history.csv"
+    pd.concat(rows).to_csv(history, index=False, date_format="%Y-%m-%d")
+    future = pd.date_range(dates[-1] + pd.Timedelta(weeks=1), periods=6, freq="W-MON")
+    plan = pd.DataFrame([(f"S{k}", "D1", d, int(i == 3)) for k in range(8) for i, d in enumerate(future)],
+                        columns=["sku", "location", "date", "promo"])
+    calendar = tmp_path / "promotions.csv"
+    plan.to_csv(calendar, index=False, date_format="%Y-%m-%d")
+    return history, calendar, future[3]
+
+
+def test_forecast_command_takes_a_promotion_calendar(tmp_path):
+    history, calendar, promo_week = _promoted_history(tmp_path)
+    base = ["forecast", "--history", str(history), "--horizon", "6", "--freq", "W-MON"]
+    plain = runner.invoke(app, [*base, "--output", str(tmp_path / "plain.csv")])
+    planned = runner.invoke(app, [*base, "--promotions", str(calendar), "--output", str(tmp_path / "planned.csv")])
+    assert plain.exit_code == 0 and planned.exit_code == 0, planned.output
+    a = pd.read_csv(tmp_path / "plain.csv", parse_dates=["date"]).set_index(["sku", "date"])["mean"]
+    b = pd.read_csv(tmp_path / "planned.csv", parse_dates=["date"]).set_index(["sku", "date"])["mean"]
+    ratio = (b / a).groupby(level="date").median()
+    # the promotion week is lifted about 2x, the week after it dips, the weeks before are as without
+    assert 1.6 < ratio[promo_week] < 2.4
+    assert ratio[ratio.index < promo_week].sub(1.0).abs().max() < 1e-9
+
+
+def test_forecast_command_rejects_a_calendar_row_inside_the_history(tmp_path):
+    history, calendar, _ = _promoted_history(tmp_path)
+    plan = pd.read_csv(calendar)
+    plan.loc[5, "date"] = "2024-11-18"  # a week of the history (it ends 2024-11-25)
+    plan.to_csv(calendar, index=False)
+    out = tmp_path / "o.csv"
+    result = runner.invoke(app, ["forecast", "--history", str(history), "--horizon", "6", "--freq", "W-MON",
+                                 "--promotions", str(calendar), "--output", str(out)])
+    assert result.exit_code == 2
+    assert "promotions.csv" in result.output and "row 7" in result.output and "2024-11-18" in result.output
+    assert "demand period" in result.output and not out.exists()
+
+
 def test_forecast_command_rejects_bad_quantiles(history_csv, tmp_path):
     result = runner.invoke(app, ["forecast", "--history", str(history_csv), "--horizon", "4", "--freq", "W-MON", "--quantiles", "0.5,1.5", "--output", str(tmp_path / "o.csv")])
     assert result.exit_code == 2 and "1.5" in result.output
