@@ -648,14 +648,16 @@ def compute_safety_stock(
     periods = pol["protection_periods"].to_numpy(float)
     per_period = np.divide(mean_p, periods, out=np.zeros(n), where=periods > 0)
     sig_l = pol["lead_time_sd"].to_numpy(float)
-    sigma = np.sqrt(sigma**2 + (per_period * sig_l) ** 2 + _lot_phase_variance(pol, pooled_link, per_period, periods))
+    lot = None
+    if "lot_size" in pol:
+        lot = pd.to_numeric(pol["lot_size"], errors="coerce").fillna(0.0).clip(lower=0.0).to_numpy(float)
+    sigma = np.sqrt(sigma**2 + (per_period * sig_l) ** 2 + _lot_phase_variance(pol, pooled_link, lot, per_period, periods))
 
     a = pol["service_level"].to_numpy(float)
     beta = pol["fill_rate"].to_numpy(float)
     cycle = per_period * pol["_R"].to_numpy(float)  # Q: mean demand per review cycle
-    if "lot_size" in pol:
+    if lot is not None:
         # Shipments in lots replenish at least a lot per cycle: Q = max(R d, lot).
-        lot = pd.to_numeric(pol["lot_size"], errors="coerce").fillna(0.0).clip(lower=0.0).to_numpy(float)
         cycle = np.where(cycle > 0, np.maximum(cycle, lot), cycle)
     # A fill rate of no demand is vacuous: such rows keep their cycle service level.
     is_fill = np.isfinite(beta) & (cycle > 0)
@@ -794,16 +796,18 @@ def _pool_to_parents(forecasts: pd.DataFrame, errors: pd.DataFrame | None, pol: 
     return forecasts, errors, link
 
 
-def _lot_phase_variance(pol: pd.DataFrame, link: pd.Series, per_period: np.ndarray, periods: np.ndarray) -> np.ndarray:
+def _lot_phase_variance(pol: pd.DataFrame, link: pd.Series, lot_size: np.ndarray | None, per_period: np.ndarray,
+                        periods: np.ndarray) -> np.ndarray:
     """Variance of a pooled supplier's lot-sized outflow beyond its rows' demand (units^2).
 
     ``sum_c r_c (Q_c - r_c)`` over the rows ``c`` it supplies (``link``: child key ->
-    parent), with ``r_c = (P d_c) mod Q_c``, ``P`` the supplier's protection periods and
-    ``d_c`` the child's mean demand per period (see :func:`compute_safety_stock`).
+    parent), with ``r_c = (P d_c) mod Q_c``, ``Q_c`` the child's ``lot_size`` (units, None:
+    no lots), ``P`` the supplier's protection periods and ``d_c`` the child's mean demand
+    per period (see :func:`compute_safety_stock`).
     """
     n = len(pol)
     out = np.zeros(n)
-    if link.empty or "lot_size" not in pol:
+    if link.empty or lot_size is None:
         return out
     key = pd.MultiIndex.from_frame(pol[["sku", "location"]].astype(str))
     pos = pd.Series(np.arange(n), index=key)
@@ -812,7 +816,7 @@ def _lot_phase_variance(pol: pd.DataFrame, link: pd.Series, per_period: np.ndarr
     parent = pos.reindex(pd.MultiIndex.from_arrays([ckey.get_level_values(0), link.astype(str).to_numpy()])).to_numpy()
     ok = ~(pd.isna(child) | pd.isna(parent))
     child, parent = child[ok].astype(int), parent[ok].astype(int)
-    lot = pd.to_numeric(pol["lot_size"], errors="coerce").fillna(0.0).to_numpy(float)[child]
+    lot = lot_size[child]
     m = per_period[child] * periods[parent]
     use = lot > 1.0
     r = np.where(use, np.mod(m, np.where(use, lot, 1.0)), 0.0)
