@@ -196,8 +196,10 @@ def run_statsforecast(name: str, frame: pd.DataFrame, ids: list[str], locations:
     return Result(name, np.maximum(grid(alias), 0.0), grid(f"{alias}-hi-80"), grid(f"{alias}-hi-90"), seconds, mem.peak_mib)
 
 
-def parse_args(description: str) -> argparse.Namespace:
+def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=description)
+    if extra is not None:
+        extra(p)
     p.add_argument("--jobs", type=int, default=2, help="worker processes for every system (default 2)")
     p.add_argument("--skip-peers", action="store_true", help="run supplyplan only (development)")
     p.add_argument("--limit", type=int, default=0, help="first N series only (development; not the benchmark)")
