@@ -812,7 +812,8 @@ def forecast_series(
     # fallback has errors; they compete only when every listed candidate failed.
     listed = [nm for nm in names if nm in backtests and (nm in configured or not configured)]
     pool = listed or [nm for nm in names if nm in backtests]
-    pick = select_candidate({nm: per_origin[nm] for nm in pool}, default, cfg.selection_alpha)
+    pick = select_candidate({nm: per_origin[nm] for nm in pool}, default, cfg.selection_alpha,
+                            horizon=cfg.horizon, step=cfg.backtest_step)
 
     def rank(name: str) -> tuple:
         score = scores[name]

@@ -31,6 +31,27 @@ def test_best_of_the_significant_challengers_and_edge_cases():
     assert select_candidate({"combo": [1.0], "a": [0.1]}, "combo") == "combo"  # one origin: no test
 
 
+
+def test_several_challengers_share_the_level():
+    # one-sided p = 0.078 for "theta" (paired t, 5 df): enough against alpha = 0.1 alone ...
+    base = np.ones(6)
+    theta = base - np.array([0.10, -0.03, 0.12, -0.02, 0.09, 0.01])
+    assert select_candidate({"combo": base, "theta": theta}, "combo") == "theta"
+    # ... but not at 0.1 / 3 when two more challengers were tried and lost
+    worse = {"a": base + 0.05, "b": base + 0.1}
+    assert select_candidate({"combo": base, "theta": theta, **worse}, "combo") == "combo"
+
+
+def test_overlapping_windows_count_as_fewer_origins():
+    # p = 0.012 with six independent origins; six origins 4 periods apart with a
+    # 13-period horizon span 2.5 disjoint windows: p = 0.10, not significant at 0.1
+    base = np.ones(6)
+    theta = base - np.array([0.10, 0.02, 0.12, 0.03, 0.09, 0.01])
+    assert select_candidate({"combo": base, "theta": theta}, "combo") == "theta"
+    assert select_candidate({"combo": base, "theta": theta}, "combo", horizon=13, step=4) == "combo"
+    # origins at least a horizon apart do not overlap: no correction
+    assert select_candidate({"combo": base, "theta": theta}, "combo", horizon=4, step=4) == "theta"
+
 def test_selection_alpha_is_validated_and_changes_choices(small_history):
     with pytest.raises(ValueError, match="selection_alpha"):
         forecast(small_history, horizon=8, freq="W-MON", season_length=52, selection_alpha=0.0)
