@@ -413,7 +413,16 @@ def compute_safety_stock(
         From the rolling-origin backtest: per origin, the forecast errors of steps
         1..P are summed, :math:`E_P = \sum_{k=1}^P e_k`; :math:`\sigma_P` is the root mean
         square of :math:`E_P` over origins that have all P steps (at least
-        ``min_origins`` of them). This keeps the autocorrelation of multi-step errors
+        ``min_origins`` of them). When the errors carry their ``date`` and the origins
+        lie :math:`s > 1` periods apart, every origin also gives the windows starting
+        at steps 2..s (steps :math:`h .. h + P - 1`), so that every period of the
+        backtest starts one window: with steps 1..P alone, 13 origins 4 weeks apart see
+        half of the weeks of a year (P = 2), and whether a demand spike counts depends
+        on where the origins fall (SKU-0015 at DLR-W01 of the demo, at the three
+        quarterly re-forecasts of the 52-week replay: the RMS of its summed errors was
+        72, 32 and 36 units; with all windows 54, 54 and 49). A window starting at step :math:`h` was forecast further ahead;
+        it is brought to the error of step 1 by the pooled factor
+        :math:`c_h` (:func:`_horizon_factors`). This keeps the autocorrelation of multi-step errors
         (a level error repeats every step), which :math:`\sigma\sqrt{P}` would ignore.
         Root mean square about zero rather than the standard deviation, so a forecast
         bias widens the protection instead of being dropped. Errors grow with the
@@ -623,7 +632,8 @@ def compute_safety_stock(
         wide_f = _wide_errors(errors, "forecast") if "forecast" in errors else None
         if wide_f is not None:
             b = _level_exponent(wide, wide_f) if level_exponent == "auto" else float(level_exponent)
-        s_sum, n_sum, skew, summed = _sigma_summed(wide, pol, wide_f, level=mean_p, exponent=b)
+        s_sum, n_sum, skew, summed = _sigma_summed(wide, pol, wide_f, level=mean_p, exponent=b,
+                                                   span=_origin_spacing(errors))
         n_origins = n_sum
         ok = (n_sum >= min_origins) & np.isfinite(s_sum)
         sigma[ok], method[ok] = s_sum[ok], "errors_summed"
@@ -990,6 +1000,75 @@ def _summed_by_key(wide: pd.DataFrame, p: int) -> pd.Series:
     return block.loc[block.notna().all(axis=1)].sum(axis=1)
 
 
+def _summed_windows(wide: pd.DataFrame, p: int, span: int = 1) -> pd.Series:
+    """Per (key, origin, start) the sum over steps ``start .. start + p - 1``.
+
+    ``start`` runs over ``1 .. span`` (``span`` the periods between backtest origins, so
+    that every period of the backtest starts exactly one window, each from its newest
+    origin); windows with a missing step or beyond the backtest's last step are left
+    out. Index levels: sku, location, origin, start.
+    """
+    parts = []
+    for h in range(1, max(int(span), 1) + 1):
+        steps = list(range(h, h + p))
+        if not set(steps) <= set(wide.columns):
+            break
+        block = wide[steps]
+        part = block.loc[block.notna().all(axis=1)].sum(axis=1)
+        parts.append(pd.concat({h: part}, names=["start"]))
+    if not parts:
+        empty = pd.MultiIndex.from_arrays([[], [], [], []], names=["start", "sku", "location", "origin"])
+        return pd.Series([], index=empty, dtype=float).reorder_levels(["sku", "location", "origin", "start"])
+    out = pd.concat(parts)
+    return out.reorder_levels(["sku", "location", "origin", "start"]).sort_index()
+
+
+def _origin_spacing(errors: pd.DataFrame) -> int:
+    """Periods between consecutive backtest origins (1 when it cannot be told).
+
+    Read from the errors' ``date`` column: a period is the median ``(date - origin) /
+    step``, the spacing the median gap between consecutive distinct origins over it.
+    """
+    if "date" not in errors or "origin" not in errors or errors.empty:
+        return 1
+    try:
+        origin = pd.to_datetime(errors["origin"])
+        date = pd.to_datetime(errors["date"])
+    except (TypeError, ValueError):
+        return 1
+    step = pd.to_numeric(errors["step"], errors="coerce")
+    ok = step > 0
+    period = ((date - origin)[ok] / step[ok]).median()
+    origins = np.sort(pd.unique(origin))
+    if len(origins) < 2 or not pd.notna(period) or period <= pd.Timedelta(0):
+        return 1
+    gap = pd.Series(np.diff(origins)).median()
+    return max(int(round(gap / period)), 1)
+
+
+def _horizon_factors(summed: pd.Series, min_keys: int = 30) -> pd.Series:
+    r"""Scale of windows starting at step ``h`` relative to those starting at step 1.
+
+    :math:`c_h = \sqrt{ar r_1 / ar r_h}` with :math:`ar r_h` the mean over keys
+    of :math:`\overline{E^2}_{k,h} / \overline{E^2}_{k}` (each key's mean square of
+    windows starting at ``h`` over its mean square of all windows: scale-free, so large
+    keys do not dominate), clipped to [1/2, 2]; keys need every start. A window starting
+    later was forecast further ahead and errs more; :math:`c_h` brings it to the error
+    of a forecast made the period before, as the nightly job's is. Fewer than
+    ``min_keys`` keys with every start: no adjustment (a factor of 1), since a key's own
+    ratios are mostly noise.
+    """
+    starts = summed.index.get_level_values("start")
+    ms = (summed**2).groupby([summed.index.get_level_values("sku"), summed.index.get_level_values("location"), starts]).mean()
+    wide = ms.unstack(-1).dropna()
+    tot = wide.mean(axis=1)
+    wide = wide.loc[tot > 0]
+    if len(wide) < min_keys or 1 not in wide.columns:
+        return pd.Series(1.0, index=pd.Index(np.unique(starts), name="start"))
+    rel = wide.div(tot[tot > 0], axis=0).mean()
+    return np.sqrt(rel[1] / rel.where(rel > 0)).fillna(1.0).clip(0.5, 2.0)
+
+
 def level_exponent_of(errors: pd.DataFrame, periods: int = 2, min_origins: int = 5, min_keys: int = 30) -> float:
     r"""How forecast errors grow with the forecast level, from the backtest itself.
 
@@ -1057,7 +1136,8 @@ def _level_exponent(wide: pd.DataFrame, wide_f: pd.DataFrame, periods: int = 2, 
 
 
 def _sigma_summed(wide: pd.DataFrame, pol: pd.DataFrame, wide_f: pd.DataFrame | None = None,
-                  level: np.ndarray | None = None, exponent: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+                  level: np.ndarray | None = None, exponent: float = 0.0,
+                  span: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Per policy row: RMS over origins of errors summed over steps 1..P, the number of
     complete origins, the sample skewness g1 of the summed errors, and the summed errors.
 
@@ -1078,17 +1158,19 @@ def _sigma_summed(wide: pd.DataFrame, pol: pd.DataFrame, wide_f: pd.DataFrame | 
         steps = list(range(1, p + 1))
         if p == 0 or not set(steps) <= set(wide.columns):
             continue
-        summed = _summed_by_key(wide, p)
+        summed = _summed_windows(wide, p, span)
         if wide_f is not None and set(steps) <= set(wide_f.columns):
-            summed = _to_level(summed, _summed_by_key(wide_f, p), pol.iloc[rows], level[rows], exponent)
+            summed = _to_level(summed, _summed_windows(wide_f, p, span), pol.iloc[rows], level[rows], exponent)
+        if span > 1 and len(summed):
+            summed = summed * _horizon_factors(summed).reindex(summed.index.get_level_values("start")).fillna(1.0).to_numpy()
         grouped = summed.groupby(level=["sku", "location"])
         mean = grouped.mean()
-        centred = summed - mean.reindex(summed.droplevel("origin").index).to_numpy()
-        cg = centred.groupby(level=["sku", "location"])
+        centred = summed - mean.reindex(summed.droplevel(["origin", "start"]).index).to_numpy()
         m2, m3 = (centred**2).groupby(level=["sku", "location"]).mean(), (centred**3).groupby(level=["sku", "location"]).mean()
+        origins = summed.index.droplevel("start").unique().to_frame(index=False)
         stats_ = pd.DataFrame({
             "ms": (summed**2).groupby(level=["sku", "location"]).mean(),
-            "n": cg.count(),
+            "n": origins.groupby(["sku", "location"])["origin"].size(),
             # g1 = m3 / m2^1.5 (moment coefficient of skewness); 0 for a constant error.
             "g1": (m3 / m2.pow(1.5)).where(m2 > 1e-12 * (mean**2 + 1), 0.0),
         })
@@ -1107,7 +1189,7 @@ def _sigma_summed(wide: pd.DataFrame, pol: pd.DataFrame, wide_f: pd.DataFrame | 
 def _to_level(summed: pd.Series, fsum: pd.Series, pol_rows: pd.DataFrame, level: np.ndarray, b: float) -> pd.Series:
     """Summed errors times ``(mu_P / F_i)^b`` (see :func:`_sigma_summed`)."""
     f = fsum.reindex(summed.index).to_numpy(float)
-    keys = summed.index.droplevel("origin")
+    keys = summed.index.droplevel([n for n in summed.index.names if n not in _KEY])
     now = pd.Series(level, index=pd.MultiIndex.from_frame(pol_rows[_KEY])).groupby(level=[0, 1]).first()
     mu = now.reindex(keys).to_numpy(float)
     f_mean = pd.Series(f, index=keys).groupby(level=[0, 1]).transform("mean").to_numpy(float)

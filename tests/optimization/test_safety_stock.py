@@ -481,3 +481,68 @@ def test_fill_group_meets_the_aggregate_fill_with_fewer_units():
     # rows outside the group, or without a group, keep their own targets
     mixed = compute_safety_stock(fc, err, pol.assign(fill_group=["vmi"] * 20 + [None] * 20))
     pd.testing.assert_series_equal(mixed["safety_stock"].iloc[20:], each["safety_stock"].iloc[20:])
+
+
+def _spaced_errors(weekly, phase, spacing=4, horizon=13, sku="A", loc="D1", forecast=None):
+    """Backtest errors with origins every ``spacing`` weeks from week ``phase``: the error
+    of origin ``o`` at step ``h`` is ``weekly[o + h]`` (the same calendar week errs the
+    same whichever origin forecast it), with the calendar ``date`` of every step."""
+    start = pd.Timestamp("2020-01-06")
+    rows = []
+    for o in range(phase, len(weekly) - horizon, spacing):
+        for h in range(1, horizon + 1):
+            rows.append((sku, loc, start + pd.Timedelta(weeks=o), h, float(weekly[o + h]),
+                         start + pd.Timedelta(weeks=o + h)))
+    err = pd.DataFrame(rows, columns=["sku", "location", "origin", "step", "error", "date"])
+    if forecast is not None:
+        err["forecast"] = forecast
+    return err
+
+
+def test_every_period_of_a_spaced_backtest_starts_a_window():
+    # Origins 4 weeks apart: steps 1..P of each origin see only half the weeks (P = 2), so
+    # whether a demand spike counts depends on where the origins happen to fall. Windows
+    # starting at every step up to the spacing see every week once, whatever the phase.
+    rng = np.random.default_rng(11)
+    weekly = rng.normal(0.0, 1.0, 120)
+    weekly[[21, 22, 61, 62, 101]] += 25.0  # spikes at steps 1-2 of phase-0 origins, 3-4 of phase-2 ones
+    pol = _policy([("A", "D1", 1, 1, 0.95)])
+    fc = _forecast()
+    got = {}
+    for phase in (0, 2):
+        err = _spaced_errors(weekly, phase)
+        new = compute_safety_stock(fc, err, pol).iloc[0]
+        old = compute_safety_stock(fc, err.drop(columns="date"), pol).iloc[0]  # no calendar: steps 1..P only
+        origins = err["origin"].unique()
+        offsets = [(o - pd.Timestamp("2020-01-06")).days // 7 for o in origins]
+        # every origin's windows starting at steps 1..4: weeks o+h, o+h+1
+        windows = [weekly[o + h] + weekly[o + h + 1] for o in offsets for h in range(1, 5)]
+        assert new["sigma_protection"] == pytest.approx(np.sqrt(np.mean(np.square(windows))), rel=1e-9)
+        assert new["n_origins"] == len(origins) == old["n_origins"]
+        got[phase] = (new["sigma_protection"], old["sigma_protection"])
+    (new0, old0), (new2, old2) = got[0], got[2]
+    assert old0 > 2.0 * old2  # the old estimate is a lottery of the origins' phase
+    assert new0 == pytest.approx(new2, rel=0.1)
+
+
+def test_windows_starting_later_are_brought_to_the_first_step_error():
+    # 40 keys whose step-h errors have sd 1 + 0.25 (h - 1), independent: windows starting
+    # at step 4 err more than the protection period's steps 1..2, and are scaled back.
+    rng = np.random.default_rng(5)
+    frames = []
+    for k in range(40):
+        err = _spaced_errors(np.zeros(400), 0, sku=f"S{k}")
+        err["error"] = rng.normal(0.0, 1.0 + 0.25 * (err["step"] - 1))
+        frames.append(err)
+    err = pd.concat(frames, ignore_index=True)
+    pol = pd.DataFrame({"sku": [f"S{k}" for k in range(40)], "location": "D1", "lead_time": 1,
+                        "review_period": 1, "service_level": 0.95})
+    fc = pd.concat([_forecast().assign(sku=f"S{k}") for k in range(40)], ignore_index=True)
+    ss = compute_safety_stock(fc, err, pol)
+    exact = np.sqrt(1.0**2 + 1.25**2)  # steps 1 and 2
+    assert ss["sigma_protection"].mean() == pytest.approx(exact, rel=0.03)
+    # a single key has no pool to learn the growth from: its windows count as they are
+    one = compute_safety_stock(_forecast(), err.loc[err["sku"] == "S0"].assign(sku="A"), _policy([("A", "D1", 1, 1, 0.95)]))
+    unscaled = err.loc[err["sku"] == "S0"].pivot_table(index="origin", columns="step", values="error")
+    windows = np.concatenate([(unscaled[h] + unscaled[h + 1]).to_numpy() for h in range(1, 5)])
+    assert one.iloc[0]["sigma_protection"] == pytest.approx(np.sqrt(np.mean(windows**2)), rel=1e-9)
