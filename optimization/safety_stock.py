@@ -413,17 +413,18 @@ def compute_safety_stock(
         From the rolling-origin backtest: per origin, the forecast errors of steps
         1..P are summed, :math:`E_P = \sum_{k=1}^P e_k`; :math:`\sigma_P` is the root mean
         square of :math:`E_P` over origins that have all P steps (at least
-        ``min_origins`` of them). When the errors carry their ``date`` and the origins
-        lie :math:`s > 1` periods apart, every origin also gives the windows starting
-        at steps 2..s (steps :math:`h .. h + P - 1`), so that every period of the
-        backtest starts one window: with steps 1..P alone, 13 origins 4 weeks apart see
-        half of the weeks of a year (P = 2), and whether a demand spike counts depends
-        on where the origins fall (SKU-0015 at DLR-W01 of the demo, at the three
-        quarterly re-forecasts of the 52-week replay: the RMS of its summed errors was
-        72, 32 and 36 units; with all windows 54, 54 and 49). A window starting at step :math:`h` was forecast further ahead;
-        it is brought to the error of step 1 by the pooled factor
-        :math:`c_h` (:func:`_horizon_factors`). This keeps the autocorrelation of multi-step errors
+        ``min_origins`` of them). This keeps the autocorrelation of multi-step errors
         (a level error repeats every step), which :math:`\sigma\sqrt{P}` would ignore.
+        When the errors carry their ``date`` and the origins lie :math:`s > 1` periods
+        apart, every origin also gives the windows starting at steps 2..s (steps
+        :math:`h .. h + P - 1`), so that every period of the backtest starts one
+        window: with steps 1..P alone, 13 origins 4 weeks apart see half of the weeks
+        of a year (P = 2), and whether a demand spike counts depends on where the
+        origins fall (SKU-0015 at DLR-W01 of the demo, at the three quarterly
+        re-forecasts of the 52-week replay: the RMS of its summed errors was 72, 32 and
+        36 units; with all windows 54, 54 and 49). A window starting at step :math:`h`
+        was forecast further ahead; the pooled factor :math:`c_h`
+        (:func:`_horizon_factors`) brings it to the error of step 1.
         Root mean square about zero rather than the standard deviation, so a forecast
         bias widens the protection instead of being dropped. Errors grow with the
         level they were made at (a seasonal key errs more in its peak), so when the
@@ -1016,9 +1017,9 @@ def _summed_windows(wide: pd.DataFrame, p: int, span: int = 1) -> pd.Series:
         block = wide[steps]
         part = block.loc[block.notna().all(axis=1)].sum(axis=1)
         parts.append(pd.concat({h: part}, names=["start"]))
-    if not parts:
-        empty = pd.MultiIndex.from_arrays([[], [], [], []], names=["start", "sku", "location", "origin"])
-        return pd.Series([], index=empty, dtype=float).reorder_levels(["sku", "location", "origin", "start"])
+    if not parts:  # fewer steps than P: no window
+        empty = pd.MultiIndex.from_tuples([], names=["sku", "location", "origin", "start"])
+        return pd.Series([], index=empty, dtype=float)
     out = pd.concat(parts)
     return out.reorder_levels(["sku", "location", "origin", "start"]).sort_index()
 
@@ -1049,7 +1050,7 @@ def _origin_spacing(errors: pd.DataFrame) -> int:
 def _horizon_factors(summed: pd.Series, min_keys: int = 30) -> pd.Series:
     r"""Scale of windows starting at step ``h`` relative to those starting at step 1.
 
-    :math:`c_h = \sqrt{ar r_1 / ar r_h}` with :math:`ar r_h` the mean over keys
+    :math:`c_h = \sqrt{\bar r_1 / \bar r_h}` with :math:`\bar r_h` the mean over keys
     of :math:`\overline{E^2}_{k,h} / \overline{E^2}_{k}` (each key's mean square of
     windows starting at ``h`` over its mean square of all windows: scale-free, so large
     keys do not dominate), clipped to [1/2, 2]; keys need every start. A window starting
@@ -1138,8 +1139,10 @@ def _level_exponent(wide: pd.DataFrame, wide_f: pd.DataFrame, periods: int = 2, 
 def _sigma_summed(wide: pd.DataFrame, pol: pd.DataFrame, wide_f: pd.DataFrame | None = None,
                   level: np.ndarray | None = None, exponent: float = 0.0,
                   span: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Per policy row: RMS over origins of errors summed over steps 1..P, the number of
-    complete origins, the sample skewness g1 of the summed errors, and the summed errors.
+    """Per policy row: RMS of errors summed over P consecutive steps (steps 1..P of every
+    origin, and with ``span`` s > 1 also the windows starting at steps 2..s, see
+    :func:`_summed_windows` and :func:`_horizon_factors`), the number of complete
+    origins, the sample skewness g1 of the summed errors, and the summed errors.
 
     ``wide`` / ``wide_f``: errors / backtest forecasts as (key, origin) x step tables
     (:func:`_wide_errors`). With ``exponent`` b > 0 and ``wide_f``, each origin's summed error is first
