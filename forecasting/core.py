@@ -60,6 +60,7 @@ from .quantiles import (
 from .shapes import ALL_GROUP, BorrowedShape, pooled_profiles
 from .models.group_season import GroupSeasonCombination
 from .promotions import effect_matrix, estimate_effects
+from .top_down import TOP_DOWN_MODEL, aggregate_top_down, top_down_labels
 
 __all__ = [
     "DEFAULT_CANDIDATES",
@@ -96,12 +97,17 @@ DEFAULT_CANDIDATES: dict[str, tuple[str, ...]] = {
     # weekly season is too noisy to estimate, its category's in its region is not
     # (product-group seasonal indices: Withycombe 1989; Mohammadipour, Boylan and
     # Syntetos 2012).
-    "smooth": ("combo", "theta", "global", SHAPE_MODEL),
-    "erratic": ("combo", "theta", "global", "moving_average", SHAPE_MODEL),
+    #
+    # ``top_down`` (a location's share of its SKU's aggregate over locations, see
+    # :mod:`forecasting.top_down`) exists only when the caller declares the aggregates
+    # (``forecast(top_down=...)``: dealers of a region share its season, promotions and
+    # the SKU's trend); then it is the default, which a series' own model must beat.
+    "smooth": (TOP_DOWN_MODEL, "combo", "theta", "global", SHAPE_MODEL),
+    "erratic": (TOP_DOWN_MODEL, "combo", "theta", "global", "moving_average", SHAPE_MODEL),
     # ETS assumes a demand in every period; Croston-type models, TSB and temporal
     # aggregation were built for zeros.
-    "intermittent": ("sba", "tsb", "adida", "croston", "global", "moving_average", SHAPE_MODEL),
-    "lumpy": ("sba", "tsb", "adida", "global", "moving_average", SHAPE_MODEL),
+    "intermittent": (TOP_DOWN_MODEL, "sba", "tsb", "adida", "croston", "global", "moving_average", SHAPE_MODEL),
+    "lumpy": (TOP_DOWN_MODEL, "sba", "tsb", "adida", "global", "moving_average", SHAPE_MODEL),
     # Too little history to tell many models apart: simple, explainable ones and the
     # seasonal shape borrowed from the series' group.
     "short": ("moving_average", "naive", SHAPE_MODEL),
@@ -113,7 +119,7 @@ FALLBACK_CHAIN: tuple[str, ...] = ("seasonal_naive", "moving_average")
 SCORES = ("mase", "rmsse", "wape", "bias")
 
 _KEYS = ["sku", "location"]
-_ORCHESTRATOR_MODELS = (GLOBAL_MODEL, SHAPE_MODEL)
+_ORCHESTRATOR_MODELS = (GLOBAL_MODEL, SHAPE_MODEL, TOP_DOWN_MODEL)
 
 
 def candidate_table(candidates: Mapping[str, Sequence[str]] | None = None) -> dict[str, tuple[str, ...]]:
@@ -307,6 +313,9 @@ class ForecastResult:
         location, group, n_promo_periods, promo_lift, price_elasticity.
     errors_by_step : pandas.DataFrame
         demand_class, step, n, mae, bias, wape of the used models' backtest errors.
+    top_down : ForecastResult or None
+        With ``forecast(top_down=...)``: the aggregates' own forecast (sku, location =
+        the aggregate's label), whose models the members' ``top_down`` forecasts share.
     """
 
     forecasts: pd.DataFrame
@@ -317,6 +326,7 @@ class ForecastResult:
     coverage: pd.DataFrame = field(default_factory=pd.DataFrame)
     effects: pd.DataFrame = field(default_factory=pd.DataFrame)
     errors_by_step: pd.DataFrame = field(default_factory=pd.DataFrame)
+    top_down: "ForecastResult | None" = None
 
 
 def _make(name: str, cfg: ForecastConfig, profile: np.ndarray | None):
@@ -1071,6 +1081,8 @@ def forecast(
     calibrate: bool = True,
     selection_alpha: float = 0.1,
     promo_effects: bool = True,
+    top_down: pd.DataFrame | Mapping | None = None,
+    top_down_window: int | None = None,
 ) -> ForecastResult:
     """Forecast every sku x location of a long demand table, with quantiles.
 
@@ -1158,6 +1170,18 @@ def forecast(
         Adjust each class's quantile levels so that their leave-one-origin-out coverage
         on the backtest matches the nominal level (:func:`~forecasting.quantiles.
         calibrate_levels`).
+    top_down : pandas.DataFrame or mapping, optional
+        location -> aggregate label (columns ``location, group``, e.g. each dealer's
+        region): a series' aggregate is its SKU summed over the locations with its
+        label. The aggregates are forecast by this function (same options, no global
+        model) and every member gets the ``top_down`` candidate, its share of the
+        aggregate's forecast (:mod:`forecasting.top_down`), which is then its class's
+        default (smooth, erratic, intermittent, lumpy). ``selection.params`` of a
+        series that uses it names the aggregate, the share and the aggregate's model;
+        the aggregates' own result is ``result.top_down``.
+    top_down_window : int, optional
+        Periods of the share window; default one season (``season_length``, at least
+        ``horizon``).
 
     Returns
     -------
@@ -1289,6 +1313,32 @@ def forecast(
                 continue
             shape_of[i] = str(key)
 
+    # ---- top-down: the aggregates' forecasts shared out to their members -------------
+    td_ext: list = [None] * n_series
+    td_result, td = None, None
+    td_seconds = 0.0
+    if top_down is not None and any(TOP_DOWN_MODEL in v for v in table.values()):
+        t_td = time.perf_counter()
+        td_labels = top_down_labels(keys, top_down)
+
+        def run_aggregates(hist_g, groups_g, future_g):
+            # the same engine and options on the aggregates (a series model per
+            # aggregate; the global model is for the members)
+            return forecast(hist_g, h, freq=freq, season_length=m, quantiles=qs, n_jobs=n_jobs, seed=seed,
+                            backtest_windows=cfg.backtest_windows, backtest_step=cfg.backtest_step,
+                            max_multiple=max_multiple, min_obs=min_obs, candidates=candidates,
+                            model_params=model_params, short_widen=short_widen, min_pool=min_pool,
+                            chunks_per_job=chunks_per_job, end=grid[-1], refit_backtest=refit_backtest,
+                            groups=groups_g, scheduler=scheduler, global_model=False, future=future_g,
+                            select_by=select_by, calibrate=False, selection_alpha=selection_alpha,
+                            promo_effects=promo_effects)
+
+        window = int(top_down_window) if top_down_window else max(m, h)
+        td_ext, td_result, td = aggregate_top_down(keys, Y, start_pos, grid, promo, price, td_labels, group_of,
+                                                   future, h, window, run_aggregates)
+        td_seconds = time.perf_counter() - t_td
+        logger.info("forecast: top-down candidate from %d aggregates in %.1f s", len(td.names), td_seconds)
+
     # the caller's and _prepare's freed temporaries (a long frame's worth) go back to the
     # OS before the workers start, so that the run's peak is the workers' working sets
     release_memory()
@@ -1356,6 +1406,9 @@ def forecast(
                 local = {c - start_pos[i]: by_origin[c][i] for c in by_origin if c - start_pos[i] >= 1}
                 externals[i] = {GLOBAL_MODEL: (local, gfinal.mean[0, i])}
         global_seconds = time.perf_counter() - t_global
+        for i, ext in enumerate(td_ext):
+            if ext is not None:
+                externals[i] = {**(externals[i] or {}), TOP_DOWN_MODEL: ext}
 
         # ---- per-series backtest, selection and refit ------------------------------
         parts = _chunks(n_series, runner.workers * max(1, int(chunks_per_job))) if runner.backend != "serial" else [slice(0, n_series)]
@@ -1431,6 +1484,12 @@ def forecast(
     sel["fallback"] = [o.fallback for o in outcomes]
     gref = _global_reference(gmodel) if gfinal is not None else {}
     sel["params"] = [_params_json(gref if o.model == GLOBAL_MODEL else o.params) for o in outcomes]
+    if td is not None:
+        # which aggregate, what share of it, which model forecast it: every number traced
+        agg_models = td.models_of(td_result)
+        for i, o in enumerate(outcomes):
+            if o.model == TOP_DOWN_MODEL:
+                sel.at[i, "params"] = _params_json(td.record(i, T, agg_models))
 
     err = keys.iloc[err_series].reset_index(drop=True)
     # Series i covers grid positions start_i..T-1; origin o means training y[:o], so
@@ -1455,6 +1514,8 @@ def forecast(
 
     metrics = _run_metrics(outcomes, sel, err, err_series, qres, classes, qs)
     metrics["global_seconds"] = global_seconds
+    metrics["top_down_seconds"] = td_seconds
+    metrics["n_aggregates"] = float(len(td.names)) if td is not None else 0.0
     metrics["promo_adjusted"] = float(active)
     metrics["promo_factor_run"] = fx.run_lift if active else 1.0
     metrics["post_promo_factor_run"] = fx.run_dip if active else 1.0
@@ -1473,7 +1534,7 @@ def forecast(
     log("forecast: %d series, %d with fallback%s, %d short, mean MASE %.3f, %.1f s (%s backend)", n_series, n_fb,
         f" ({why})" if why else "", int(metrics["n_short"]), metrics["mean_mase"], metrics["seconds"], runner.backend)
     return ForecastResult(forecasts=fc, selection=sel, errors=err, metrics=metrics, scores=scores,
-                          coverage=qres.coverage, effects=effects, errors_by_step=by_step)
+                          coverage=qres.coverage, effects=effects, errors_by_step=by_step, top_down=td_result)
 
 
 def _global_quantiles(values, models, classes, gfinal: GlobalForecast, gcal: list, Y, qs, caps, min_pool):

@@ -85,6 +85,7 @@ from .models import MODELS, Combination, GroupSeasonCombination, make_model
 from .parallel import TaskRunner, release_memory
 from .quantiles import check_quantiles, integer_quantiles, quantile_column, quantiles_from_errors
 from .promotions import effect_matrix
+from .top_down import TOP_DOWN_MODEL, TopDown, top_down_labels
 from .shapes import ALL_GROUP, BorrowedShape, pooled_profiles
 
 __all__ = ["refresh", "REFRESH_MODES", "GLOBAL_STAND_INS"]
@@ -305,6 +306,8 @@ def refresh(
     scheduler: Any = None,
     calibrate: bool = True,
     executor=None,
+    top_down=None,
+    top_down_window: int | None = None,
     **forecast_options,
 ) -> ForecastResult:
     """Refresh a previous forecast on new history without re-selecting models.
@@ -334,6 +337,11 @@ def refresh(
     previous_id : str, optional
         Id of the refreshed run, written to ``selection.refresh_of``; default the
         previous result's ``run_id`` (attribute or metric) or ``forecast@<first date>``.
+    top_down, top_down_window
+        As :func:`forecasting.forecast`: series that chose ``top_down`` get their share
+        (over the new history) of their aggregate's refreshed forecast (the previous
+        run's ``top_down`` result refreshed on the new aggregates). Without them, or
+        without ``previous.top_down``, such series get a stand-in as for ``global``.
     executor : concurrent.futures.Executor, optional
         Run the refits on this pool (e.g. one kept for a whole replay, so that a weekly
         refresh does not start ``n_jobs`` fresh processes); default a
@@ -451,8 +459,39 @@ def refresh(
                 stand_ins[j] = _second_best(prev_rows.iloc[j], mase_cols)
     params_col = prev_rows["params"].astype(str).to_numpy() if "params" in prev_rows else np.array([""] * len(old))
 
+    # ---- top-down series: their share of the refreshed aggregate -----------------------
+    is_td = chosen == TOP_DOWN_MODEL
+    td_means: dict[int, tuple[np.ndarray, str]] = {}
+    td_result = getattr(previous, "top_down", None)
+    if is_td.any():
+        if top_down is not None and td_result is not None:
+            labels = top_down_labels(keys, top_down)
+            top = TopDown(labels, Y, start_pos, int(top_down_window) if top_down_window else max(m, h))
+            agg_options = {k: v for k, v in forecast_options.items() if k != "future"}
+            agg_options["global_model"] = False
+            td_result = refresh(
+                top.frame(grid, _promo, _price), td_result, h, freq=freq, season_length=m, quantiles=qs,
+                n_jobs=n_jobs, seed=seed, refit=refit, global_stand_in=global_stand_in, max_multiple=max_multiple,
+                model_params=model_params, short_widen=short_widen, min_pool=min_pool, chunks_per_job=chunks_per_job,
+                end=grid[-1], groups=top.groups(group_of), scheduler=scheduler, calibrate=False, executor=executor,
+                future=top.future(forecast_options.get("future"), keys, labels), **agg_options,
+            )
+            final = top.final_means(td_result.forecasts, h)
+            agg_models = top.models_of(td_result)
+            for j in np.flatnonzero(is_td):
+                i = old[j]
+                g = top.member_of[i]
+                if g >= 0:
+                    td_means[int(j)] = (top.share(i, len(grid)) * final[g],
+                                        _params_json(top.record(i, len(grid), agg_models)))
+        for j in np.flatnonzero(is_td):
+            if int(j) not in td_means:  # no aggregate to share: a stand-in, as for global
+                stand_ins[j] = _second_best(prev_rows.iloc[j], mase_cols)
+    handled = np.zeros(len(old), dtype=bool)
+    handled[list(td_means)] = True
+
     # ---- refit the previously chosen models --------------------------------------------
-    fit_idx = np.flatnonzero(~carried)
+    fit_idx = np.flatnonzero(~carried & ~handled)
     outcomes: dict[int, tuple] = {}
     if fit_idx.size:
         import os
@@ -495,6 +534,11 @@ def refresh(
         pf = pf.loc[pd.to_datetime(pf["date"]) >= dates[0]]
         by_key = {k: g.sort_values("date")["mean"].to_numpy(float) for k, g in pf.groupby("_k", sort=False)}
     for j in range(len(old)):
+        if handled[j]:
+            mean, fitted_params[j] = td_means[j]
+            means_old[j] = np.clip(mean, 0.0, _cap(series[old[j]], max_multiple))
+            how[j] = TOP_DOWN_MODEL
+            continue
         if carried[j]:
             vals = by_key.get(key_str[old[j]], np.zeros(0)) if carried.any() else np.zeros(0)
             y = series[old[j]]
@@ -622,5 +666,5 @@ def refresh(
     log("refresh of %s: %d series (%d refreshed, %d new, %d stand-ins for %s), %d with fallback, %.1f s",
         source, n_series, len(old), new.size, int(metrics["n_stand_in"]), GLOBAL_MODEL, n_fb, metrics["seconds"])
     out = ForecastResult(forecasts=forecasts, selection=selection, errors=errors, metrics=metrics, scores=scores,
-                         coverage=coverage, effects=effects, errors_by_step=by_step)
+                         coverage=coverage, effects=effects, errors_by_step=by_step, top_down=td_result)
     return out

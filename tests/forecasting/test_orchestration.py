@@ -19,11 +19,13 @@ FAST_GLOBAL = {"max_iter": 30, "max_rows": 20_000}
 
 def test_candidate_table_defaults_overrides_and_unknown_names():
     table = candidate_table()
-    known = set(MODELS) | {"global", "seasonal_shape"}
+    known = set(MODELS) | {"global", "seasonal_shape", "top_down"}
     for cls, names in table.items():
         assert set(names) <= known
         assert names == tuple(n for n in DEFAULT_CANDIDATES[cls] if n in known)
-    assert table["smooth"][0] == "combo" and "sba" in table["intermittent"]
+    # top_down (only with declared aggregates) leads; without them combo is the default
+    assert table["smooth"][:2] == ("top_down", "combo") and "sba" in table["intermittent"]
+    assert table["intermittent"][:2] == ("top_down", "sba") and "top_down" not in table["short"]
     assert "combo" not in table["intermittent"] and "sba" not in table["smooth"]
     assert "seasonal_shape" in table["short"]
     assert candidate_table({"lumpy": ["croston"]})["lumpy"] == ("croston",)
