@@ -90,7 +90,7 @@ def main() -> None:
 
     from forecasting import forecast
     from pipelines.loading import load_dataset
-    from pipelines.nightly import forecast_groups, forecast_options
+    from pipelines.nightly import forecast_groups, forecast_options, forecast_top_down
     from pipelines.settings import load_settings
 
     settings = load_settings(args.config)
@@ -113,7 +113,7 @@ def main() -> None:
     pd.set_option("display.width", 200)
     for name, kw in runs:
         t0 = time.perf_counter()
-        res = forecast(hist, groups=groups, **opts, **kw)
+        res = forecast(hist, groups=groups, top_down=forecast_top_down(ds, settings), **opts, **kw)
         secs = time.perf_counter() - t0
         table, ps = score(res, hist, act)
         load = os.getloadavg()

@@ -406,6 +406,9 @@ class VmiPolicy:
             forecast_groups = None
         if forecast_groups is not None:
             options["groups"] = forecast_groups(self.dataset, self.settings)
+        from pipelines.nightly import forecast_top_down
+
+        options["top_down"] = forecast_top_down(self.dataset, self.settings)
         future = self._promotion_calendar(date, options["horizon"])
         if future is not None:
             options["future"] = future

@@ -8,6 +8,9 @@ The logged model holds two artifacts:
     The per-series parameter table (:func:`pipelines.tracking.parameter_table`): for each
     SKU x location its chosen model, demand class, backtest scores and its parameters as
     JSON (fitted when the engine exposes them, else the configured ones).
+``groups.csv``, ``top_down.csv`` (when the run had them)
+    The run's seasonal-shape groups and top-down aggregates (``forecasting.forecast``'s
+    ``groups`` and ``top_down``), passed back to the forecaster.
 
 ``predict`` takes a long demand history (sku, location, date, qty, optionally promo and
 price) and returns the forecasts table by re-running the forecaster with the stored
@@ -36,6 +39,11 @@ class SupplyplanForecaster(mlflow.pyfunc.PythonModel):
             self.options_ = json.load(fh)
         table = context.artifacts.get("parameters") or context.artifacts.get("selection")
         self.parameters_ = pd.read_csv(table, dtype={"sku": str, "location": str}, keep_default_na=False, na_values=[""])
+        self.inputs_ = {}
+        for name in ("groups", "top_down"):
+            path = context.artifacts.get(name)
+            if path:
+                self.inputs_[name] = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         """Forecast every series of ``model_input`` (a long demand history).
@@ -58,7 +66,7 @@ class SupplyplanForecaster(mlflow.pyfunc.PythonModel):
             return self.parameters_.copy()
         from forecasting import forecast
 
-        options = {**self.options_, **params}
+        options = {**self.options_, **getattr(self, "inputs_", {}), **params}
         if "quantiles" in options:
             options["quantiles"] = tuple(options["quantiles"])
         history = model_input.copy()

@@ -271,6 +271,21 @@ def forecast_groups(dataset: Dataset, settings: Settings) -> pd.DataFrame | None
     return pairs.assign(group=label.to_numpy()).reset_index(drop=True)
 
 
+def forecast_top_down(dataset: Dataset, settings: Settings) -> pd.DataFrame | None:
+    """location, group: the aggregates of the ``top_down`` candidate (``forecast.top_down``).
+
+    With ``forecast.top_down: region`` each location's group is its region: a dealer's
+    forecast may be its share of its SKU's demand summed over the dealers of its region
+    (:mod:`forecasting.top_down`). ``None`` when not configured or the locations table
+    has no such column.
+    """
+    column = settings.forecast.top_down
+    if column is None or column not in dataset.locations.columns:
+        return None
+    locs = dataset.locations[["location", column]].dropna()
+    return pd.DataFrame({"location": locs["location"].astype(str).to_numpy(), "group": locs[column].astype(str).to_numpy()})
+
+
 @dataclass
 class PromotionCalendar:
     """The planned promotions a night's forecast is given (``forecasting.forecast(future=)``).
@@ -438,7 +453,10 @@ def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, pro
     Returns
     -------
     tables : dict of DataFrame
-        forecasts, safety_stock, plan, alerts, projection, selection, slacks, errors.
+        forecasts, safety_stock, plan, alerts, projection, selection, slacks, errors,
+        and what the forecaster was given besides the history: forecast_groups,
+        forecast_aggregates (``forecast.top_down``) and the aggregates' forecasts
+        forecast_aggregate_forecasts, when used.
     metrics : dict
         Forecast accuracy and plan figures for tracking.
     """
@@ -447,8 +465,9 @@ def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, pro
     options = forecast_options(settings)
     calendar = promotion_calendar(dataset, history, start, options["horizon"], settings.freq)
     _report_calendar(calendar, progress)
+    groups, aggregates = forecast_groups(dataset, settings), forecast_top_down(dataset, settings)
     with progress.stage("forecast", f"{n_series} series"):
-        fc = forecast(history, groups=forecast_groups(dataset, settings), future=calendar.future, **options)
+        fc = forecast(history, groups=groups, future=calendar.future, top_down=aggregates, **options)
     fallbacks = int((fc.selection.get("fallback", pd.Series(dtype=str)).fillna("") != "").sum())
     if fallbacks:
         progress.info(f"forecast fallbacks: {fallbacks} series used a fallback model (see selection.csv)")
@@ -490,6 +509,14 @@ def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, pro
     if calendar.future is not None:
         # the calendar the forecast was given, so a planner can trace a jump to its campaign
         tables["promotions"] = calendar.future
+    # what the forecaster was given besides the history (the registered version keeps them too)
+    if groups is not None:
+        tables["forecast_groups"] = groups
+    if aggregates is not None:
+        tables["forecast_aggregates"] = aggregates
+    if fc.top_down is not None:
+        # the aggregates' own forecasts, which the top_down series share
+        tables["forecast_aggregate_forecasts"] = fc.top_down.forecasts
     metrics: dict[str, float] = {"n_series": n_series, "forecast_fallbacks": fallbacks, **calendar.metrics}
     metrics.update({f"forecast_{k}": v for k, v in fc.metrics.items()})
     metrics.update({f"plan_{k}": v for k, v in result.kpis.items()})
@@ -595,7 +622,9 @@ def run_nightly(
                         "supplyplan.as_of": manifest["as_of"],
                         "supplyplan.inputs_fingerprint": manifest["inputs_fingerprint"],
                     }
-                    model_version = tracker.log_forecaster(forecast_options(settings), tables["selection"], forecast_figures, version_tags)
+                    model_version = tracker.log_forecaster(
+                        forecast_options(settings), tables["selection"], forecast_figures, version_tags,
+                        inputs={"groups": tables.get("forecast_groups"), "top_down": tables.get("forecast_aggregates")})
                     if model_version is not None:
                         decision = tracker.promote(model_version)
                         tracker.log_metrics({"champion_promoted": int(decision.promoted), "champion_version": float(decision.champion)})
@@ -685,7 +714,8 @@ def run_plan(
         calendar = promotion_calendar(dataset, history, start, options["horizon"], settings.freq)
         _report_calendar(calendar, progress)
         with progress.stage("forecast", f"{history.groupby(['sku', 'location']).ngroups} series"):
-            fc = forecast(history, groups=forecast_groups(dataset, settings), future=calendar.future, **options)
+            fc = forecast(history, groups=forecast_groups(dataset, settings), future=calendar.future,
+                          top_down=forecast_top_down(dataset, settings), **options)
         forecasts, errors = fc.forecasts, fc.errors
     safety, result = plan_stage(dataset, settings, start, forecasts, errors, progress)
     if output is not None:

@@ -44,6 +44,11 @@ class ForecastSettings(_Section):
         default_factory=lambda: ["category", "region"],
         description="what new SKUs borrow their seasonal shape from (items.category, locations.region)",
     )
+    top_down: Literal["region"] | None = Field(
+        None,
+        description="offer each dealer its share of its SKU's demand summed over the dealers of the same "
+                    "locations.region as its default forecast (forecasting.top_down); unset: no aggregates",
+    )
 
     @field_validator("quantiles")
     @classmethod

@@ -154,6 +154,7 @@ class Tracker:
         selection: pd.DataFrame,
         metrics: dict | None = None,
         tags: dict | None = None,
+        inputs: dict | None = None,
     ) -> str | None:
         """Log the forecaster as a pyfunc model and register a new version.
 
@@ -169,6 +170,11 @@ class Tracker:
             as ``supplyplan.metric.<name>`` for the champion decision.
         tags : dict, optional
             Further version tags (e.g. ``supplyplan.inputs_fingerprint``).
+        inputs : dict, optional
+            Table-valued ``forecasting.forecast`` arguments of the run, by name
+            (``groups``, ``top_down``; None values are skipped): stored as
+            ``<name>.csv`` artifacts that ``predict`` passes back, so that the version
+            reproduces the run's forecasts.
 
         Returns
         -------
@@ -182,10 +188,16 @@ class Tracker:
             settings_path.write_text(json.dumps(options, sort_keys=True, default=str))
             params_path = Path(tmp) / "parameters.csv"
             parameter_table(selection, options).to_csv(params_path, index=False)
+            artifacts = {"settings": str(settings_path), "parameters": str(params_path)}
+            for name, table in (inputs or {}).items():
+                if table is not None:
+                    path = Path(tmp) / f"{name}.csv"
+                    table.to_csv(path, index=False)
+                    artifacts[name] = str(path)
             info = mlflow.pyfunc.log_model(
                 name="forecaster",
                 python_model=str(_MODEL_CODE),
-                artifacts={"settings": str(settings_path), "parameters": str(params_path)},
+                artifacts=artifacts,
                 signature=_forecaster_signature(options),
                 pip_requirements=["supplyplan", "pandas", "numpy", "statsmodels", "scikit-learn"],
                 registered_model_name=self.settings.registered_model,

@@ -207,8 +207,8 @@ def test_without_a_calendar_the_forecaster_is_called_as_before(promo_dir, tmp_pa
     calls = _spy_forecast(monkeypatch)
     with pytest.raises(_Stop):
         compute_night(ds, settings, plan_start(ds.demand, settings.freq), Progress(live=False))
-    assert calls[0]["future"] is None
-    assert {k: v for k, v in calls[0].items() if k not in ("future", "groups")} == forecast_options(settings)
+    assert calls[0]["future"] is None and calls[0]["top_down"] is None  # no forecast.top_down configured
+    assert {k: v for k, v in calls[0].items() if k not in ("future", "groups", "top_down")} == forecast_options(settings)
 
 
 def test_the_window_of_the_calendar_goes_to_the_forecaster(promo_dir, tmp_path, monkeypatch):

@@ -73,3 +73,23 @@ def test_publish_is_atomic_and_a_failed_run_leaves_latest(tmp_path):
     second.publish()
     assert latest_run(tmp_path).name == second.run_id
     assert list_runs(tmp_path) == [first.run_id, second.run_id]
+
+
+def test_top_down_aggregates_come_from_the_configured_locations_column(tmp_path, valid_dir):
+    from pipelines.loading import load_dataset
+    from pipelines.nightly import forecast_top_down
+
+    def config(name: str, extra: str = ""):
+        # load_settings is cached per path: one file per variant
+        cfg = tmp_path / name
+        cfg.write_text(f"data_dir: {valid_dir}\noutput_dir: out\n{extra}")
+        return load_settings(cfg)
+
+    ds = load_dataset(valid_dir)
+    assert forecast_top_down(ds, config("plain.yaml")) is None  # not configured: no aggregates
+    table = forecast_top_down(ds, config("td.yaml", "forecast:\n  top_down: region\n"))
+    locs = ds.locations.set_index("location")["region"].astype(str)
+    assert list(table.columns) == ["location", "group"]
+    assert (table.set_index("location")["group"] == locs.reindex(table["location"]).to_numpy()).all()
+    with pytest.raises(ConfigError, match="country"):
+        config("bad.yaml", "forecast:\n  top_down: country\n")

@@ -202,3 +202,28 @@ def test_nightly_forecasts_with_the_champion_and_promotes(tmp_path, monkeypatch)
 
     run = mlflow.get_run(result.mlflow_run_id)
     assert run.data.metrics["champion_promoted"] == 1.0 and run.data.params["forecast.season_length"] == "13"
+
+
+def test_a_version_passes_its_runs_aggregates_back_to_the_forecaster(tmp_path):
+    # a nightly run with forecast.top_down stores its aggregates with the version, so the
+    # registered model forecasts as the run did (top_down shares, not each series alone)
+    import mlflow
+
+    settings = settings_for(tmp_path)
+    regions = pd.DataFrame({"location": ["D1", "D2", "D3", "D4"], "group": ["north", "north", "south", "south"]})
+    tracker = Tracker(settings)
+    options = {**OPTIONS, "global_model": False, "horizon": 4, "backtest_windows": 3, "backtest_step": 4}
+    with tracker.start(run_name="night", tags={"supplyplan.kind": "nightly"}):
+        tracker.log_forecaster(options, selection(), {"mean_mase": 0.9}, {}, inputs={"top_down": regions, "groups": None})
+    model = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}/1")
+    rng = np.random.default_rng(1)
+    dates = pd.date_range("2024-01-01", periods=60, freq="W-MON")
+    history = pd.concat([pd.DataFrame({"sku": "S0", "location": loc, "date": dates,
+                                       "qty": rng.poisson(share * 40, 60).astype(float)})
+                         for loc, share in zip(regions["location"], (0.6, 0.4, 0.7, 0.3))], ignore_index=True)
+    fc = model.predict(history)
+    assert (fc["model"] == "top_down").any()
+    with tracker.start(run_name="night2", tags={"supplyplan.kind": "nightly"}):
+        tracker.log_forecaster(options, selection(), {"mean_mase": 0.9}, {})
+    alone = mlflow.pyfunc.load_model(f"models:/{settings.registered_model}/2").predict(history)
+    assert not (alone["model"] == "top_down").any()
