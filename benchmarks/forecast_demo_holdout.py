@@ -86,6 +86,8 @@ def main() -> None:
                    help="also run with this selection_alpha (1.0 = plain minimum)")
     p.add_argument("--compare-no-plan", action="store_true",
                    help="also run without the promotion calendar of the hidden weeks")
+    p.add_argument("--compare-no-top-down", action="store_true",
+                   help="also run without the configured forecast.top_down aggregates")
     args = p.parse_args()
 
     from forecasting import forecast
@@ -110,10 +112,13 @@ def main() -> None:
         runs.append((f"selection_alpha={args.compare_alpha:g}", {"selection_alpha": args.compare_alpha, "future": plan}))
     if args.compare_no_plan and plan is not None:
         runs.append(("no promotion calendar", {"future": None}))
+    aggregates = forecast_top_down(ds, settings)
+    if args.compare_no_top_down and aggregates is not None:
+        runs.append(("no top-down aggregates", {"future": plan, "top_down": None}))
     pd.set_option("display.width", 200)
     for name, kw in runs:
         t0 = time.perf_counter()
-        res = forecast(hist, groups=groups, top_down=forecast_top_down(ds, settings), **opts, **kw)
+        res = forecast(hist, groups=groups, **{"top_down": aggregates, **opts, **kw})
         secs = time.perf_counter() - t0
         table, ps = score(res, hist, act)
         load = os.getloadavg()

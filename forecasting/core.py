@@ -58,7 +58,7 @@ from .quantiles import (
     quantiles_from_errors,
 )
 from .shapes import ALL_GROUP, BorrowedShape, pooled_profiles
-from .models.group_season import GroupSeasonCombination
+from .models.group_season import OPTIONS as GROUP_SEASON_OPTIONS, GroupSeasonCombination
 from .promotions import effect_matrix, estimate_effects
 from .top_down import TOP_DOWN_MODEL, aggregate_top_down, top_down_labels
 
@@ -340,9 +340,8 @@ def _make(name: str, cfg: ForecastConfig, profile: np.ndarray | None):
         # from two or three noisy seasons (demo network, error against the true mean over
         # the true variance, steps 1-13: 0.201 -> 0.085; see models/group_season.py).
         prof, known = profile if isinstance(profile, tuple) else (profile, None)
-        accepted = ("members", "method", "member_params", "window")
         return GroupSeasonCombination(prof, season_length=cfg.season_length, known_from=known,
-                                      **{k: v for k, v in params.items() if k in accepted})
+                                      **{k: v for k, v in params.items() if k in GROUP_SEASON_OPTIONS})
     return make_model(name, cfg.season_length, **params)
 
 

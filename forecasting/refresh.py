@@ -82,6 +82,7 @@ from .core import (
     forecast,
 )
 from .models import MODELS, Combination, GroupSeasonCombination, make_model
+from .models.group_season import OPTIONS as GROUP_SEASON_OPTIONS
 from .parallel import TaskRunner, release_memory
 from .quantiles import check_quantiles, integer_quantiles, quantile_column, quantiles_from_errors
 from .promotions import effect_matrix
@@ -132,7 +133,7 @@ def _frozen_from_params(name: str, params: Mapping, season_length: int, model_pa
             frozen.append(model)
         if not frozen:
             return None
-        accepted = {k: v for k, v in opts.items() if k in ("method", "member_params", "window")}
+        accepted = {k: v for k, v in opts.items() if k in GROUP_SEASON_OPTIONS and k != "members"}
         inner = Combination(season_length=1, members=tuple(m.name for m in frozen),
                             method=accepted.get("method", "mean"), member_params=accepted.get("member_params"),
                             _frozen=tuple(frozen))
@@ -192,9 +193,8 @@ def _fresh(name: str, season_length: int, model_params: Mapping, profile):
         return BorrowedShape(profile, **{k: v for k, v in params.items() if k == "window"})
     if name == "combo" and profile is not None:
         # as forecasting.core._make: the group's season, the members on the adjusted series
-        accepted = ("members", "method", "member_params", "window")
         return GroupSeasonCombination(profile, season_length=season_length,
-                                      **{k: v for k, v in params.items() if k in accepted})
+                                      **{k: v for k, v in params.items() if k in GROUP_SEASON_OPTIONS})
     return make_model(name, season_length, **params)
 
 

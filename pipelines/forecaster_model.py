@@ -66,7 +66,7 @@ class SupplyplanForecaster(mlflow.pyfunc.PythonModel):
             return self.parameters_.copy()
         from forecasting import forecast
 
-        options = {**self.options_, **getattr(self, "inputs_", {}), **params}
+        options = {**self.options_, **self.inputs_, **params}
         if "quantiles" in options:
             options["quantiles"] = tuple(options["quantiles"])
         history = model_input.copy()

@@ -44,7 +44,10 @@ from .base import SeriesModel
 from .combination import Combination
 from .seasonality import group_seasonal_indices, profile_known_at
 
-__all__ = ["GroupSeasonCombination"]
+__all__ = ["GroupSeasonCombination", "OPTIONS"]
+
+#: Configurable options (``model_params["combo"]`` keys) a grouped combination accepts.
+OPTIONS = ("members", "method", "member_params", "window")
 
 
 class GroupSeasonCombination(SeriesModel):
