@@ -34,6 +34,14 @@ Window
     its own steady state (:func:`optimization.simulation.steady_state_start` at its own
     levels), not from the baseline's start stock the policies share, and is measured
     over exactly the policies' periods (the replay window after its warm-up).
+A policy's own targets
+    :meth:`OracleProblem.run_levels` replays the order-up-to levels a policy planned
+    (the VMI plan's ``order_up_to`` of every period) under the same conditions: what
+    the targets are worth when executed as a plain order-up-to with unlimited DC
+    supply. Between the oracle, the targets and the policy's own replay, a policy's
+    excess stock splits into what its targets cost (forecasts, safety stock,
+    allocation) and what their execution costs (the LP, the DCs' stock, the dealers'
+    min/max band).
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ from scipy.special import gammaincinv
 from optimization.policies import Orders
 from optimization.simulation import Network, bullwhip_metrics, simulate, steady_state_start
 
-__all__ = ["OracleProblem", "TrueDistributionOrderUpTo", "protection_quantile", "UNLIMITED"]
+__all__ = ["OracleProblem", "LevelOrderUpTo", "TrueDistributionOrderUpTo", "protection_quantile", "UNLIMITED"]
 
 #: Stock of every SKU at every DC in the oracle's runs (units): far above anything the
 #: dealers can order, and small enough that integer arithmetic on it stays exact in
@@ -89,7 +97,35 @@ def protection_quantile(mean: np.ndarray, var: np.ndarray, alpha) -> np.ndarray:
     return out
 
 
-class TrueDistributionOrderUpTo:
+class LevelOrderUpTo:
+    """Order-up-to at every dealer with given levels, DCs (unlimited) ordering nothing.
+
+    Parameters
+    ----------
+    network : Network
+    levels : numpy.ndarray, shape (n_skus, n_dealers, n_periods)
+        Order-up-to level of each dealer cell in each period of the data (units): every
+        period each dealer orders ``max(level - position, 0)``, rounded by the simulator's
+        lot rules.
+    """
+
+    def __init__(self, network: Network, levels: np.ndarray):
+        levels = np.asarray(levels, dtype=float)
+        if levels.ndim != 3 or levels.shape[:2] != (network.n_skus, network.n_dealers):
+            raise ValueError("levels need shape (n_skus, n_dealers, n_periods)")
+        if not np.isfinite(levels).all():
+            raise ValueError("levels must be finite")
+        self.levels = levels
+        self.network = network
+
+    def decide(self, state) -> Orders:
+        """Dealers order ``max(S_t - position, 0)``; DCs (unlimited) order nothing."""
+        net = self.network
+        dealer = np.maximum(self.levels[:, :, state.t] - state.dealer_position, 0.0)
+        return Orders(dealer, np.zeros((net.n_skus, net.n_dcs)), None)
+
+
+class TrueDistributionOrderUpTo(LevelOrderUpTo):
     """Order-up-to at every dealer with the true demand distribution of its protection period.
 
     Parameters
@@ -126,14 +162,7 @@ class TrueDistributionOrderUpTo:
         alpha = np.asarray(alpha, dtype=float)
         if alpha.ndim == 2:
             alpha = alpha[:, :, None]
-        self.levels = protection_quantile(window_m, np.maximum(window_v, 0.0), alpha)
-        self.network = network
-
-    def decide(self, state) -> Orders:
-        """Dealers order ``max(S_t - position, 0)``; DCs (unlimited) order nothing."""
-        net = self.network
-        dealer = np.maximum(self.levels[:, :, state.t] - state.dealer_position, 0.0)
-        return Orders(dealer, np.zeros((net.n_skus, net.n_dcs)), None)
+        super().__init__(network, protection_quantile(window_m, np.maximum(window_v, 0.0), alpha))
 
 
 @dataclass
@@ -219,10 +248,49 @@ class OracleProblem:
         RuntimeError
             A DC ran short (the bound would not be one with unlimited DC supply).
         """
+        policy = TrueDistributionOrderUpTo(self.network, self.mean, self.var, alpha)
+        return {"alpha": float(np.mean(alpha)), **self._replay(policy)}
+
+    def run_levels(self, targets: np.ndarray) -> dict:
+        """Replay given order-up-to levels of the window under the oracle's conditions.
+
+        What a policy's own targets are worth, apart from how it executes them: the
+        levels a policy planned for each period of the window (e.g. the VMI plan's
+        ``order_up_to``, :attr:`pipelines.backtest.BacktestReplay.targets`) are replayed
+        as a plain order-up-to with unlimited DC supply and the same lot rules, lead-in
+        and measured periods as :meth:`run`. Set against the oracle's frontier at the
+        same fill, the result says whether the targets themselves (forecasts, safety
+        stock, allocation) or their execution (the LP, the DCs' stock, the dealers'
+        bands) cost the stock.
+
+        Parameters
+        ----------
+        targets : numpy.ndarray, shape (n_skus, n_dealers, n_window)
+            Level of each dealer cell in each period of the replay window (units),
+            window period 0 = ``start``; NaN (no target: no forecast, or a dealer the
+            policy does not plan) counts as 0, no stock. The lead-in before the window
+            holds the first period's levels, so that the window starts near the
+            targets' own steady state.
+
+        Returns
+        -------
+        dict
+            As :meth:`run`, without ``alpha``.
+        """
+        targets = np.nan_to_num(np.asarray(targets, dtype=float), nan=0.0)
+        n_s, n_d, n_t = self.mean.shape
+        if targets.ndim != 3 or targets.shape[:2] != (n_s, n_d) or targets.shape[2] > n_t - self.start:
+            raise ValueError(f"targets need shape ({n_s}, {n_d}, <= {n_t - self.start})")
+        levels = np.zeros((n_s, n_d, n_t))
+        levels[:, :, : self.start] = targets[:, :, :1]
+        levels[:, :, self.start : self.start + targets.shape[2]] = targets
+        levels[:, :, self.start + targets.shape[2] :] = targets[:, :, -1:]
+        return self._replay(LevelOrderUpTo(self.network, levels))
+
+    def _replay(self, policy: LevelOrderUpTo) -> dict:
         net = self.network
-        policy = TrueDistributionOrderUpTo(net, self.mean, self.var, alpha)
         begin = max(self.start - int(self.lead_in), 0)
-        # steady state at the oracle's own levels: a full pipeline of true mean flow
+        # steady state at the policy's own levels: a full pipeline of true mean flow
         initial = steady_state_start(
             net,
             policy.levels[:, :, begin],
@@ -241,7 +309,6 @@ class OracleProblem:
         table = bullwhip_metrics(result, warmup=self.start - begin + self.warmup)
         row = table.set_index("echelon").loc["dealer"]
         return {
-            "alpha": float(np.mean(alpha)),
             "fill_rate": float(row["fill_rate"]),
             "cycle_service_level": float(row["cycle_service_level"]),
             "avg_on_hand": float(row["avg_on_hand"]),

@@ -239,6 +239,14 @@ class VmiPolicy:
         Seconds spent in full forecasts, refreshes, safety stock and the LP, summed over periods.
     statuses_ : list of str
         Solver status of each period's plan.
+    targets_ : dict of str -> numpy.ndarray, shape (n_skus, n_dealers, n_window)
+        Per period of the window, each dealer cell's planned level (units; NaN where the
+        plan had no row): ``order_up_to`` of the safety-stock table (mean demand over the
+        protection period plus safety stock), and ``band_order_up_to``, the same with the
+        safety stock held inside the dealer's band as the LP holds it,
+        :math:`\min(\max(SS, m), \text{max\_qty})` with :math:`m` the band's lower end
+        (:func:`optimization.lp_data.prepare_plan_data`). The benchmark replays them as a
+        plain order-up-to (:meth:`benchmarks._oracle.OracleProblem.run_levels`).
     """
 
     def __init__(self, setup: BacktestSetup, dataset: Dataset, settings: Settings, fallback: OrderUpToMovingAverage, progress=None):
@@ -261,6 +269,17 @@ class VmiPolicy:
         self._dealer_pos = {d: i for i, d in enumerate(net.dealers)}
         self._dc_pos = {d: i for i, d in enumerate(net.dcs)}
         self._inventory_grid = self._inventory_template()
+        window = setup.n_periods - setup.start
+        self.targets_ = {k: np.full((net.n_skus, net.n_dealers, window), np.nan) for k in ("order_up_to", "band_order_up_to")}
+        band = self._inventory_grid.loc[self._inventory_grid["location"].isin(self._dealer_pos)]
+        self._dealer_band = {}
+        for col, empty in (("min_qty", 0.0), ("max_qty", np.inf)):
+            grid = np.full((net.n_skus, net.n_dealers), empty)
+            if col in band:
+                val = pd.to_numeric(band[col], errors="coerce").to_numpy(float)
+                grid[band["sku"].map(self._sku_pos).to_numpy(int), band["location"].map(self._dealer_pos).to_numpy(int)] = \
+                    np.where(np.isfinite(val), val, empty)
+            self._dealer_band[col] = grid
 
     # -- inputs of the plan ---------------------------------------------------------------
     def _inventory_template(self) -> pd.DataFrame:
@@ -475,6 +494,7 @@ class VmiPolicy:
         safety = compute_safety_stock(forecasts, errors, policy, start=date,
                                       distribution=self.settings.plan.safety_stock_distribution)
         safety = budget_safety_stock(safety, self.dataset, self.settings)
+        self._record_targets(safety, state.step, state.dealer_backorders)
         t1 = time.perf_counter()
         result = plan_replenishment(
             forecasts,
@@ -505,6 +525,34 @@ class VmiPolicy:
             own = self.fallback.decide(state)
             orders.dealer[:, ~self.vmi_mask] = own.dealer[:, ~self.vmi_mask]
         return orders
+
+    def _record_targets(self, safety: pd.DataFrame, step: int, backorders: np.ndarray | None = None) -> None:
+        """Keep this period's dealer levels in :attr:`targets_` (see the class docstring).
+
+        The plan counts a dealer's consumer backorders as demand of the first period a
+        shipment can reach (:meth:`_forecasts_now`), so its order-up-to level holds them;
+        the recorded level is net of them, a level for the position net of backorders
+        (``SimulationState.dealer_position``), which does not depend on this replay's
+        backlog.
+        """
+        if not 0 <= step < self.targets_["order_up_to"].shape[2]:
+            return
+        rows = safety.loc[safety["location"].astype(str).isin(self._dealer_pos)]
+        s_i = rows["sku"].astype(str).map(self._sku_pos)
+        ok = s_i.notna().to_numpy()
+        s_i = s_i.to_numpy()[ok].astype(int)
+        d_i = rows["location"].astype(str).map(self._dealer_pos).to_numpy()[ok].astype(int)
+        mean_p = rows["mean_protection_demand"].to_numpy(float)[ok]
+        ss = rows["safety_stock"].to_numpy(float)[ok]
+        lo, hi = self._dealer_band["min_qty"][s_i, d_i], self._dealer_band["max_qty"][s_i, d_i]
+        if self.settings.plan.min_qty_as == "reorder_point":
+            # the warning line is a position: the stock it stands for is net of the
+            # protection period's demand (optimization.lp_data.prepare_plan_data)
+            lo = np.clip(lo - mean_p, 0.0, None)
+        band_ss = np.minimum(np.maximum(ss, np.minimum(lo, hi)), hi)
+        backlog = np.zeros(len(s_i)) if backorders is None else np.asarray(backorders, dtype=float)[s_i, d_i]
+        self.targets_["order_up_to"][s_i, d_i, step] = rows["order_up_to"].to_numpy(float)[ok] - backlog
+        self.targets_["band_order_up_to"][s_i, d_i, step] = mean_p - backlog + band_ss
 
     def _first_period(self, plan: pd.DataFrame, date: pd.Timestamp) -> Orders:
         net = self.setup.network
@@ -571,6 +619,8 @@ class BacktestReplay:
         number of weekly plans not solved to optimality).
     warmup : int
         Periods left out of the metrics at the start of the window.
+    targets : dict of str -> dict
+        Per policy that plans levels (VMI), its :attr:`VmiPolicy.targets_`.
     """
 
     setup: BacktestSetup
@@ -578,6 +628,7 @@ class BacktestReplay:
     seconds: dict = field(default_factory=dict)
     details: dict = field(default_factory=dict)
     warmup: int = 0
+    targets: dict = field(default_factory=dict)
 
     def amplification(self) -> pd.DataFrame:
         """Order-amplification data: per policy and period, consumer demand and orders.
@@ -704,6 +755,7 @@ def replay_policies(
         if name == "vmi":
             out.details[name] = {f"seconds_{k}": round(v, 3) for k, v in policy.timings_.items()}
             out.details[name]["plans_not_optimal"] = sum(s != "optimal" for s in policy.statuses_)
+            out.targets[name] = policy.targets_
             detail = ", " + ", ".join(f"{k} {v:.1f} s" for k, v in policy.timings_.items())
         msg = f"{name}: {weeks} periods x {net.n_skus} SKUs x {net.n_dealers} dealers replayed in {out.seconds[name]:.1f} s{detail}"
         log.info(msg)

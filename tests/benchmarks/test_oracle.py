@@ -111,3 +111,20 @@ def test_more_stock_buys_more_fill_and_the_bisection_hits_the_target(small_probl
     assert below["avg_on_hand"] <= found["avg_on_hand"]
     higher = small_problem.for_fill(0.99, tol=1e-3)
     assert higher["avg_on_hand"] > found["avg_on_hand"]
+
+
+def test_given_levels_replay_like_the_oracle_at_the_same_levels():
+    rng = np.random.default_rng(5)
+    n_t, start, warmup = 300, 12, 2
+    demand = rng.poisson(5.0, n_t)
+    alpha = stats.gamma.cdf(12 - 1e-7, 10.0)
+    problem = _single_pair(1, demand, 5.0, 5.0, alpha, start, warmup)
+    oracle = problem.run(alpha)
+    same = problem.run_levels(np.full((1, 1, n_t - start), 12 - 1e-7))
+    assert same == {k: v for k, v in oracle.items() if k != "alpha"}
+    lower = problem.run_levels(np.full((1, 1, 40), 9.0))  # shorter targets: the last level holds on
+    assert lower["fill_rate"] < same["fill_rate"] and lower["avg_on_hand"] < same["avg_on_hand"]
+    with_gap = problem.run_levels(np.where(np.arange(n_t - start) == 30, np.nan, 12.0)[None, None, :])
+    assert with_gap["fill_rate"] <= same["fill_rate"]  # no target = no stock that period
+    with pytest.raises(ValueError):
+        problem.run_levels(np.full((2, 1, 10), 5.0))

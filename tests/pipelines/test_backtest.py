@@ -331,3 +331,46 @@ def test_backlog_is_demand_of_the_first_period_a_shipment_can_reach(demo):
     assert out.loc[dates[lead], "mean"] == 35.0 and out.loc[dates[lead], "q90"] == 38.0
     assert out.loc[dates[0], "mean"] == 5.0
     assert out["mean"].sum() == 4 * 5.0 + 30.0
+
+
+@pytest.mark.parametrize("min_qty_as", ["floor", "reorder_point"])
+def test_each_period_keeps_the_dealer_levels_and_their_band(demo, min_qty_as):
+    dataset, settings = demo
+    settings = settings.model_copy(update={"plan": settings.plan.model_copy(update={"min_qty_as": min_qty_as})})
+    setup = prepare_backtest(dataset, settings, 8)
+    policy = VmiPolicy(setup, dataset, settings, fallback=None)
+    net = setup.network
+    inv = dataset.inventory.assign(sku=dataset.inventory["sku"].astype(str), location=dataset.inventory["location"].astype(str))
+    band = inv.loc[inv["location"].isin(net.dealers) & inv["min_qty"].notna() & inv["max_qty"].notna()
+                   & (inv["max_qty"] > inv["min_qty"] + 4)].iloc[:3]
+    assert len(band) == 3
+    mean_p = np.array([2.0, 2.0, 2.0])
+    lo = band["min_qty"].to_numpy(float) - (mean_p if min_qty_as == "reorder_point" else 0.0)
+    hi = band["max_qty"].to_numpy(float)
+    # below the band's lower end, inside it, above its upper end
+    ss = np.array([max(lo[0], 0.0) - 0.5, 0.5 * (max(lo[1], 0.0) + hi[1]), hi[2] + 3.0])
+    ss = np.maximum(ss, 0.0)
+    dc_row = {"sku": band["sku"].iloc[0], "location": net.dcs[0], "safety_stock": 50.0,
+              "mean_protection_demand": 9.0, "order_up_to": 59.0}
+    safety = pd.DataFrame({"sku": band["sku"], "location": band["location"], "safety_stock": ss,
+                           "mean_protection_demand": mean_p, "order_up_to": mean_p + ss})
+    safety = pd.concat([safety, pd.DataFrame([dc_row])], ignore_index=True)
+    policy._record_targets(safety, 2)
+    s_i = [net.skus.index(s) for s in band["sku"]]
+    d_i = [net.dealers.index(d) for d in band["location"]]
+    got = policy.targets_["order_up_to"][s_i, d_i, 2]
+    np.testing.assert_allclose(got, mean_p + ss)
+    want_band = mean_p + np.minimum(np.maximum(ss, np.clip(lo, 0.0, None)), hi)
+    np.testing.assert_allclose(policy.targets_["band_order_up_to"][s_i, d_i, 2], want_band)
+    assert want_band[2] == mean_p[2] + hi[2]  # capped at max_qty
+    # other periods and cells stay unknown; DC rows are not dealer levels
+    assert np.isnan(policy.targets_["order_up_to"][:, :, 1]).all()
+    assert np.isfinite(policy.targets_["order_up_to"][:, :, 2]).sum() == 3
+    policy._record_targets(safety, 99)  # outside the window: ignored, not an error
+    # a backlog the plan carries as demand is not part of the level of the position
+    backorders = np.zeros((net.n_skus, net.n_dealers))
+    backorders[s_i[0], d_i[0]] = 1.5
+    policy._record_targets(safety, 3, backorders)
+    assert policy.targets_["order_up_to"][s_i[0], d_i[0], 3] == pytest.approx(got[0] - 1.5)
+    assert policy.targets_["band_order_up_to"][s_i[0], d_i[0], 3] == pytest.approx(want_band[0] - 1.5)
+
