@@ -713,11 +713,12 @@ def replay_policies(
 ) -> BacktestReplay:
     """Replay the last ``weeks`` periods under each policy; see :func:`run_backtest`."""
     weeks = int(weeks or settings.backtest.weeks)
+    lead_in = int(settings.backtest.lead_in)
     policies = tuple(policies or settings.backtest.policies)
     unknown = set(policies) - set(POLICIES)
     if unknown:
         raise ValueError(f"unknown policies {sorted(unknown)}; choose among {list(POLICIES)}")
-    setup = prepare_backtest(dataset, settings, weeks)
+    setup = prepare_backtest(dataset, settings, weeks + lead_in)
     net = setup.network
     history = setup.demand[:, :, : setup.start]
     # The start: every location at the moving-average baseline's order-up-to level with a
@@ -730,7 +731,12 @@ def replay_policies(
     )
     levels = start_policy.levels(net, history, np.einsum("sdt,dc->sct", history, net.membership))
     initial = steady_state_start(net, levels["dealer_level"], levels["dc_level"], levels["dealer_mean"], levels["dc_mean"])
-    out = BacktestReplay(setup, warmup=min(net.max_lead, weeks - 2))
+    # Orders placed before a policy's first decision arrive during the first lead time;
+    # the lead-in also lets a policy move from the common start stock to its own levels
+    # (a slow item's surplus drains at its demand rate), which the measured weeks must not
+    # charge to it: the initial-transient deletion of simulation output analysis (Law
+    # 2015, Simulation Modeling and Analysis, 5th ed., section 9.5.1).
+    out = BacktestReplay(setup, warmup=max(lead_in, min(net.max_lead, weeks + lead_in - 2)))
     dates = setup.dates[setup.start : setup.n_periods]
     for name in policies:
         if name == "baseline":
@@ -774,11 +780,15 @@ def run_backtest(
     """Replay the last ``weeks`` periods under the baseline, min/max and VMI policies.
 
     The periods before the window are the policies' history (moving averages, the
-    forecaster's training data). Both replays start from the same stock: every dealer
-    and DC at the baseline's order-up-to level at the start of the window, with a full
-    pipeline (:func:`optimization.simulation.steady_state_start`), so that neither
-    policy inherits a better start. Metrics leave out the first ``max lead time``
-    periods (warm-up: orders placed before any decision of the policy has arrived).
+    forecaster's training data). Every replay starts from the same stock: every dealer
+    and DC at the baseline's order-up-to level, with a full pipeline
+    (:func:`optimization.simulation.steady_state_start`), ``backtest.lead_in`` periods
+    before the measured weeks, so that no policy inherits a better start. Metrics leave
+    out the first ``max(lead_in, longest lead time)`` periods (warm-up: orders placed
+    before any decision of the policy have not arrived, and a policy whose levels differ
+    from the baseline's needs time to get there; a slow item's surplus drains only at its
+    demand rate). With ``lead_in`` >= the longest lead time, exactly the last ``weeks``
+    periods are measured.
 
     Parameters
     ----------
@@ -788,10 +798,11 @@ def run_backtest(
         the end of history, not the start of the window; its service levels and VMI band
         (min/max) are.
     settings : Settings
-        ``backtest`` (weeks, ma_periods, baseline_forecast, es_alpha, forecast_every,
-        lost_sales, policies), ``forecast``, ``plan``, ``freq``.
+        ``backtest`` (weeks, lead_in, ma_periods, baseline_forecast, es_alpha,
+        forecast_every, lost_sales, policies), ``forecast``, ``plan``, ``freq``.
     weeks : int, optional
-        Periods replayed; default ``settings.backtest.weeks``.
+        Periods measured, the last of the history (``lead_in`` more are replayed before
+        them); default ``settings.backtest.weeks``.
     progress : pipelines.progress.Progress, optional
         Receives one line per re-forecast and per policy.
     policies : tuple of str, optional

@@ -105,7 +105,8 @@ def run_backtest_flow(
     ----------
     settings : Settings
     weeks : int, optional
-        Periods replayed; default ``settings.backtest.weeks``.
+        Periods measured (``backtest.lead_in`` more are replayed before them); default
+        ``settings.backtest.weeks``.
     progress : Progress, optional
     track : bool
         Record the run in MLflow (from this, the driver process only).
@@ -125,7 +126,7 @@ def run_backtest_flow(
     weeks = weeks or settings.backtest.weeks
     with progress.stage("validate", str(settings.data_dir)):
         dataset = load_dataset(settings.data_dir, freq=settings.freq)
-    with progress.stage("backtest", f"{weeks} weeks replayed"):
+    with progress.stage("backtest", f"{weeks} weeks measured after a lead-in of {settings.backtest.lead_in}"):
         replay = replay_policies(dataset, settings, weeks=weeks, progress=progress, policies=policies)
         table = replay.table()
         windows = replay.window_table(settings.backtest.window)
@@ -141,6 +142,7 @@ def run_backtest_flow(
         writer.manifest = {
             "run_id": run_id,
             "weeks": weeks,
+            "lead_in": settings.backtest.lead_in,
             "policies": list(table["policy"].unique()),
             "data_dir": str(settings.data_dir),
             "config_fingerprint": settings.fingerprint(),
@@ -156,6 +158,7 @@ def run_backtest_flow(
                 tracker.log_params(
                     {
                         "weeks": weeks,
+                        "lead_in": bt.lead_in,
                         "policies": ",".join(table["policy"].unique()),
                         "ma_periods": bt.ma_periods,
                         "baseline_forecast": bt.baseline_forecast,

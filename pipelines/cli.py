@@ -195,7 +195,7 @@ def plan(
 def backtest(
     config: Path = typer.Option(..., "--config", help="YAML run configuration."),
     data: Optional[Path] = typer.Option(None, "--data", help="Input folder (overrides the config's data_dir)."),
-    weeks: Optional[int] = typer.Option(None, "--weeks", min=4, help="Weeks of history to replay."),
+    weeks: Optional[int] = typer.Option(None, "--weeks", min=4, help="Weeks of history to measure (backtest.lead_in more are replayed first)."),
     policies: Optional[str] = typer.Option(None, "--policies", help="Comma list among baseline,minmax,vmi (default from config)."),
 ) -> None:
     """Replay history: bullwhip baseline, min/max and supplyplan's VMI plan; writes backtest.csv and charts."""

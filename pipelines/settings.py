@@ -128,7 +128,12 @@ class AlertSettings(_Section):
 class BacktestSettings(_Section):
     """Bullwhip backtest options (see ``pipelines.backtest.run_backtest``)."""
 
-    weeks: int = Field(26, ge=4, description="periods replayed")
+    weeks: int = Field(26, ge=4, description="periods replayed and measured (the last ones of the history)")
+    lead_in: int = Field(
+        0, ge=0, description="periods replayed before the measured ones, from the common start stock, so that every "
+        "policy has reached its own regime when measurement begins (warm-up); the first max(lead_in, longest lead "
+        "time) periods are never measured",
+    )
     ma_periods: int = Field(8, ge=1, description="moving-average window p of the baseline")
     baseline_forecast: Literal["moving_average", "exponential_smoothing"] = Field(
         "moving_average", description="forecast of the bullwhip baseline"

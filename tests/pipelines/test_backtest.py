@@ -374,3 +374,28 @@ def test_each_period_keeps_the_dealer_levels_and_their_band(demo, min_qty_as):
     assert policy.targets_["order_up_to"][s_i[0], d_i[0], 3] == pytest.approx(got[0] - 1.5)
     assert policy.targets_["band_order_up_to"][s_i[0], d_i[0], 3] == pytest.approx(want_band[0] - 1.5)
 
+
+def test_a_lead_in_replays_before_the_measured_weeks_from_the_same_start(demo):
+    from pipelines.backtest import replay_policies
+
+    dataset, settings = demo
+
+    def with_lead_in(k):
+        return settings.model_copy(update={"backtest": settings.backtest.model_copy(update={"lead_in": k})})
+
+    plain = replay_policies(dataset, settings, weeks=10, policies=("baseline",))
+    led = replay_policies(dataset, with_lead_in(6), weeks=10, policies=("baseline",))
+    n = plain.setup.n_periods
+    assert plain.setup.start == n - 10 and plain.warmup == plain.setup.network.max_lead
+    # six more periods replayed, all of them left out: exactly the last 10 are measured
+    assert led.setup.start == n - 16 and led.warmup == 6
+    table = led.table().set_index("echelon")
+    assert (table["n_periods"] == 10).all()
+    amp = led.amplification()
+    assert list(pd.to_datetime(amp["period"])) == list(led.setup.dates[n - 10 : n])
+    # a lead-in shorter than the longest lead time still leaves out the lead time
+    short = replay_policies(dataset, with_lead_in(1), weeks=10, policies=("baseline",))
+    assert short.warmup == max(1, short.setup.network.max_lead)
+    prepare_backtest(dataset, settings, 96)  # 96 weeks alone fit the history, with the lead-in they do not
+    with pytest.raises(ValueError, match="history"):
+        run_backtest(dataset, with_lead_in(10), weeks=96)
