@@ -711,7 +711,7 @@ def replay_policies(
     progress=None,
     policies: tuple[str, ...] | None = None,
 ) -> BacktestReplay:
-    """Replay the last ``weeks`` periods under each policy; see :func:`run_backtest`."""
+    """Replay the last ``weeks`` periods under each policy, after ``backtest.lead_in`` unmeasured ones; see :func:`run_backtest`."""
     weeks = int(weeks or settings.backtest.weeks)
     lead_in = int(settings.backtest.lead_in)
     policies = tuple(policies or settings.backtest.policies)
@@ -763,7 +763,8 @@ def replay_policies(
             out.details[name]["plans_not_optimal"] = sum(s != "optimal" for s in policy.statuses_)
             out.targets[name] = policy.targets_
             detail = ", " + ", ".join(f"{k} {v:.1f} s" for k, v in policy.timings_.items())
-        msg = f"{name}: {weeks} periods x {net.n_skus} SKUs x {net.n_dealers} dealers replayed in {out.seconds[name]:.1f} s{detail}"
+        msg = (f"{name}: {weeks} periods (after a lead-in of {lead_in}) x {net.n_skus} SKUs x {net.n_dealers} dealers "
+               f"replayed in {out.seconds[name]:.1f} s{detail}")
         log.info(msg)
         if progress is not None:
             progress.info(msg)
