@@ -22,7 +22,9 @@ own order-up-to levels of every week, and the same held inside the dealers' min/
 as the LP holds them, replayed as a plain order-up-to under the oracle's conditions
 (:meth:`benchmarks._oracle.OracleProblem.run_levels`), each against the oracle at its
 own fill; what VMI's own replay holds beyond the second line is the cost of executing
-the targets (the LP's choices, the DCs' stock-outs, lot rounding).
+the targets (the LP's choices, the DCs' stock-outs, lot rounding). ``--forecasts truth``
+feeds VMI the generator's true means instead of supplyplan's forecasts (a diagnostic:
+what the plan makes of perfect forecasts, :class:`benchmarks._oracle.TrueMeanVmiPolicy`).
 
 VMI re-forecasts in full every ``backtest.forecast_every`` weeks and refreshes the chosen
 models every ``backtest.refresh_every`` weeks (``configs/demo.yaml``: 13 and 1); the
@@ -33,7 +35,8 @@ rules the plan honours (``backtest.order_lots``); the baseline ordering any quan
 printed as a reference line. The table goes to ``--out``/backtest.csv and the
 order-amplification chart to ``--out``/order_amplification.png.
 
-Usage: ``python benchmarks/bullwhip_backtest.py [--weeks 52] [--data DIR] [--config FILE]``.
+Usage: ``python benchmarks/bullwhip_backtest.py [--weeks 52] [--data DIR] [--config FILE]
+[--forecasts engine|truth]``.
 Note the machine load beside the figures (``uptime``); timings are upper bounds on a
 shared machine.
 """
@@ -62,7 +65,12 @@ def main() -> None:
     parser.add_argument("--policies", default="baseline,minmax,vmi")
     parser.add_argument("--out", type=Path, default=Path("bullwhip_backtest_out"),
                         help="folder for backtest.csv and the order-amplification chart")
+    parser.add_argument("--forecasts", choices=("engine", "truth"), default="engine",
+                        help="VMI's forecasts: supplyplan's forecaster (the benchmark), or the generator's true "
+                             "means (a diagnostic: VMI with perfect forecasts; generated demo data only)")
     args = parser.parse_args()
+    if args.forecasts == "truth" and args.data is not None:
+        parser.error("--forecasts truth needs generated demo data (no --data): the truth is the generator's")
 
     import pandas as pd
 
@@ -81,7 +89,15 @@ def main() -> None:
         dataset = load_dataset(settings.data_dir, freq=settings.freq)
         load = os.getloadavg()
         t0 = time.perf_counter()
-        rep = replay_policies(dataset, settings, weeks=args.weeks, policies=tuple(args.policies.split(",")))
+        factory = None
+        if args.forecasts == "truth":
+            from benchmarks._oracle import TrueMeanVmiPolicy
+            from pipelines.demo_data import generate_demo_data
+
+            factory = TrueMeanVmiPolicy(generate_demo_data(seed=args.seed, truth=True)["demand_truth"])
+            print("DIAGNOSTIC: VMI forecasts are the generator's true means (perfect forecasts), not supplyplan's")
+        rep = replay_policies(dataset, settings, weeks=args.weeks, policies=tuple(args.policies.split(",")),
+                              vmi_factory=factory)
         total = time.perf_counter() - t0
         load_end = os.getloadavg()
         # Reference only (not a target): the baseline ordering any quantity, as before the

@@ -710,8 +710,15 @@ def replay_policies(
     weeks: int | None = None,
     progress=None,
     policies: tuple[str, ...] | None = None,
+    vmi_factory=None,
 ) -> BacktestReplay:
-    """Replay the last ``weeks`` periods under each policy, after ``backtest.lead_in`` unmeasured ones; see :func:`run_backtest`."""
+    """Replay the last ``weeks`` periods under each policy, after ``backtest.lead_in`` unmeasured ones.
+
+    See :func:`run_backtest`. ``vmi_factory`` builds the ``vmi`` policy instead of
+    :class:`VmiPolicy`, called as ``VmiPolicy`` is (setup, dataset, settings, fallback,
+    progress=...): the benchmark's VMI with perfect forecasts
+    (:class:`benchmarks._oracle.TrueMeanVmiPolicy`) plugs in here.
+    """
     weeks = int(weeks or settings.backtest.weeks)
     lead_in = int(settings.backtest.lead_in)
     policies = tuple(policies or settings.backtest.policies)
@@ -745,7 +752,7 @@ def replay_policies(
             policy = MinMaxPolicy(setup.dealer_min, setup.dealer_max, upstream=baseline_policy(setup, settings),
                                   review_period=settings.plan.review_period)
         else:
-            policy = VmiPolicy(setup, dataset, settings, baseline_policy(setup, settings), progress=progress)
+            policy = (vmi_factory or VmiPolicy)(setup, dataset, settings, baseline_policy(setup, settings), progress=progress)
         t0 = time.perf_counter()
         lots = dict(case_pack=setup.case_pack, lot_size=setup.lot_size) if settings.backtest.order_lots else {}
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -128,3 +129,42 @@ def test_given_levels_replay_like_the_oracle_at_the_same_levels():
     assert with_gap["fill_rate"] <= same["fill_rate"]  # no target = no stock that period
     with pytest.raises(ValueError):
         problem.run_levels(np.full((2, 1, 10), 5.0))
+
+
+def test_vmi_with_perfect_forecasts_sees_the_true_means_and_only_past_errors(tmp_path):
+    from types import SimpleNamespace
+
+    from benchmarks._oracle import TrueMeanVmiPolicy
+    from pipelines.backtest import prepare_backtest
+    from pipelines.demo_data import generate_demo_data, write_demo_data
+    from pipelines.loading import load_dataset
+    from pipelines.settings import load_settings
+
+    kwargs = dict(seed=2, n_skus=6, n_dealers=3, n_weeks=70)
+    write_demo_data(tmp_path, **kwargs)
+    settings = load_settings(ROOT / "configs" / "demo.yaml").with_data_dir(tmp_path)
+    dataset = load_dataset(tmp_path, freq=settings.freq)
+    setup = prepare_backtest(dataset, settings, 20)
+    truth = generate_demo_data(truth=True, **kwargs)["demand_truth"]
+    policy = TrueMeanVmiPolicy(truth)(setup, dataset, settings, fallback=None)
+    t = setup.start + 2
+    today = setup.dates[t]
+    policy._refresh_forecast(SimpleNamespace(t=t))
+    fc, err = policy._forecast.forecasts, policy._forecast.errors
+    # the forecast is the truth from today on, quantiles ordered
+    joined = fc.merge(truth.assign(date=pd.to_datetime(truth["date"])), on=["sku", "location", "date"])
+    assert len(joined) == len(fc) > 0 and pd.to_datetime(fc["date"]).min() == today
+    np.testing.assert_allclose(joined["mean_x"], joined["mean_y"])
+    assert (fc["q50"] <= fc["q90"] + 1e-9).all() and (fc["q90"] <= fc["q95"] + 1e-9).all()
+    # backtest errors: actual - true mean, from windows that end before today
+    assert pd.to_datetime(err["date"]).max() < today
+    np.testing.assert_allclose(err["error"], err["actual"] - err["forecast"])
+    origins = np.sort(pd.to_datetime(err["origin"].unique()))
+    step = settings.forecast.backtest_step
+    assert (np.diff(origins) == pd.Timedelta(weeks=step)).all()
+    assert err["step"].between(1, settings.forecast.horizon).all()
+    demand = dataset.demand.assign(date=pd.to_datetime(dataset.demand["date"]))
+    row = err.iloc[0]
+    actual = demand.loc[(demand["sku"].astype(str) == row["sku"]) & (demand["location"].astype(str) == row["location"])
+                        & (demand["date"] == pd.Timestamp(row["date"])), "qty"]
+    assert float(actual.iloc[0]) == row["actual"]
