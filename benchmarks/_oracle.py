@@ -55,11 +55,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from scipy.special import gammaincinv
 
 from optimization.policies import Orders
 from optimization.simulation import Network, bullwhip_metrics, simulate, steady_state_start
+from pipelines.backtest import VmiPolicy
 
 __all__ = ["OracleProblem", "LevelOrderUpTo", "TrueDistributionOrderUpTo", "TrueMeanVmiPolicy", "protection_quantile",
            "UNLIMITED"]
@@ -370,13 +370,13 @@ class OracleProblem:
         return {**best, "target": target, "runs": runs}
 
 
-class TrueMeanVmiPolicy:
-    """Factory of supplyplan's VMI replay policy fed with the generator's true means.
+class TrueMeanVmiPolicy(VmiPolicy):
+    """supplyplan's VMI replay policy fed with the generator's true means.
 
     The forecaster is replaced, nothing else: every period the forecast rows are the true
-    weekly means of the demand truth (with the gamma quantiles of the true mean and
-    variance as ``q50``, ``q90`` and ``q95``), and the backtest errors are actual demand
-    minus true mean, laid out as the forecaster's rolling-origin backtest would be
+    weekly means of the demand truth (with :func:`protection_quantile` of each week's true
+    mean and variance as ``q50``, ``q90`` and ``q95``), and the backtest errors are actual
+    demand minus true mean, laid out as the forecaster's rolling-origin backtest would be
     (``forecast.backtest_windows`` origins ``forecast.backtest_step`` periods apart,
     ``forecast.horizon`` steps each, the newest window ending the period before the plan
     date, so nothing of the plan's own period is seen). Safety stock, allocation, LP,
@@ -385,66 +385,56 @@ class TrueMeanVmiPolicy:
 
     Parameters
     ----------
+    setup, dataset, settings, fallback, progress
+        As :class:`pipelines.backtest.VmiPolicy`.
     truth : pandas.DataFrame
         ``sku, location, date, mean, var`` per demand row
         (:func:`pipelines.demo_data.generate_demo_data` with ``truth=True``).
 
     Notes
     -----
-    Pass an instance as ``vmi_factory`` to :func:`pipelines.backtest.replay_policies`.
+    Pass ``functools.partial(TrueMeanVmiPolicy, truth=truth)`` as ``vmi_factory`` to
+    :func:`pipelines.backtest.replay_policies`.
     """
 
-    def __init__(self, truth: pd.DataFrame):
-        frame = truth[["sku", "location", "date", "mean", "var"]].copy()
-        frame["sku"] = frame["sku"].astype(str)
-        frame["location"] = frame["location"].astype(str)
-        frame["date"] = pd.to_datetime(frame["date"])
-        self.truth = frame
-
-    def __call__(self, setup, dataset, settings, fallback, progress=None):
-        from pipelines.backtest import VmiPolicy
-
-        truth = self.truth
-        actual = dataset.demand[["sku", "location", "date", "qty"]].copy()
-        actual["sku"] = actual["sku"].astype(str)
-        actual["location"] = actual["location"].astype(str)
-        actual["date"] = pd.to_datetime(actual["date"])
-        both = truth.merge(actual, on=["sku", "location", "date"], how="inner")
+    def __init__(self, setup, dataset, settings, fallback, progress=None, *, truth: pd.DataFrame):
+        super().__init__(setup, dataset, settings, fallback, progress=progress)
+        frames = []
+        for frame, cols in ((truth, ["mean", "var"]), (dataset.demand, ["qty"])):
+            frame = frame[["sku", "location", "date", *cols]].copy()
+            frame["sku"] = frame["sku"].astype(str)
+            frame["location"] = frame["location"].astype(str)
+            frame["date"] = pd.to_datetime(frame["date"])
+            frames.append(frame)
         position = pd.Series(np.arange(len(setup.dates)), index=setup.dates)
-        both["pos"] = both["date"].map(position)
-        truth_pos = truth.assign(pos=truth["date"].map(position))
+        self._truth = frames[0].assign(pos=frames[0]["date"].map(position))
+        self._actual = self._truth.merge(frames[1], on=["sku", "location", "date"], how="inner")
 
-        class _Policy(VmiPolicy):
-            def _refresh_forecast(self, state, full: bool = True) -> None:
-                fc_opts = self.settings.forecast
-                bt = self.settings.backtest
-                h = int(fc_opts.horizon)
-                span = max(h, self.settings.plan.horizon) + min(bt.refresh_every, bt.forecast_every) - 1
-                step = int(fc_opts.backtest_step or max(1, h // 3))
-                t = state.t
-                fut = truth_pos.loc[(truth_pos["pos"] >= t) & (truth_pos["pos"] < t + span)].copy()
-                fut["model"] = "truth"
-                random = (fut["mean"] > 0) & (fut["var"] > 0)
-                for q in (0.5, 0.9, 0.95):
-                    col = np.where(fut["mean"] > 0, fut["mean"], 0.0)
-                    k = fut.loc[random, "mean"] ** 2 / fut.loc[random, "var"]
-                    theta = fut.loc[random, "var"] / fut.loc[random, "mean"]
-                    col[random.to_numpy()] = stats.gamma.ppf(q, k, scale=theta)
-                    fut[f"q{int(round(q * 100))}"] = col
-                parts = []
-                for j in range(int(fc_opts.backtest_windows)):
-                    origin = t - 1 - h - step * j  # last training period of the window
-                    if origin < 0:
-                        break
-                    rows = both.loc[(both["pos"] > origin) & (both["pos"] <= origin + h)]
-                    parts.append(pd.DataFrame({
-                        "sku": rows["sku"], "location": rows["location"], "origin": self.setup.dates[origin],
-                        "step": (rows["pos"] - origin).astype(int), "error": rows["qty"] - rows["mean"],
-                        "date": rows["date"], "actual": rows["qty"], "forecast": rows["mean"],
-                    }))
-                errors = pd.concat(parts, ignore_index=True) if parts else None
-                columns = ["sku", "location", "date", "mean", "q50", "q90", "q95", "model"]
-                self._forecast = SimpleNamespace(forecasts=fut[columns].reset_index(drop=True), errors=errors,
-                                                 selection=fut[["sku", "location"]].drop_duplicates())
-
-        return _Policy(setup, dataset, settings, fallback, progress=progress)
+    def _refresh_forecast(self, state, full: bool = True) -> None:
+        fc_opts = self.settings.forecast
+        bt = self.settings.backtest
+        h = int(fc_opts.horizon)
+        span = max(h, self.settings.plan.horizon) + min(bt.refresh_every, bt.forecast_every) - 1
+        step = int(fc_opts.backtest_step or max(1, h // 3))
+        t = state.t
+        truth, actual = self._truth, self._actual
+        fut = truth.loc[(truth["pos"] >= t) & (truth["pos"] < t + span)].copy()
+        fut["model"] = "truth"
+        mean, var = fut["mean"].to_numpy(float), fut["var"].to_numpy(float)
+        for q in (0.5, 0.9, 0.95):
+            fut[f"q{int(round(q * 100))}"] = protection_quantile(mean, var, q)
+        parts = []
+        for j in range(int(fc_opts.backtest_windows)):
+            origin = t - 1 - h - step * j  # last training period of the window
+            if origin < 0:
+                break
+            rows = actual.loc[(actual["pos"] > origin) & (actual["pos"] <= origin + h)]
+            parts.append(pd.DataFrame({
+                "sku": rows["sku"], "location": rows["location"], "origin": self.setup.dates[origin],
+                "step": (rows["pos"] - origin).astype(int), "error": rows["qty"] - rows["mean"],
+                "date": rows["date"], "actual": rows["qty"], "forecast": rows["mean"],
+            }))
+        errors = pd.concat(parts, ignore_index=True) if parts else None
+        columns = ["sku", "location", "date", "mean", "q50", "q90", "q95", "model"]
+        self._forecast = SimpleNamespace(forecasts=fut[columns].reset_index(drop=True), errors=errors,
+                                         selection=fut[["sku", "location"]].drop_duplicates())

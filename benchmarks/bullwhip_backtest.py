@@ -91,10 +91,12 @@ def main() -> None:
         t0 = time.perf_counter()
         factory = None
         if args.forecasts == "truth":
+            from functools import partial
+
             from benchmarks._oracle import TrueMeanVmiPolicy
             from pipelines.demo_data import generate_demo_data
 
-            factory = TrueMeanVmiPolicy(generate_demo_data(seed=args.seed, truth=True)["demand_truth"])
+            factory = partial(TrueMeanVmiPolicy, truth=generate_demo_data(seed=args.seed, truth=True)["demand_truth"])
             print("DIAGNOSTIC: VMI forecasts are the generator's true means (perfect forecasts), not supplyplan's")
         rep = replay_policies(dataset, settings, weeks=args.weeks, policies=tuple(args.policies.split(",")),
                               vmi_factory=factory)

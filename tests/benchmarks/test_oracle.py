@@ -146,7 +146,7 @@ def test_vmi_with_perfect_forecasts_sees_the_true_means_and_only_past_errors(tmp
     dataset = load_dataset(tmp_path, freq=settings.freq)
     setup = prepare_backtest(dataset, settings, 20)
     truth = generate_demo_data(truth=True, **kwargs)["demand_truth"]
-    policy = TrueMeanVmiPolicy(truth)(setup, dataset, settings, fallback=None)
+    policy = TrueMeanVmiPolicy(setup, dataset, settings, fallback=None, truth=truth)
     t = setup.start + 2
     today = setup.dates[t]
     policy._refresh_forecast(SimpleNamespace(t=t))
