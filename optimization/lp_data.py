@@ -20,8 +20,8 @@ from pandas.tseries.frequencies import to_offset
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PlanData", "prepare_plan_data", "days_per_period", "periods_per_year", "period_grid", "period_index",
-           "service_class_factor"]
+__all__ = ["PlanData", "prepare_plan_data", "band_floor", "days_per_period", "periods_per_year", "period_grid",
+           "period_index", "service_class_factor"]
 
 _TRUE = {"true", "1", "yes", "y", "t"}
 
@@ -211,6 +211,23 @@ def service_class_factor(service_level, reference: float | None = 0.95) -> np.nd
     ok = np.isfinite(a) & (a > 0) & (a < 1)
     odds = np.where(ok, a / np.where(ok, 1 - a, 1.0), reference / (1 - reference))
     return odds / (reference / (1 - reference))
+
+
+def band_floor(min_qty, protection_demand=None, min_qty_as: str = "floor") -> np.ndarray:
+    r"""End-of-period stock the band's lower end stands for (units), from ``min_qty``.
+
+    ``min_qty_as="floor"``: min_qty itself. ``"reorder_point"``: min_qty is the inventory
+    position that triggers a replenishment, so the end-of-period stock it stands for is
+    :math:`(\text{min\_qty} - \sum_{k<L+R} \hat d_k)^+`, ``protection_demand`` the
+    mean demand over lead time plus review period (Silver, Pyke and Peterson 1998,
+    Section 7.4). A missing min_qty counts as 0. The plan's band lower end is
+    :math:`\min(\max(SS, \text{floor}), \text{max\_qty})`
+    (:func:`prepare_plan_data`).
+    """
+    floor = np.nan_to_num(np.asarray(min_qty, dtype=float), nan=0.0)
+    if min_qty_as == "reorder_point":
+        floor = np.clip(floor - np.asarray(protection_demand, dtype=float), 0.0, None)
+    return floor
 
 
 def _as_bool(values: pd.Series) -> pd.Series:
@@ -413,7 +430,7 @@ def prepare_plan_data(
         raise ValueError("min_qty_as must be 'floor' or 'reorder_point'")
     if review_period < 0:
         raise ValueError("review_period must be >= 0")
-    floor = np.nan_to_num(min_qty, nan=0.0)
+    protection_demand = None
     if min_qty_as == "reorder_point":
         lead_in = np.full(L, 0, dtype=int)
         for l in range(L):
@@ -422,7 +439,7 @@ def prepare_plan_data(
         cover = np.cumsum(demand, axis=2)
         k = np.clip(lead_in + int(review_period), 1, T) - 1  # periods 0 .. L+R-1
         protection_demand = cover[:, np.arange(L), k] if T else np.zeros((S, L))
-        floor = np.clip(floor - protection_demand, 0.0, None)
+    floor = band_floor(min_qty, protection_demand, min_qty_as)
     upper = np.where(np.isfinite(max_qty), max_qty, np.inf)
     lower = np.maximum(safety, floor)
 

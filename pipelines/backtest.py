@@ -245,7 +245,7 @@ class VmiPolicy:
         protection period plus safety stock), and ``band_order_up_to``, the same with the
         safety stock held inside the dealer's band as the LP holds it,
         :math:`\min(\max(SS, m), \text{max\_qty})` with :math:`m` the band's lower end
-        (:func:`optimization.lp_data.prepare_plan_data`). The benchmark replays them as a
+        (:func:`optimization.lp_data.band_floor`). The benchmark replays them as a
         plain order-up-to (:meth:`benchmarks._oracle.OracleProblem.run_levels`).
     """
 
@@ -544,11 +544,10 @@ class VmiPolicy:
         d_i = rows["location"].astype(str).map(self._dealer_pos).to_numpy()[ok].astype(int)
         mean_p = rows["mean_protection_demand"].to_numpy(float)[ok]
         ss = rows["safety_stock"].to_numpy(float)[ok]
-        lo, hi = self._dealer_band["min_qty"][s_i, d_i], self._dealer_band["max_qty"][s_i, d_i]
-        if self.settings.plan.min_qty_as == "reorder_point":
-            # the warning line is a position: the stock it stands for is net of the
-            # protection period's demand (optimization.lp_data.prepare_plan_data)
-            lo = np.clip(lo - mean_p, 0.0, None)
+        from optimization.lp_data import band_floor
+
+        hi = self._dealer_band["max_qty"][s_i, d_i]
+        lo = band_floor(self._dealer_band["min_qty"][s_i, d_i], mean_p, self.settings.plan.min_qty_as)
         band_ss = np.minimum(np.maximum(ss, np.minimum(lo, hi)), hi)
         backlog = np.zeros(len(s_i)) if backorders is None else np.asarray(backorders, dtype=float)[s_i, d_i]
         self.targets_["order_up_to"][s_i, d_i, step] = rows["order_up_to"].to_numpy(float)[ok] - backlog
