@@ -466,7 +466,8 @@ def refresh(
     if is_td.any():
         if top_down is not None and td_result is not None:
             labels = top_down_labels(keys, top_down)
-            top = TopDown(labels, Y, start_pos, int(top_down_window) if top_down_window else max(m, h))
+            top = TopDown(labels, Y, start_pos, int(top_down_window) if top_down_window else max(m, h),
+                          locations=keys["location"].to_numpy())
             agg_options = {k: v for k, v in forecast_options.items() if k != "future"}
             agg_options["global_model"] = False
             td_result = refresh(

@@ -6,7 +6,9 @@ SKU's. The aggregate (the SKU's demand summed over the dealers of a region) is f
 smoother, so its level, trend and season are estimated much better than any one
 dealer's. The ``top_down`` candidate forecasts the aggregate with the full engine
 (:func:`forecasting.forecast`: backtest, model selection, promotion effects, group
-seasons) and gives each member its recent share of it:
+seasons) and gives each member its recent share of it (shrunk towards the share its location
+takes of the aggregate's other SKUs when the caller names the locations,
+:meth:`TopDown.shares_at`):
 
 ``f_{i,T+h} = p_i(T) * F_{g,T+h}``, ``p_i(c) = sum_{t in W_i(c)} y_{i,t} / sum_{t in W_i(c)} Y_{g,t}``
 
@@ -30,6 +32,18 @@ region``):
   series) to 0.64 / 0.43 / 0.42;
 - 52-week VMI replay (``benchmarks/bullwhip_backtest.py``): dealer stock 1.163 -> 1.095
   x the baseline's at fill 0.981 -> 0.979 (1.158 -> 1.104 x the oracle's at that fill).
+
+With pooled shares (:meth:`TopDown.shares_at`: each dealer's share shrunk towards its
+size over all the region's SKUs, empirical Bayes), session 8:
+
+- share error against the generator's true share, volume-weighted RMS of the log ratio
+  at origins 104, 117 and 130 (outside the repo): 0.18-0.19 own, 0.011-0.016 pooled
+  (the demo's dealers differ only in size, so the between-SKU variance is estimated at
+  0 and the prior takes over);
+- hold-out: MASE 0.674 -> 0.671 (smooth 0.580, erratic 0.574, intermittent 0.852,
+  lumpy 0.811), q90 / q95 0.906 / 0.954;
+- 52-week VMI replay with the 13-week lead-in: dealer stock 1.030 -> 1.013 x the
+  baseline's at fill 0.981 (1.082 -> 1.066 x the oracle's at that fill).
 """
 
 from __future__ import annotations
@@ -45,6 +59,13 @@ __all__ = ["TOP_DOWN_MODEL", "TopDown", "aggregate_top_down", "top_down_labels"]
 TOP_DOWN_MODEL = "top_down"
 
 _KEYS = ["sku", "location"]
+#: Iterative proportional fitting sweeps of the pooled shares' prior (converges in a few).
+_IPF_SWEEPS = 50
+
+
+def _cumulative(a: np.ndarray) -> np.ndarray:
+    """Running sums along periods with a leading 0: ``sum(a[:, lo:hi]) = c[:, hi] - c[:, lo]``."""
+    return np.concatenate([np.zeros((a.shape[0], 1)), np.cumsum(a, axis=1)], axis=1)
 
 
 def top_down_labels(keys: pd.DataFrame, top_down: pd.DataFrame | Mapping | None) -> np.ndarray:
@@ -93,6 +114,10 @@ class TopDown:
         First grid period of each series.
     window : int
         Periods of the share window (one season).
+    locations : numpy.ndarray, optional
+        Location of each series. With it, a member's share is its own share shrunk
+        towards the share its location takes of the same aggregate's other SKUs
+        (:meth:`shares_at`); without it, the own share alone.
 
     Attributes
     ----------
@@ -106,7 +131,8 @@ class TopDown:
         First grid period of each aggregate (its earliest member's).
     """
 
-    def __init__(self, labels: np.ndarray, Y: np.ndarray, start_pos: np.ndarray, window: int):
+    def __init__(self, labels: np.ndarray, Y: np.ndarray, start_pos: np.ndarray, window: int,
+                 locations: np.ndarray | None = None):
         if int(window) < 1:
             raise ValueError(f"window must be >= 1, got {window}")
         has = np.array([lab is not None for lab in labels], dtype=bool)
@@ -125,21 +151,133 @@ class TopDown:
         start_pos = np.asarray(start_pos, dtype=int)
         self.start = np.full(len(names), Y.shape[1], dtype=int)
         np.minimum.at(self.start, codes[has], start_pos[has])
-        self._cum_y = np.concatenate([np.zeros((Y.shape[0], 1)), np.cumsum(Y, axis=1)], axis=1)
-        self._cum_g = np.concatenate([np.zeros((len(names), 1)), np.cumsum(self.totals, axis=1)], axis=1)
+        self._cum_y = _cumulative(Y)
+        self._cum_g = _cumulative(self.totals)
         self._start_pos = start_pos
+        self._location = None
+        if locations is not None and has.any():
+            self._location = pd.factorize(pd.Series(np.asarray(locations), dtype=object))[0]
+            # sums of squares and cross products for the ratio estimator's variance
+            own_total = np.zeros_like(Y)
+            own_total[has] = self.totals[codes[has]]
+            self._cum_yy = _cumulative(Y * Y)
+            self._cum_yg = _cumulative(Y * own_total)
+            self._cum_gg = _cumulative(self.totals * self.totals)
+        self._cache: dict[int, dict[str, np.ndarray]] = {}
 
     def share(self, i: int, cutoff: int) -> float:
-        """Share of series ``i`` in its aggregate over the window before grid period ``cutoff``.
+        """Share of series ``i`` in its aggregate before grid period ``cutoff`` (:meth:`shares_at`).
 
         0 when the aggregate sold nothing there (its forecast is then shared by no one).
         """
-        g = self.member_of[i]
-        lo = max(cutoff - self.window, int(self._start_pos[i]))
-        if g < 0 or cutoff <= lo:
+        if self.member_of[i] < 0:
             return 0.0
-        den = self._cum_g[g, cutoff] - self._cum_g[g, lo]
-        return float((self._cum_y[i, cutoff] - self._cum_y[i, lo]) / den) if den > 0 else 0.0
+        return float(self.shares_at(cutoff)["share"][i])
+
+    def shares_at(self, cutoff: int) -> dict[str, np.ndarray]:
+        r"""Every member's share of its aggregate from the periods before ``cutoff``.
+
+        **Own share** (Gross and Sohl 1990): :math:`\hat p_i = y_i / G_i`, the member's
+        demand over its window :math:`W_i` (the last ``window`` periods in which it
+        exists) over its aggregate's over the same periods.
+
+        **Pooled share** (only with ``locations``). One dealer x SKU share over one
+        season rests on few sales (its relative standard error is 10-20 % for a
+        smooth demo series), while a dealer's size shows in all its SKUs. A
+        multiplicative model :math:`E\,\tilde y_i = w_{l(i)} A_{g(i)}` (location
+        weight times aggregate level, the Poisson log-linear model with main effects,
+        fitted by iterative proportional fitting, Deming and Stephan 1940) on the own
+        shares scaled to the aggregate's full window, :math:`\tilde y_i = \hat p_i
+        G_g`, gives the prior :math:`q_i = w_{l(i)} / \sum_{j \in g} w_{l(j)}`.
+
+        **Shrinkage** (empirical Bayes, Fay and Herriot 1979): the own share's sampling
+        variance is the ratio estimator's (Cochran 1977, section 6.3),
+
+        .. math:: v_i = \frac{n_i}{G_i^2} \frac{1}{n_i - 1}
+                  \sum_{t \in W_i} (y_t - \hat p_i Y_{g,t})^2,
+
+        floored at the multinomial :math:`q_i (1 - q_i) / G_i` (a member without sales
+        still has a sampling error); the members' relative deviations from their
+        priors have the common variance :math:`\tau^2 = \max(0, \sum_i G_i
+        [(\hat p_i - q_i)^2 - v_i] / q_i^2 / \sum_i G_i)` beyond sampling noise (a
+        method-of-moments estimate as Marshall 1991's, over members of aggregates with
+        at least two); and each member keeps the weight
+
+        .. math:: \lambda_i = \frac{\tau^2 q_i^2}{\tau^2 q_i^2 + v_i}, \qquad
+                  p_i = q_i + \lambda_i (\hat p_i - q_i)
+
+        on its own share, rescaled so that an aggregate's shares keep their sum. Where
+        dealers' shares really differ by SKU, :math:`\tau^2` is large and the own
+        shares stay; where they differ only by noise, the prior takes over.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            Per series: ``share`` (used), ``own`` (:math:`\hat p_i`), ``prior``
+            (:math:`q_i`) and ``weight`` (:math:`\lambda_i`); without ``locations``
+            ``prior`` is NaN and ``weight`` 1. 0 shares where the aggregate sold
+            nothing over the window.
+        """
+        cutoff = int(cutoff)
+        if cutoff not in self._cache:
+            self._cache[cutoff] = self._estimate(cutoff)
+        return self._cache[cutoff]
+
+    def _estimate(self, cutoff: int) -> dict[str, np.ndarray]:
+        n_series = len(self.member_of)
+        g = self.member_of
+        lo = np.maximum(cutoff - self.window, self._start_pos)
+        live = (g >= 0) & (cutoff > lo)
+        idx = np.flatnonzero(live)
+        gi, lo_i = g[idx], lo[idx]
+        y = self._cum_y[idx, cutoff] - self._cum_y[idx, lo_i]
+        G = self._cum_g[gi, cutoff] - self._cum_g[gi, lo_i]
+        sold = G > 0
+        own = np.zeros(n_series)
+        own[idx[sold]] = y[sold] / G[sold]
+        out = {"share": own.copy(), "own": own, "prior": np.full(n_series, np.nan), "weight": np.ones(n_series)}
+        if self._location is None or not sold.any():
+            return out
+        idx, gi, lo_i, y, G = idx[sold], gi[sold], lo_i[sold], y[sold], G[sold]
+        p = own[idx]
+        n = cutoff - lo_i
+        ss = (self._cum_yy[idx, cutoff] - self._cum_yy[idx, lo_i]) - 2 * p * (self._cum_yg[idx, cutoff] - self._cum_yg[idx, lo_i]) \
+            + p * p * (self._cum_gg[gi, cutoff] - self._cum_gg[gi, lo_i])
+        v_ratio = np.where(n > 1, n * np.maximum(ss, 0.0) / np.maximum(n - 1, 1) / (G * G), 0.0)
+
+        # prior: location weight x aggregate level, on full-window equivalents
+        full = self._cum_g[gi, cutoff] - self._cum_g[gi, max(cutoff - self.window, 0)]
+        yt = p * full
+        loc, loc_index = np.unique(self._location[idx], return_inverse=True)
+        agg, agg_index = np.unique(gi, return_inverse=True)
+        w = np.ones(loc.size)
+        for _ in range(_IPF_SWEEPS):
+            level = np.bincount(agg_index, yt, agg.size) / np.maximum(np.bincount(agg_index, w[loc_index], agg.size), 1e-300)
+            new = np.bincount(loc_index, yt, loc.size) / np.maximum(np.bincount(loc_index, level[agg_index], loc.size), 1e-300)
+            if np.allclose(new, w, rtol=1e-10, atol=0.0):
+                w = new
+                break
+            w = new
+        wi = w[loc_index]
+        q = wi / np.maximum(np.bincount(agg_index, wi, agg.size)[agg_index], 1e-300)
+
+        v = np.maximum(v_ratio, q * (1.0 - q) / G)
+        size = np.bincount(agg_index, minlength=agg.size)[agg_index]
+        use = (size >= 2) & (q > 0)
+        tau2 = 0.0
+        if use.any():
+            dev = ((p - q) ** 2 - v)[use] / q[use] ** 2
+            tau2 = max(0.0, float(np.sum(G[use] * dev) / np.sum(G[use])))
+        prec = tau2 * q * q
+        lam = np.divide(prec, prec + v, out=np.ones_like(v), where=(prec + v) > 0)
+        shrunk = q + lam * (p - q)
+        total_own = np.bincount(agg_index, p, agg.size)
+        total_shrunk = np.bincount(agg_index, shrunk, agg.size)
+        scale = np.divide(total_own, total_shrunk, out=np.ones(agg.size), where=total_shrunk > 0)
+        out["share"][idx] = shrunk * scale[agg_index]
+        out["prior"][idx] = q
+        out["weight"][idx] = lam
+        return out
 
     @staticmethod
     def models_of(aggregates) -> dict:
@@ -151,12 +289,18 @@ class TopDown:
 
     def record(self, i: int, cutoff: int, models: Mapping) -> dict:
         """What a member's ``top_down`` forecast is made of, for ``selection.params``:
-        aggregate (label), aggregate_sku, share (at ``cutoff``) and aggregate_model
-        (``models``: :meth:`models_of` the aggregates' result; "" when absent)."""
+        aggregate (label), aggregate_sku, share (at ``cutoff``), aggregate_model
+        (``models``: :meth:`models_of` the aggregates' result; "" when absent) and, with
+        pooled shares, own_share, pooled_share and own_weight (:meth:`shares_at`)."""
         name = str(self.names[self.member_of[i]])
         sku, label = name.split("\x1f", 1)
-        return {"aggregate": label, "aggregate_sku": sku, "share": round(self.share(i, cutoff), 6),
-                "aggregate_model": models.get(name, "")}
+        est = self.shares_at(cutoff)
+        out = {"aggregate": label, "aggregate_sku": sku, "share": round(float(est["share"][i]), 6),
+               "aggregate_model": models.get(name, "")}
+        if np.isfinite(est["prior"][i]):
+            out.update(own_share=round(float(est["own"][i]), 6), pooled_share=round(float(est["prior"][i]), 6),
+                       own_weight=round(float(est["weight"][i]), 4))
+        return out
 
     def frame(self, grid: pd.DatetimeIndex, promo: np.ndarray | None, price: np.ndarray | None) -> pd.DataFrame:
         """The aggregates as a long history (sku, location = label, date, qty[, promo, price]).
@@ -271,7 +415,7 @@ def aggregate_top_down(
         The aggregates' forecast (its selection says which model each aggregate used).
     top : TopDown
     """
-    top = TopDown(labels, Y, start_pos, window)
+    top = TopDown(labels, Y, start_pos, window, locations=keys["location"].to_numpy())
     externals: list = [None] * len(keys)
     if not len(top.names):
         return externals, None, top

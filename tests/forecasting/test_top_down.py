@@ -48,6 +48,57 @@ def test_share_is_the_ratio_of_sums_over_the_window_before_the_cutoff():
     assert top.share(0, 5) == pytest.approx(107 / 112)
 
 
+def _panel(dealer_effect, seed=0, n=52, level=20.0):
+    """Members of SKU x one region: weekly NB-like counts at ``level * share``; ``dealer_effect``
+    ``(S, D)`` relative sizes (rows normalised to shares)."""
+    rng = np.random.default_rng(seed)
+    eff = np.asarray(dealer_effect, dtype=float)
+    true = eff / eff.sum(axis=1, keepdims=True)
+    S, D = true.shape
+    mu = level * true.reshape(-1, 1) * np.ones((1, n))
+    Y = rng.negative_binomial(4.0, 4.0 / (4.0 + mu)).astype(float)
+    keys = pd.DataFrame({"sku": np.repeat([f"S{s}" for s in range(S)], D), "location": np.tile([f"D{d}" for d in range(D)], S)})
+    labels = top_down_labels(keys, {f"D{d}": "r" for d in range(D)})
+    top = TopDown(labels, Y, np.zeros(S * D, dtype=int), n, locations=keys["location"].to_numpy())
+    top.inputs = (labels, Y)  # for the tests that rebuild it
+    return top, true.ravel()
+
+
+def test_pooled_shares_take_the_dealers_size_from_all_its_skus():
+    size = np.array([4.0, 2.0, 1.0, 1.0, 0.5])
+    top, true = _panel(np.tile(size, (40, 1)))
+    est = top.shares_at(52)
+    own_err = np.sqrt(np.mean((est["own"] - true) ** 2))
+    used_err = np.sqrt(np.mean((est["share"] - true) ** 2))
+    # sizes common to all SKUs: only sampling noise separates own shares from the prior
+    assert used_err < 0.5 * own_err
+    assert np.mean(est["weight"]) < 0.3
+    np.testing.assert_allclose(np.bincount(top.member_of, est["share"]), np.bincount(top.member_of, est["own"]))
+    assert top.share(0, 52) == pytest.approx(est["share"][0])
+
+
+def test_shares_that_really_differ_by_sku_stay_the_members_own():
+    rng = np.random.default_rng(5)
+    effect = np.exp(rng.normal(0.0, 0.8, (40, 5)))  # each dealer's size differs by SKU
+    top, true = _panel(effect, level=200.0)
+    est = top.shares_at(52)
+    assert np.mean(est["weight"]) > 0.7
+    own_err = np.sqrt(np.mean((est["own"] - true) ** 2))
+    used_err = np.sqrt(np.mean((est["share"] - true) ** 2))
+    assert used_err <= own_err * 1.05
+
+
+def test_without_locations_shares_are_the_own_shares():
+    pooled, _ = _panel(np.tile([2.0, 1.0, 1.0], (10, 1)))
+    labels, Y = pooled.inputs
+    plain = TopDown(labels, Y, np.zeros(len(labels), dtype=int), 52).shares_at(52)
+    own = Y.sum(axis=1) / np.repeat(Y.reshape(10, 3, -1).sum(axis=(1, 2)), 3)
+    np.testing.assert_allclose(plain["share"], own)
+    np.testing.assert_allclose(pooled.shares_at(52)["own"], own)
+    assert np.all(np.isnan(plain["prior"])) and np.all(plain["weight"] == 1)
+    assert not np.allclose(pooled.shares_at(52)["share"], own)
+
+
 def test_members_forecast_their_share_of_the_aggregate_and_say_so():
     hist, regions = _network()
     res = forecast(hist, top_down=regions, **OPTS)
@@ -65,10 +116,13 @@ def test_members_forecast_their_share_of_the_aggregate_and_say_so():
         members = regions.loc[regions["group"] == region, "location"]
         own = window.loc[(window["sku"] == row.sku) & (window["location"] == row.location), "qty"].sum()
         total = window.loc[(window["sku"] == row.sku) & window["location"].isin(members), "qty"].sum()
-        assert params["share"] == pytest.approx(own / total, abs=1e-6)
+        assert params["own_share"] == pytest.approx(own / total, abs=1e-6)
+        assert 0 <= params["own_weight"] <= 1
+        assert params["share"] == pytest.approx(params["pooled_share"] + params["own_weight"]
+                                                * (params["own_share"] - params["pooled_share"]), abs=0.02)
         mine = res.forecasts.loc[(res.forecasts["sku"] == row.sku) & (res.forecasts["location"] == row.location), "mean"]
         theirs = agg.loc[(agg["sku"] == row.sku) & (agg["location"] == region), "mean"]
-        np.testing.assert_allclose(mine.to_numpy(), own / total * theirs.to_numpy(), rtol=1e-6)
+        np.testing.assert_allclose(mine.to_numpy(), params["share"] * theirs.to_numpy(), rtol=1e-4)
     # without aggregates the candidate does not exist
     plain = forecast(hist, **OPTS)
     assert TOP_DOWN_MODEL not in set(plain.selection["model"]) and plain.top_down is None
