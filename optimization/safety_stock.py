@@ -378,6 +378,7 @@ def compute_safety_stock(
     normal_min_origins: int = 20,
     max_skewness: float = 0.5,
     level_exponent: float | str = "auto",
+    pool_spread: bool = True,
 ) -> pd.DataFrame:
     r"""Safety stock, reorder point and order-up-to level per SKU x location.
 
@@ -434,6 +435,10 @@ def compute_safety_stock(
         the backtest (:func:`level_exponent_of`, ``level_exponent="auto"``). Without it, an
         RMS over origins spread through the year averages the season out: too little
         protection in the peak, too much in the trough.
+        With ``pool_spread`` the row's own :math:`\sigma_P` is then shrunk towards
+        what rows like it show (:func:`_pooled_spread`): 13 origins leave a relative
+        sampling error of about 20 % on one row's RMS, and the fill-rate allocation
+        would otherwise put stock where the noise happened to be high.
     ``errors_independent``
         Too few complete origins: :math:`\sigma_P = \sqrt{\sum_{k=1}^{P} \mathrm{MSE}_k}`
         from the per-step mean squared errors (each step needs
@@ -543,6 +548,10 @@ def compute_safety_stock(
     level_exponent : float or "auto", default "auto"
         :math:`b` of the level adjustment of ``errors_summed`` (0 = none); ``"auto"``
         estimates it from ``errors`` (needs their ``forecast`` column; 0 without).
+    pool_spread : bool, default True
+        Shrink each ``errors_summed`` row's :math:`\sigma_P` towards a model fitted
+        over all such rows (:func:`_pooled_spread`; rows that pool their children's
+        errors, such as DCs, keep their own).
 
     Returns
     -------
@@ -556,7 +565,10 @@ def compute_safety_stock(
         rows), distribution, skewness (:math:`g_1` of summed errors, NaN when not
         computed), lead_time_sd (periods), expected_shortage (units short per review
         cycle at the safety stock, under ``distribution``), level_exponent (the
-        :math:`b` used for the row's ``errors_summed`` spread; 0 for other methods).
+        :math:`b` used for the row's ``errors_summed`` spread; 0 for other methods),
+        sigma_own (the row's own :math:`\sigma_P` before pooling, units) and
+        spread_weight (its weight :math:`\lambda` in the pooled :math:`\sigma_P`; 1
+        where not pooled).
 
     Examples
     --------
@@ -622,6 +634,8 @@ def compute_safety_stock(
     n_origins = np.zeros(n, dtype=int)
     skew = np.full(n, np.nan)
     summed: dict[int, np.ndarray] = {}
+    sigma_own = np.full(n, np.nan)
+    spread_weight = np.ones(n)
 
     if level_exponent != "auto" and not 0.0 <= float(level_exponent) <= 2.0:
         raise ValueError(f"level_exponent must be 'auto' or in [0, 2], got {level_exponent}")
@@ -638,6 +652,11 @@ def compute_safety_stock(
         n_origins = n_sum
         ok = (n_sum >= min_origins) & np.isfinite(s_sum)
         sigma[ok], method[ok] = s_sum[ok], "errors_summed"
+        sigma_own = sigma.copy()
+        if pool_spread:
+            parents = set(zip(pooled_link.index.get_level_values(0), pooled_link.to_numpy())) if len(pooled_link) else set()
+            own_rows = ok & ~np.array([k in parents for k in zip(pol["sku"], pol["location"])], dtype=bool)
+            sigma, spread_weight = _pooled_spread(sigma, own_rows, n_sum, summed, pol, mean_p)
         s_ind = _sigma_independent(errors, pol, min_step_observations)
         ok = np.isnan(sigma) & np.isfinite(s_ind)
         sigma[ok], method[ok] = s_ind[ok], "errors_independent"
@@ -654,6 +673,7 @@ def compute_safety_stock(
     ok = np.isnan(sigma) & has_fc
     sigma[ok], method[ok] = np.sqrt(np.clip(mean_p[ok], 0, None)), "poisson"
     sigma[np.isnan(sigma)] = 0.0
+    sigma_own = np.where(np.isnan(sigma_own), sigma, sigma_own)
 
     # Lead-time variance (Silver, Pyke and Peterson): + (mean demand per period)^2 sigma_L^2.
     periods = pol["protection_periods"].to_numpy(float)
@@ -769,8 +789,132 @@ def compute_safety_stock(
             "lead_time_sd": sig_l,
             "expected_shortage": shortage,
             "level_exponent": b_used,
+            "sigma_own": sigma_own,
+            "spread_weight": spread_weight,
         }
     )
+
+
+def _pooled_spread(sigma: np.ndarray, rows: np.ndarray, n_origins: np.ndarray, summed: dict, pol: pd.DataFrame,
+                   mean_p: np.ndarray, min_rows: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    r"""Each row's :math:`\sigma_P` shrunk towards a model of all rows (empirical Bayes).
+
+    One row's RMS of summed backtest errors rests on a dozen origins, so its own
+    :math:`\sigma_P` is noisy: with 13 origins the relative sampling error is about
+    :math:`\sqrt{(\kappa - 1) / (4 n)} \approx 20\,\%`. A fill-rate allocation over many
+    rows (:func:`_group_fill`) treats a row whose spread came out low by chance as cheap
+    to serve, and the stock it saves there is lost at rows that came out high. Rows of
+    the same SKU share its demand's nature, rows of the same location its customers and
+    lead time, and spreads grow with the level. So, over the eligible rows,
+
+    .. math:: \log s_i + v_i = a_{sku(i)} + c_{loc(i)} + b_1 \log \mu_{P,i} + b_2 \log P_i
+              + r_i
+
+    (least squares; :math:`s_i` the own :math:`\sigma_P`, :math:`\mu_{P,i}` the mean
+    demand over the protection period, :math:`v_i` below, added because
+    :math:`E \log s \approx \log \sigma - v`), and each row keeps
+
+    .. math:: \log \tilde\sigma_i = \widehat{\log \sigma_i} + \lambda_i r_i, \qquad
+              \lambda_i = \frac{\tau^2}{\tau^2 + v_i}, \qquad
+              v_i = \frac{\bar\kappa - 1}{4\, n_i}
+
+    with :math:`v_i` the sampling variance of :math:`\log s_i` (delta method for the
+    variance of a sample second moment, :math:`\bar\kappa` the mean kurtosis of the
+    rows' summed errors, :math:`n_i` the larger of the row's complete origins and its
+    summed windows over :math:`P`), and :math:`\tau^2 = \max(0, \sum r_i^2 / \nu - \bar v)`
+    the variance of the rows' true spreads around the model beyond sampling noise
+    (:math:`\nu` the residual degrees of freedom; method of moments, as in Fay and Herriot
+    1979 and Morris 1983, "Parametric empirical Bayes inference", JASA 78). Rows whose
+    spreads really differ keep their own (large :math:`\tau^2`); the shrinkage of
+    seasonal factors by Miller and Williams (2003) is the same idea. The summed errors
+    of a row (its empirical distribution) are scaled by :math:`\tilde\sigma_i / s_i`.
+
+    Parameters
+    ----------
+    sigma : numpy.ndarray
+        Own :math:`\sigma_P` per policy row (units).
+    rows : numpy.ndarray of bool
+        Eligible rows (own ``errors_summed`` spread).
+    n_origins : numpy.ndarray
+        Complete backtest origins per row.
+    summed : dict
+        Row -> its summed errors (units); rescaled in place.
+    pol : pandas.DataFrame
+        The policy rows (sku, location, protection_periods).
+    mean_p : numpy.ndarray
+        Mean demand over the protection period per row (units).
+    min_rows : int
+        Fewer eligible rows (with positive spread and level): no pooling.
+
+    Returns
+    -------
+    sigma : numpy.ndarray
+        :math:`\sigma_P` per row, pooled where eligible (units).
+    weight : numpy.ndarray
+        :math:`\lambda_i` (1 where not pooled).
+    """
+    weight = np.ones(len(sigma))
+    periods = pol["protection_periods"].to_numpy(float)
+    idx = np.flatnonzero(rows & np.isfinite(sigma) & (sigma > 0) & (mean_p > 0) & (periods > 0))
+    if idx.size < min_rows:
+        return sigma, weight
+    windows = np.array([summed[int(i)].size if int(i) in summed else 0 for i in idx], dtype=float)
+    n_eff = np.maximum(n_origins[idx], windows / periods[idx])
+    kurt = [float(np.mean(e**4) / np.mean(e**2) ** 2) for e in (summed.get(int(i)) for i in idx)
+            if e is not None and e.size >= 5 and np.mean(e**2) > 0]
+    kappa = float(np.mean(kurt)) if kurt else 3.0
+    v = (kappa - 1.0) / (4.0 * np.maximum(n_eff, 1.0))
+    sku, n_sku = _codes(pol["sku"].to_numpy()[idx])
+    loc, n_loc = _codes(pol["location"].to_numpy()[idx])
+    covariates = np.column_stack([np.log(mean_p[idx]), np.log(periods[idx])])
+    y = np.log(sigma[idx]) + v
+    fit = _two_way_fit(y, sku, n_sku, loc, n_loc, covariates)
+    resid = y - fit
+    dof = idx.size - (n_sku + n_loc - 1 + covariates.shape[1])
+    if dof < 1:
+        return sigma, weight
+    tau2 = max(0.0, float(resid @ resid) / dof - float(np.mean(v)))
+    lam = tau2 / (tau2 + v)
+    pooled = np.exp(fit + lam * resid)
+    scale = pooled / sigma[idx]
+    out = sigma.copy()
+    out[idx] = pooled
+    weight[idx] = lam
+    for i, c in zip(idx, scale):
+        if int(i) in summed:
+            summed[int(i)] = summed[int(i)] * c
+    logger.info("pooled spread: %d rows, kurtosis %.2f, sampling variance %.4f, between-row variance %.4f, "
+                "mean own weight %.2f", idx.size, kappa, float(np.mean(v)), tau2, float(np.mean(lam)))
+    return out, weight
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, int]:
+    codes, uniques = pd.factorize(values)
+    return codes, len(uniques)
+
+
+def _two_way_fit(y: np.ndarray, a: np.ndarray, n_a: int, b: np.ndarray, n_b: int, x: np.ndarray,
+                 sweeps: int = 200, tol: float = 1e-10) -> np.ndarray:
+    """Fitted values of least squares ``y ~ alpha[a] + beta[b] + x @ gamma`` (two factors
+    with ``n_a`` and ``n_b`` levels and covariates ``x``), by backfitting: each block in
+    turn fitted to the others' residual (Gauss-Seidel on the normal equations, Hastie and
+    Tibshirani 1990, ch. 5), so that thousands of levels need no dense design matrix."""
+    xc = x - x.mean(axis=0)
+    count_a = np.maximum(np.bincount(a, minlength=n_a), 1)
+    count_b = np.maximum(np.bincount(b, minlength=n_b), 1)
+    fa = np.zeros_like(y)
+    fb = np.zeros_like(y)
+    fx = np.zeros_like(y)
+    for _ in range(sweeps):
+        before = fa + fb + fx
+        fa = (np.bincount(a, y - fb - fx, n_a) / count_a)[a]
+        fb = (np.bincount(b, y - fa - fx, n_b) / count_b)[b]
+        fb -= fb.mean()
+        gamma, *_ = np.linalg.lstsq(xc, y - fa - fb, rcond=None)
+        fx = xc @ gamma
+        if np.max(np.abs(fa + fb + fx - before)) < tol:
+            break
+    return fa + fb + fx
 
 
 def _pool_to_parents(forecasts: pd.DataFrame, errors: pd.DataFrame | None, pol: pd.DataFrame):

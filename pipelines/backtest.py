@@ -492,7 +492,8 @@ class VmiPolicy:
         policy = replenishment_policy(self.dataset, self.settings, as_of=date)
         errors = self._errors_now(state.step - self._forecast_step)
         safety = compute_safety_stock(forecasts, errors, policy, start=date,
-                                      distribution=self.settings.plan.safety_stock_distribution)
+                                      distribution=self.settings.plan.safety_stock_distribution,
+                                      pool_spread=self.settings.plan.pool_spread)
         safety = budget_safety_stock(safety, self.dataset, self.settings)
         self._record_targets(safety, state.step, state.dealer_backorders)
         t1 = time.perf_counter()

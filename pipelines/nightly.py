@@ -407,7 +407,8 @@ def plan_stage(
     with progress.stage("safety stock"):
         # ABC classes from the demand before the plan date (``--as-of`` replays an earlier night)
         policy = replenishment_policy(dataset, settings, as_of=start)
-        safety = compute_safety_stock(forecasts, errors, policy, distribution=settings.plan.safety_stock_distribution)
+        safety = compute_safety_stock(forecasts, errors, policy, distribution=settings.plan.safety_stock_distribution,
+                                      pool_spread=settings.plan.pool_spread)
         safety = budget_safety_stock(safety, dataset, settings)
     with progress.stage("plan", f"horizon {settings.plan.horizon} periods from {start.date()}"):
         with plan_executor(settings) as executor:

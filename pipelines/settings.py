@@ -92,6 +92,11 @@ class PlanSettingsConfig(_Section):
     safety_stock_distribution: Literal["auto", "normal"] = Field(
         "auto", description="auto: normal only where the summed backtest errors pass the skewness test"
     )
+    pool_spread: bool = Field(
+        True, description="shrink each row's backtest error spread towards a model of all rows (same SKU, same "
+        "location, level; empirical Bayes, optimization.safety_stock._pooled_spread): one row's 13 origins leave "
+        "~20 % noise in its own spread"
+    )
     safety_stock_budget: float | None = Field(None, ge=0, description="money for dealer safety stock (budget LP)")
     safety_stock_space: float | None = Field(None, ge=0, description="units of dealer safety stock allowed (budget LP)")
     aggregate_fill_rate: float | None = Field(

@@ -546,3 +546,65 @@ def test_windows_starting_later_are_brought_to_the_first_step_error():
     unscaled = err.loc[err["sku"] == "S0"].pivot_table(index="origin", columns="step", values="error")
     windows = np.concatenate([(unscaled[h] + unscaled[h + 1]).to_numpy() for h in range(1, 5)])
     assert one.iloc[0]["sigma_protection"] == pytest.approx(np.sqrt(np.mean(windows**2)), rel=1e-9)
+
+
+def _panel(spread, n_origins=13, seed=0, mean=20.0):
+    """Rows (sku, location) with iid normal errors of per-step sd ``spread[s, l]``, P = 2."""
+    rng = np.random.default_rng(seed)
+    S, L = spread.shape
+    keys = [(f"S{s}", f"L{l}") for s in range(S) for l in range(L)]
+    fc = pd.concat([_forecast(sku, loc, mean=mean) for sku, loc in keys], ignore_index=True)
+    origins = pd.Timestamp("2023-01-02") + pd.to_timedelta(np.arange(n_origins), unit="W")
+    e = rng.normal(size=(S, L, n_origins, 4)) * spread[:, :, None, None]
+    idx = pd.MultiIndex.from_product([range(S), range(L), range(n_origins), range(4)], names=["s", "l", "o", "k"]).to_frame(index=False)
+    err = pd.DataFrame({"sku": "S" + idx["s"].astype(str), "location": "L" + idx["l"].astype(str),
+                        "origin": origins[idx["o"]], "step": idx["k"] + 1, "error": e.ravel()})
+    pol = _policy([(sku, loc, 1, 1, 0.95) for sku, loc in keys])
+    true = pd.Series(spread.ravel() * np.sqrt(2.0), index=pd.MultiIndex.from_tuples(keys, names=["sku", "location"]))
+    return fc, err, pol, true
+
+
+def _log_error(ss, true, column):
+    got = ss.set_index(["sku", "location"])[column].reindex(true.index)
+    return float(np.sqrt(np.mean(np.log(got / true) ** 2)))
+
+
+def test_pooled_spread_takes_what_a_row_shares_with_its_sku_and_location():
+    rng = np.random.default_rng(1)
+    spread = np.exp(rng.normal(0, 0.5, (30, 1)) + rng.normal(0, 0.3, (1, 8)))  # sku x location effects only
+    fc, err, pol, true = _panel(spread)
+    ss = compute_safety_stock(fc, err, pol)
+    own, pooled = _log_error(ss, true, "sigma_own"), _log_error(ss, true, "sigma_protection")
+    assert own > 0.12  # 13 origins: about 20 % noise on one row's RMS
+    assert pooled < 0.5 * own
+    assert ss["spread_weight"].mean() < 0.3
+    plain = compute_safety_stock(fc, err, pol, pool_spread=False)
+    np.testing.assert_allclose(plain["sigma_protection"], ss["sigma_own"])
+    assert (plain["spread_weight"] == 1).all()
+
+
+def test_spreads_that_really_differ_by_row_stay_the_rows_own():
+    rng = np.random.default_rng(2)
+    spread = np.exp(rng.normal(0, 1.0, (30, 8)))  # nothing shared: every row its own
+    fc, err, pol, true = _panel(spread, n_origins=40)
+    ss = compute_safety_stock(fc, err, pol)
+    assert ss["spread_weight"].mean() > 0.85
+    assert _log_error(ss, true, "sigma_protection") <= 1.05 * _log_error(ss, true, "sigma_own")
+
+
+def test_few_rows_are_not_pooled():
+    fc, err, pol, _ = _panel(np.full((2, 3), 2.0))
+    ss = compute_safety_stock(fc, err, pol)
+    np.testing.assert_allclose(ss["sigma_protection"], ss["sigma_own"])
+    assert (ss["spread_weight"] == 1).all()
+
+
+def test_a_dc_pooling_its_dealers_keeps_its_own_spread():
+    rng = np.random.default_rng(3)
+    fc, err, pol, _ = _panel(np.exp(rng.normal(0, 0.5, (30, 1)) + rng.normal(0, 0.3, (1, 8))))
+    pol["parent"] = "DC"
+    dc = _policy([(f"S{s}", "DC", 2, 1, 0.95) for s in range(30)]).assign(parent=None)
+    ss = compute_safety_stock(fc, err, pd.concat([pol, dc], ignore_index=True)).set_index("location")
+    assert (ss.loc["DC", "spread_weight"] == 1).all() and (ss.loc["DC", "method"] == "errors_summed").all()
+    np.testing.assert_allclose(ss.loc["DC", "sigma_protection"], ss.loc["DC", "sigma_own"])
+    assert (ss.drop(index="DC")["spread_weight"] < 1).all()
