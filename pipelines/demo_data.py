@@ -162,7 +162,8 @@ def generate_demo_data(
     with ``season = 1 + a_s cos(2 pi (doy_t - peak_r - shift_c) / 365.25)``,
     ``trend = exp(b_s (t - T) / 52)`` (normalised to 1 at the last week), ``promo`` the
     lift during a promotion and the post-promotion dip, and ``ramp = 1 - exp(-(t - t0 + 1)
-    / 3)`` after a launch at ``t0``. Quantities are negative binomial draws around
+    / 3)`` after a launch at ``t0`` of the SKUs launched within the history (1 for the
+    others). Quantities are negative binomial draws around
     ``mu`` (over-dispersed count demand); the intermittent tail uses a Bernoulli
     occurrence times ``1 + NB`` size, i.e. a compound (lumpy) process in the sense of
     Syntetos, Boylan and Croston (2005).
@@ -250,9 +251,11 @@ def generate_demo_data(
     trend = rng.normal(0.0, 0.12, n_skus)  # log growth per year
     n_new = int(round(_NEW_SKU_SHARE * n_skus)) if n_skus >= 10 else 0
     launch = np.zeros(n_skus, dtype=np.int64)
+    launched = np.zeros(n_skus, dtype=bool)  # in the history; the others sold before it began
     if n_new:
         new = rng.choice(np.flatnonzero(~intermittent), size=n_new, replace=False)
         launch[new] = n_weeks - rng.integers(4, min(20, n_weeks - 2) + 1, n_new)
+        launched[new] = True
     unit_cost = np.round(np.maximum(np.exp(rng.normal(math.log(30.0), 1.0, n_skus)), 0.5), 2)
     list_price = np.round(unit_cost * rng.uniform(1.3, 1.8, n_skus), 2)
     discount = rng.uniform(0.15, 0.30, n_skus)
@@ -279,6 +282,10 @@ def generate_demo_data(
     growth = np.exp(trend[:, None] * (t[None, :] - (n_weeks - 1)) / 52.0)
     age = t[None, :] - launch[:, None]
     ramp = np.where(age >= 0, 1.0 - np.exp(-(age + 1) / 3.0), 0.0)
+    # Only a launch inside the history ramps up: an established SKU sold before the
+    # history began, and a ramp in its first weeks would repeat as a false yearly dip in
+    # every seasonal model's indices.
+    ramp[~launched] = 1.0
     starts = rng.random((n_regions, n_skus, n_weeks)) < promo_rate[None, :, None]
     two_week = starts & (rng.random(starts.shape) < 0.4)
     promo = starts.copy()

@@ -211,8 +211,9 @@ def _int_digest(tables: dict[str, pd.DataFrame]) -> str:
 def test_history_is_unchanged_by_truth_and_the_promotion_calendar():
     kwargs = dict(seed=5, n_skus=30, n_dealers=6, n_weeks=60)
     plain = generate_demo_data(**kwargs)
-    # digest of the generator before truth and promotions existed (commit c8ab3b9)
-    assert _int_digest(plain) == "05a9a33c9bbb994a"
+    # digest of the generator since established SKUs no longer ramp up in the first weeks
+    # (session 8); truth and the promotion calendar must not move it
+    assert _int_digest(plain) == "43841236c3984d11"
     with_truth = generate_demo_data(truth=True, horizon=26, **kwargs)
     no_future = generate_demo_data(horizon=0, **kwargs)
     assert "demand_truth" not in plain and "demand_truth" in with_truth
@@ -319,3 +320,22 @@ def test_a_two_week_promotion_started_in_the_last_week_runs_into_the_calendar():
     share_carried = carried / n_last
     share_fresh = fresh / n_other
     assert share_carried > 0.25 and share_fresh < 0.06, (share_carried, share_fresh)
+
+
+def test_only_skus_launched_in_the_history_ramp_up():
+    tables = generate_demo_data(seed=2, n_skus=60, n_dealers=6, n_weeks=104, truth=True)
+    truth = tables["demand_truth"].assign(sku=lambda f: f["sku"].astype(str))
+    first = truth.groupby("sku")["date"].transform("min")
+    weekly = truth.groupby(["sku", "date"])["mean"].sum().reset_index()
+    start = weekly["date"].min()
+    old = weekly.groupby("sku")["date"].min() == start
+    # an established SKU's first weeks are at its level (season and promotions move them
+    # a little), not at the 28 %, 49 %, 63 % ... of a launch ramp
+    early = weekly.loc[weekly["sku"].isin(old[old].index) & (weekly["date"] < start + pd.Timedelta(weeks=3))]
+    later = weekly.loc[weekly["sku"].isin(old[old].index) & (weekly["date"] >= start + pd.Timedelta(weeks=3))
+                       & (weekly["date"] < start + pd.Timedelta(weeks=6))]
+    ratio = early.groupby("sku")["mean"].mean() / later.groupby("sku")["mean"].mean()
+    assert ratio.min() > 0.5 and ratio.median() > 0.9
+    # a SKU launched later starts low and ramps up
+    new = truth.loc[first > start].groupby(["sku", "date"])["mean"].sum().groupby("sku").apply(lambda s: s.iloc[0] / s.iloc[3])
+    assert len(new) and (new < 0.6).all()
