@@ -34,7 +34,8 @@ region``):
   x the baseline's at fill 0.981 -> 0.979 (1.158 -> 1.104 x the oracle's at that fill).
 
 With pooled shares (:meth:`TopDown.shares_at`: each dealer's share shrunk towards its
-size over all the region's SKUs, empirical Bayes), session 8:
+size over all the region's SKUs, empirical Bayes), session 8, on the demo data before
+its launch-ramp fix (the figures above are on the same data):
 
 - share error against the generator's true share, volume-weighted RMS of the log ratio
   at origins 104, 117 and 130 (outside the repo): 0.18-0.19 own, 0.011-0.016 pooled
@@ -44,6 +45,12 @@ size over all the region's SKUs, empirical Bayes), session 8:
   lumpy 0.811), q90 / q95 0.906 / 0.954;
 - 52-week VMI replay with the 13-week lead-in: dealer stock 1.030 -> 1.013 x the
   baseline's at fill 0.981 (1.082 -> 1.066 x the oracle's at that fill).
+
+On the corrected demo data (established SKUs no longer ramp up in the first weeks), the
+hold-out gives MASE 0.708 and q90 / q95 coverage 0.907 / 0.954, every class within 3
+points; the dealers' 4-week forecast sums err by 8.8 % (smooth) and 10.6 % (erratic)
+RMS against the true means at origins 104-143 (outside the repo), with 1.2-1.3 % from
+the shares.
 """
 
 from __future__ import annotations
