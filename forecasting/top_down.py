@@ -108,6 +108,44 @@ def top_down_labels(keys: pd.DataFrame, top_down: pd.DataFrame | Mapping | None)
     return out
 
 
+def _location_prior(volume: np.ndarray, loc_index: np.ndarray, agg_index: np.ndarray) -> np.ndarray:
+    """Members' prior shares ``q_i = w_l(i) / sum_{j in g(i)} w_l(j)`` of the model
+    ``E volume_i = w_l(i) A_g(i)``, fitted by iterative proportional fitting (Deming and
+    Stephan 1940: the Poisson log-linear model's maximum likelihood)."""
+    n_loc, n_agg = int(loc_index.max()) + 1, int(agg_index.max()) + 1
+    w = np.ones(n_loc)
+    for _ in range(_IPF_SWEEPS):
+        level = np.bincount(agg_index, volume, n_agg) / np.maximum(np.bincount(agg_index, w[loc_index], n_agg), 1e-300)
+        new = np.bincount(loc_index, volume, n_loc) / np.maximum(np.bincount(loc_index, level[agg_index], n_loc), 1e-300)
+        done = np.allclose(new, w, rtol=1e-10, atol=0.0)
+        w = new
+        if done:
+            break
+    wi = w[loc_index]
+    return wi / np.maximum(np.bincount(agg_index, wi, n_agg)[agg_index], 1e-300)
+
+
+def _shrink_shares(p: np.ndarray, q: np.ndarray, v_ratio: np.ndarray, G: np.ndarray,
+                   agg_index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Own shares ``p`` shrunk towards priors ``q`` (empirical Bayes, see
+    :meth:`TopDown.shares_at`), rescaled to keep each aggregate's sum; returns the shares
+    and the own weights."""
+    n_agg = int(agg_index.max()) + 1
+    v = np.maximum(v_ratio, q * (1.0 - q) / G)
+    use = (np.bincount(agg_index, minlength=n_agg)[agg_index] >= 2) & (q > 0)
+    tau2 = 0.0
+    if use.any():
+        dev = ((p - q) ** 2 - v)[use] / q[use] ** 2
+        tau2 = max(0.0, float(np.sum(G[use] * dev) / np.sum(G[use])))
+    prec = tau2 * q * q
+    lam = np.divide(prec, prec + v, out=np.ones_like(v), where=(prec + v) > 0)
+    shrunk = q + lam * (p - q)
+    total_own = np.bincount(agg_index, p, n_agg)
+    total_shrunk = np.bincount(agg_index, shrunk, n_agg)
+    scale = np.divide(total_own, total_shrunk, out=np.ones(n_agg), where=total_shrunk > 0)
+    return shrunk * scale[agg_index], lam
+
+
 class TopDown:
     """The aggregates of a run and the shares of their members.
 
@@ -252,36 +290,14 @@ class TopDown:
             + p * p * (self._cum_gg[gi, cutoff] - self._cum_gg[gi, lo_i])
         v_ratio = np.where(n > 1, n * np.maximum(ss, 0.0) / np.maximum(n - 1, 1) / (G * G), 0.0)
 
-        # prior: location weight x aggregate level, on full-window equivalents
+        # the prior is fitted on full-window equivalents (a member that started inside
+        # the window counts as if it had sold at its share throughout)
         full = self._cum_g[gi, cutoff] - self._cum_g[gi, max(cutoff - self.window, 0)]
-        yt = p * full
-        loc, loc_index = np.unique(self._location[idx], return_inverse=True)
-        agg, agg_index = np.unique(gi, return_inverse=True)
-        w = np.ones(loc.size)
-        for _ in range(_IPF_SWEEPS):
-            level = np.bincount(agg_index, yt, agg.size) / np.maximum(np.bincount(agg_index, w[loc_index], agg.size), 1e-300)
-            new = np.bincount(loc_index, yt, loc.size) / np.maximum(np.bincount(loc_index, level[agg_index], loc.size), 1e-300)
-            if np.allclose(new, w, rtol=1e-10, atol=0.0):
-                w = new
-                break
-            w = new
-        wi = w[loc_index]
-        q = wi / np.maximum(np.bincount(agg_index, wi, agg.size)[agg_index], 1e-300)
-
-        v = np.maximum(v_ratio, q * (1.0 - q) / G)
-        size = np.bincount(agg_index, minlength=agg.size)[agg_index]
-        use = (size >= 2) & (q > 0)
-        tau2 = 0.0
-        if use.any():
-            dev = ((p - q) ** 2 - v)[use] / q[use] ** 2
-            tau2 = max(0.0, float(np.sum(G[use] * dev) / np.sum(G[use])))
-        prec = tau2 * q * q
-        lam = np.divide(prec, prec + v, out=np.ones_like(v), where=(prec + v) > 0)
-        shrunk = q + lam * (p - q)
-        total_own = np.bincount(agg_index, p, agg.size)
-        total_shrunk = np.bincount(agg_index, shrunk, agg.size)
-        scale = np.divide(total_own, total_shrunk, out=np.ones(agg.size), where=total_shrunk > 0)
-        out["share"][idx] = shrunk * scale[agg_index]
+        _, loc_index = np.unique(self._location[idx], return_inverse=True)
+        _, agg_index = np.unique(gi, return_inverse=True)
+        q = _location_prior(p * full, loc_index, agg_index)
+        shrunk, lam = _shrink_shares(p, q, v_ratio, G, agg_index)
+        out["share"][idx] = shrunk
         out["prior"][idx] = q
         out["weight"][idx] = lam
         return out
