@@ -566,7 +566,8 @@ def compute_safety_stock(
         computed), lead_time_sd (periods), expected_shortage (units short per review
         cycle at the safety stock, under ``distribution``), level_exponent (the
         :math:`b` used for the row's ``errors_summed`` spread; 0 for other methods),
-        sigma_own (the row's own :math:`\sigma_P` before pooling, units) and
+        sigma_own (the row's own :math:`\sigma_P` before pooling and before the
+        lead-time and lot-phase terms, units) and
         spread_weight (its weight :math:`\lambda` in the pooled :math:`\sigma_P`; 1
         where not pooled).
 
@@ -810,8 +811,9 @@ def _pooled_spread(sigma: np.ndarray, rows: np.ndarray, n_origins: np.ndarray, s
     .. math:: \log s_i + v_i = a_{sku(i)} + c_{loc(i)} + b_1 \log \mu_{P,i} + b_2 \log P_i
               + r_i
 
-    (least squares; :math:`s_i` the own :math:`\sigma_P`, :math:`\mu_{P,i}` the mean
-    demand over the protection period, :math:`v_i` below, added because
+    (least squares by backfitting, :func:`_two_way_fit`; :math:`s_i` the own
+    :math:`\sigma_P`, :math:`\mu_{P,i}` the mean demand over the protection period,
+    :math:`v_i` below, added because
     :math:`E \log s \approx \log \sigma - v`), and each row keeps
 
     .. math:: \log \tilde\sigma_i = \widehat{\log \sigma_i} + \lambda_i r_i, \qquad
