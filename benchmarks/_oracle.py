@@ -19,7 +19,10 @@ One common quantile ``alpha`` for every SKU and dealer
     to ``sum_i ESC_i(S_i) <= (1 - beta) sum_i D_i`` (``ESC`` the expected shortage per
     cycle) has the Lagrange condition ``1 = lambda (1 - F_i(S_i))`` for every ``i``: the
     optimum has one critical ratio for all items (lots and the discrete demand are
-    ignored by this argument). ``alpha`` is found by bisection so that the measured
+    ignored by this argument). With lots it is not the least stock: a cell served in
+    lots gets part of its protection from the lot, and :class:`LotAwareOracle`, whose
+    levels come from the lot-sized fill model, reaches the same fill with less (seed 0
+    of the demo: 0.91 x the baseline's dealer stock against 0.97 x). ``alpha`` is found by bisection so that the measured
     dealer fill hits the target.
 The simulation
     The real simulator, :func:`optimization.simulation.simulate`, so that fill rate and
@@ -61,7 +64,7 @@ from optimization.policies import Orders
 from optimization.simulation import Network, bullwhip_metrics, simulate, steady_state_start
 from pipelines.backtest import VmiPolicy
 
-__all__ = ["OracleProblem", "LevelOrderUpTo", "TrueDistributionOrderUpTo", "TrueMeanVmiPolicy", "protection_quantile",
+__all__ = ["OracleProblem", "LotAwareOracle", "LevelOrderUpTo", "TrueDistributionOrderUpTo", "TrueMeanVmiPolicy", "protection_quantile",
            "UNLIMITED"]
 
 #: Stock of every SKU at every DC in the oracle's runs (units): far above anything the
@@ -322,6 +325,10 @@ class OracleProblem:
             "avg_backorders": float(row["avg_backorders"]),
         }
 
+    def lot_aware(self, points: int = 41, span: float = 6.0) -> "LotAwareOracle":
+        """The oracle with levels from the lot-sized fill model (:class:`LotAwareOracle`)."""
+        return LotAwareOracle(self, points=points, span=span)
+
     def frontier(self, alphas=(0.8, 0.9, 0.95, 0.97, 0.98, 0.99)) -> pd.DataFrame:
         """:meth:`run` at several common quantiles: one row per ``alpha``."""
         return pd.DataFrame([self.run(a) for a in alphas])
@@ -359,6 +366,104 @@ class OracleProblem:
         runs += 1
         if low["fill_rate"] >= target:
             return {**low, "target": target, "runs": runs}
+        while hi - lo > tol:
+            mid = 0.5 * (lo + hi)
+            res = self.run(mid)
+            runs += 1
+            if res["fill_rate"] >= target:
+                hi, best = mid, res
+            else:
+                lo = mid
+        return {**best, "target": target, "runs": runs}
+
+
+class LotAwareOracle:
+    r"""Oracle levels from the fill model of a lot-sized order-up-to, with the true distribution.
+
+    One common quantile is the least stock for a fill rate only when lots are ignored
+    (see the module docstring). A dealer served in lots gets part of its protection from
+    the lot: its inventory position after ordering lies anywhere in the lot above the
+    level. :mod:`optimization.fill_model` gives the shortage per period of every cell
+    and period, :math:`ES(S) = E_U[G_{L+1}(S+U) - G_L(S+U)]`, here with the generator's
+    true mean and variance (gamma). Each cell-period then takes the level where one more
+    unit avoids :math:`1/\lambda` units short, :math:`ES'(S) = -1/\lambda` (the
+    Lagrangian of least total level for a total shortage), and :math:`\lambda` is
+    bisected so that the *simulated* dealer fill reaches the target. Levels are at least
+    the mean of the protection period (no negative safety stock), as in the plan.
+
+    The levels of every cell-period come from a grid of ``points`` levels between the
+    mean and ``span`` standard deviations above it, evaluated once; each bisection step
+    costs one replay.
+    """
+
+    def __init__(self, problem: OracleProblem, points: int = 41, span: float = 6.0):
+        from optimization.fill_model import ProtectionPair, overshoot_range
+
+        self.problem = problem
+        net = problem.network
+        n_s, n_d, n_t = problem.mean.shape
+        self.begin = max(problem.start - int(problem.lead_in), 0)
+        zero = np.zeros((n_s, n_d, 1))
+        cum_m = np.concatenate([zero, np.cumsum(problem.mean, axis=2)], axis=2)
+        cum_v = np.concatenate([zero, np.cumsum(problem.var, axis=2)], axis=2)
+        t = np.arange(self.begin, n_t)
+        d = np.arange(n_d)[:, None]
+        lead = net.dealer_lead.astype(int)[:, None]
+
+        def window(cum, k):
+            hi = np.minimum(t[None, :] + lead + k, n_t)
+            return cum[:, d, hi] - cum[:, d, t[None, :]]
+
+        m_p, v_p = window(cum_m, 1), np.maximum(window(cum_v, 1), 0.0)
+        m_l, v_l = window(cum_m, 0), np.maximum(window(cum_v, 0), 0.0)
+        shape = m_p.shape
+        per_period = problem.mean[:, :, self.begin:]
+        lot = np.broadcast_to(problem.lot_size[:, None, None], shape) if problem.lot_size is not None else None
+        pack = np.broadcast_to(problem.case_pack[:, None, None], shape) if problem.case_pack is not None else None
+        q = overshoot_range(per_period.ravel(), np.ones(per_period.size),
+                            None if lot is None else lot.ravel(), None if pack is None else pack.ravel())
+        sd_p = np.sqrt(v_p).ravel()
+        pair = ProtectionPair(np.full(sd_p.size, "gamma", dtype=object), m_p.ravel(), sd_p, m_l.ravel(),
+                              np.sqrt(v_l).ravel(), q, np.ones(sd_p.size))
+        n = sd_p.size
+        top = np.maximum(span * sd_p, 1.0)
+        self.x = top[:, None] * np.linspace(0.0, 1.0, points)[None, :]
+        short = np.empty((n, points))
+        for j in range(points):  # one grid column at a time: memory stays at a few vectors
+            short[:, j] = pair.shortage(m_p.ravel() + self.x[:, j])
+        short = np.minimum.accumulate(short, axis=1)
+        self.slope = np.diff(short, axis=1) / np.diff(self.x, axis=1)
+        self.mean_p = m_p
+        self.shape = shape
+        self.points = points
+
+    def levels(self, log_lam: float) -> np.ndarray:
+        """Level of every cell and period (units, shape of the problem's demand) at multiplier ``lambda``."""
+        steep = self.slope < -np.exp(-log_lam)
+        last = self.points - 2 - np.argmax(steep[:, ::-1], axis=1)
+        k = np.where(steep.any(axis=1), last + 1, 0)
+        level = self.mean_p + self.x[np.arange(len(k)), k].reshape(self.shape)
+        out = np.zeros(self.problem.mean.shape)
+        out[:, :, self.begin:] = level
+        out[:, :, : self.begin] = level[:, :, :1]
+        return out
+
+    def run(self, log_lam: float) -> dict:
+        """Replay at multiplier ``lambda`` (as :meth:`OracleProblem.run`, with ``log_lambda``)."""
+        return {"log_lambda": log_lam, **self.problem._replay(LevelOrderUpTo(self.problem.network, self.levels(log_lam)))}
+
+    def for_fill(self, target: float = 0.98, lo: float = -2.0, hi: float = 16.0, tol: float = 0.01) -> dict:
+        """The smallest multiplier whose simulated dealer fill reaches ``target``, by bisection.
+
+        Returns
+        -------
+        dict
+            As :meth:`run` at the found multiplier, plus ``target`` and ``runs``;
+            ``fill_rate`` is below the target only if even ``hi`` misses it.
+        """
+        best, runs = self.run(hi), 1
+        if best["fill_rate"] < target:
+            return {**best, "target": target, "runs": runs}
         while hi - lo > tol:
             mid = 0.5 * (lo + hi)
             res = self.run(mid)

@@ -15,8 +15,12 @@ the same run on the same data (:mod:`benchmarks._oracle`): order-up-to at every 
 with the generator's TRUE demand distribution of the protection period, the same lot
 rules, lead times, backorders and measured window, DC supply unlimited, and one common
 quantile found by bisection so that dealer fill hits 0.98: the least dealer stock for
-that fill a perfect forecaster could get by with, as a ratio to the baseline's stock,
-plus the fill / stock frontier at a few quantiles. With ``--data`` there is no hidden
+that fill a perfect forecaster could get by with if lots did not matter, as a ratio to
+the baseline's stock, plus the fill / stock frontier at a few quantiles. With lots a
+common quantile is not the least stock, so it also prints the lot-aware oracle
+(:class:`benchmarks._oracle.LotAwareOracle`: the true distribution, levels from the
+lot-sized fill model the plan uses, :mod:`optimization.fill_model`), which needs less.
+With ``--data`` there is no hidden
 truth and the oracle is skipped. Last, it splits VMI's excess over the oracle: the plan's
 own order-up-to levels of every week, and the same held inside the dealers' min/max band
 as the LP holds them, replayed as a plain order-up-to under the oracle's conditions
@@ -190,6 +194,20 @@ def oracle_report(rep, settings, seed: int, table) -> None:
         runs += at_vmi["runs"]
         print(f"oracle at VMI's fill {vmi_fill:.4f}: on hand {at_vmi['avg_on_hand']:.0f} units{vs_base(at_vmi['avg_on_hand'])}"
               f" (VMI holds {vmi_stock:.0f} = {vmi_stock / at_vmi['avg_on_hand']:.3f} x the oracle)")
+    if problem.lot_size is not None:
+        # With lots a common quantile is not the least stock: the lot-aware oracle is the bound.
+        t1 = time.perf_counter()
+        lot_aware = problem.lot_aware(points=61)
+        low = lot_aware.for_fill(TARGET_FILL)
+        runs += low["runs"]
+        print(f"lot-aware oracle (true distribution, levels from the lot-sized fill model, optimization.fill_model): "
+              f"fill {TARGET_FILL:.2f} needs on hand {low['avg_on_hand']:.0f} units{vs_base(low['avg_on_hand'], 4)} "
+              f"(fill {low['fill_rate']:.4f}; {time.perf_counter() - t1:.0f} s)")
+        if ("vmi", "dealer") in t.index:
+            at_vmi_lot = lot_aware.for_fill(min(vmi_fill, 0.9999))
+            runs += at_vmi_lot["runs"]
+            print(f"lot-aware oracle at VMI's fill {vmi_fill:.4f}: on hand {at_vmi_lot['avg_on_hand']:.0f} units"
+                  f"{vs_base(at_vmi_lot['avg_on_hand'])} (VMI holds {vmi_stock / at_vmi_lot['avg_on_hand']:.3f} x it)")
     targets = rep.targets.get("vmi")
     if targets is not None and not np.isfinite(targets["order_up_to"]).any(axis=(0, 2)).all():
         # a dealer VMI does not plan orders for itself: no level of the plan to replay

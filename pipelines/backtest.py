@@ -493,7 +493,8 @@ class VmiPolicy:
         errors = self._errors_now(state.step - self._forecast_step)
         safety = compute_safety_stock(forecasts, errors, policy, start=date,
                                       distribution=self.settings.plan.safety_stock_distribution,
-                                      pool_spread=self.settings.plan.pool_spread)
+                                      pool_spread=self.settings.plan.pool_spread,
+                                      fill_model=self.settings.plan.fill_model)
         safety = budget_safety_stock(safety, self.dataset, self.settings)
         self._record_targets(safety, state.step, state.dealer_backorders)
         t1 = time.perf_counter()

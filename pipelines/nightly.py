@@ -119,7 +119,8 @@ def replenishment_policy(dataset: Dataset, settings: Settings, as_of: pd.Timesta
     -------
     pandas.DataFrame
         sku, location, lead_time, lead_time_sd, review_period, service_level, fill_rate
-        (NaN: the cycle service level applies), abc_class, lot_size (units), parent
+        (NaN: the cycle service level applies), abc_class, lot_size (units), case_pack
+        (units per case pack, 1 without one), parent
         (the supplying location), fill_group (``"vmi_dealers"`` for the VMI dealer rows
         when ``plan.aggregate_fill_rate`` is set: they meet that fill rate together,
         demand-weighted, with the fewest units; else None).
@@ -169,6 +170,7 @@ def replenishment_policy(dataset: Dataset, settings: Settings, as_of: pd.Timesta
             "fill_rate": fill,
             "abc_class": inv_class,
             "lot_size": lot.astype(float),
+            "case_pack": pack.astype(float),
             "parent": inv["parent"],
             "fill_group": group,
         }
@@ -408,7 +410,8 @@ def plan_stage(
         # ABC classes from the demand before the plan date (``--as-of`` replays an earlier night)
         policy = replenishment_policy(dataset, settings, as_of=start)
         safety = compute_safety_stock(forecasts, errors, policy, distribution=settings.plan.safety_stock_distribution,
-                                      pool_spread=settings.plan.pool_spread)
+                                      pool_spread=settings.plan.pool_spread,
+                                      fill_model=settings.plan.fill_model)
         safety = budget_safety_stock(safety, dataset, settings)
     with progress.stage("plan", f"horizon {settings.plan.horizon} periods from {start.date()}"):
         with plan_executor(settings) as executor:

@@ -97,6 +97,12 @@ class PlanSettingsConfig(_Section):
         "location, level; empirical Bayes, optimization.safety_stock._pooled_spread): one row's 13 origins leave "
         "~20 % noise in its own spread"
     )
+    fill_model: Literal["increment", "cycle"] = Field(
+        "increment", description="how a fill-rate target becomes stock: increment = the shortage each review period "
+        "adds, averaged over the inventory position a lot leaves between the level and the level plus the lot "
+        "(optimization.fill_model); cycle = the classic shortage per cycle of max(R d, lot) units, which counts the "
+        "lead time's shortage again and ignores the lot's protection"
+    )
     safety_stock_budget: float | None = Field(None, ge=0, description="money for dealer safety stock (budget LP)")
     safety_stock_space: float | None = Field(None, ge=0, description="units of dealer safety stock allowed (budget LP)")
     aggregate_fill_rate: float | None = Field(

@@ -114,6 +114,21 @@ def test_more_stock_buys_more_fill_and_the_bisection_hits_the_target(small_probl
     assert higher["avg_on_hand"] > found["avg_on_hand"]
 
 
+def test_the_lot_aware_oracle_reaches_the_fill_with_less_stock(small_problem):
+    # the demo's lots: the cells served in lots need less than one common quantile gives
+    assert small_problem.lot_size is not None and (small_problem.lot_size > 1).any()
+    target = 0.97
+    common = small_problem.for_fill(target, tol=1e-3)
+    lot_aware = small_problem.lot_aware()
+    found = lot_aware.for_fill(target)
+    assert found["fill_rate"] >= target
+    assert found["avg_on_hand"] < common["avg_on_hand"]
+    # more multiplier, more stock and fill; levels never below the protection period's mean
+    low, high = lot_aware.run(found["log_lambda"] - 1.0), lot_aware.run(found["log_lambda"] + 1.0)
+    assert low["fill_rate"] < target <= high["fill_rate"] and low["avg_on_hand"] < high["avg_on_hand"]
+    assert (lot_aware.levels(0.0)[:, :, lot_aware.begin:] >= lot_aware.mean_p - 1e-9).all()
+
+
 def test_given_levels_replay_like_the_oracle_at_the_same_levels():
     rng = np.random.default_rng(5)
     n_t, start, warmup = 300, 12, 2

@@ -308,6 +308,9 @@ def test_abc_classes_and_targets_see_only_demand_before_the_plan_date(demo):
     assert (again.loc[dealer & (again["abc_class"] != "A"), "fill_rate"] == 0.97).all()  # every demo dealer is VMI
     assert again.loc[~dealer, "fill_rate"].isna().all()  # DCs keep their cycle service level
     assert (again.loc[~dealer, "parent"] == "PLANT").all() and again["lot_size"].ge(1).all()
+    # the fill model's overshoot needs the case pack (the plan ships whole packs)
+    packs = again["sku"].map(dataset.items.set_index("sku")["case_pack"])
+    np.testing.assert_array_equal(again["case_pack"].to_numpy(), packs.to_numpy(float))
 
 
 def test_backlog_is_demand_of_the_first_period_a_shipment_can_reach(demo):

@@ -32,6 +32,10 @@ def test_config_errors_name_the_key_and_value(tmp_path):
     cfg3.write_text("data_dir: in\noutput_dir: out\nplan:\n  horizn: 4\n")
     with pytest.raises(ConfigError, match="horizn"):
         load_settings(cfg3)
+    cfg4 = tmp_path / "c4.yaml"
+    cfg4.write_text("data_dir: in\noutput_dir: out\nplan:\n  fill_model: exact\n")
+    with pytest.raises(ConfigError, match=r"plan\.fill_model.*exact"):
+        load_settings(cfg4)
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.yaml")
 
