@@ -22,8 +22,8 @@ One common quantile ``alpha`` for every SKU and dealer
     ignored by this argument). With lots it is not the least stock: a cell served in
     lots gets part of its protection from the lot, and :class:`LotAwareOracle`, whose
     levels come from the lot-sized fill model, reaches the same fill with less (seed 0
-    of the demo: 0.91 x the baseline's dealer stock against 0.97 x). ``alpha`` is found by bisection so that the measured
-    dealer fill hits the target.
+    of the demo: 0.91 x the baseline's dealer stock against 0.97 x). ``alpha`` is
+    found by bisection so that the measured dealer fill hits the target.
 The simulation
     The real simulator, :func:`optimization.simulation.simulate`, so that fill rate and
     average on hand are measured by :func:`optimization.simulation.bullwhip_metrics`
