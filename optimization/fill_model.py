@@ -421,8 +421,9 @@ def solve_group_fill(pair: ProtectionPair, demand: np.ndarray, beta: np.ndarray,
             top = np.maximum(top, np.nan_to_num(np.nanmax(pair.errors, axis=1), nan=0.0))
     top = np.maximum(top, 1.0)
     x = top[:, None] * np.linspace(0.0, 1.0, points)[None, :]  # stock above the mean, n x points
-    wide = pair.take(np.repeat(np.arange(n), points))
-    short = wide.shortage((pair.mean_p[:, None] + x).ravel()).reshape(n, points)
+    short = np.empty((n, points))
+    for j in range(points):  # column by column: memory stays at a few row vectors
+        short[:, j] = pair.shortage(pair.mean_p + x[:, j])
     short = np.minimum.accumulate(short, axis=1)  # more stock is never more short (rounding noise)
     slope = np.diff(short, axis=1) / np.diff(x, axis=1)  # <= 0, flattening towards the top
 

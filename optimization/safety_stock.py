@@ -1128,7 +1128,7 @@ def _group_fill(rows, dist, mean_p, sigma, per_period, cycle, beta, summed, pol,
 
 
 def _protection_pair(pol, dist, mean_p, sigma, mean_l, lead_var, per_period, lot, wide, mat_all) -> ProtectionPair:
-    """Demand over L + R and over L of every policy row, for the ``increment`` fill model.
+    r"""Demand over L + R and over L of every policy row, for the ``increment`` fill model.
 
     :math:`D_L` keeps the family of :math:`D_{L+R}`, the forecast's mean over L periods
     and the spread :math:`\sigma_L^2 = r^2 (\sigma_{L+R}^2 - v_{lt}) + v_{lt}`, with
