@@ -120,13 +120,28 @@ def gamma_second_order_loss(y, shape, scale):
     4.0
     """
     y, k, th = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (y, shape, scale)))
-    x = np.clip(y, 0.0, None) / th
-    out = 0.5 * (k * (k + 1) * th**2 * special.gammaincc(k + 2, x) - 2 * y * k * th * special.gammaincc(k + 1, x)
-                 + y**2 * special.gammaincc(k, x))
+    q0, q1, q2 = _gamma_tails(np.clip(y, 0.0, None) / th, k)
+    out = 0.5 * (k * (k + 1) * th**2 * q2 - 2 * y * k * th * q1 + y**2 * q0)
     # below 0 the whole distribution lies above y: E[(X - y)^2] / 2
     out = np.where(y < 0, 0.5 * (k * (k + 1) * th**2 - 2 * y * k * th + y**2), out)
     out = np.clip(out, 0.0, None)
     return float(out) if out.ndim == 0 else out
+
+
+def _gamma_tails(x: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Upper regularised incomplete gamma :math:`Q(k, x), Q(k+1, x), Q(k+2, x)`, x >= 0.
+
+    One ``gammaincc`` call and the recurrence
+    :math:`Q(a + 1, x) = Q(a, x) + x^a e^{-x} / \Gamma(a + 1)` (Abramowitz and Stegun
+    6.5.21): the loss and second-order loss functions need all three, and
+    ``gammaincc`` dominates the cost of the fill model.
+    """
+    q0 = special.gammaincc(k, x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t1 = np.where(x > 0, np.exp(k * np.log(np.where(x > 0, x, 1.0)) - x - special.gammaln(k + 1)), 0.0)
+    q1 = q0 + t1
+    q2 = q1 + t1 * x / (k + 1)
+    return q0, np.minimum(q1, 1.0), np.minimum(q2, 1.0)
 
 
 def lead_spread_ratio(wide: pd.DataFrame | None, lead: np.ndarray, periods: np.ndarray, min_pairs: int = 30) -> np.ndarray:
@@ -281,11 +296,12 @@ class ProtectionPair:
                 elif kind in ("gamma", "poisson"):
                     k = (mu[r] / s[r]) ** 2
                     th = s[r] ** 2 / mu[r]
-                    x = np.clip(v[r], 0.0, None) / th
-                    gg[r] = np.where(v[r] < 0, mu[r] - v[r], k * th * special.gammaincc(k + 1, x) - v[r] * special.gammaincc(k, x))
-                    ff[r] = np.where(v[r] < 0, 0.0, special.gammainc(k, x))
+                    q0, q1, q2 = _gamma_tails(np.clip(v[r], 0.0, None) / th, k)
+                    below = v[r] < 0  # the whole distribution lies above y
+                    gg[r] = np.where(below, mu[r] - v[r], k * th * q1 - v[r] * q0)
+                    ff[r] = np.where(below, 0.0, 1.0 - q0)
                     if need_h:
-                        hh[r] = gamma_second_order_loss(v[r], k, th)
+                        hh[r] = 0.5 * (k * (k + 1) * th**2 * q2 - 2 * v[r] * k * th * q1 + v[r] ** 2 * q0)
                 else:  # empirical: the backtest's summed errors as the deviations from the mean
                     mat = self.errors[rows[r]]
                     if period == "L":
