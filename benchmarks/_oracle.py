@@ -358,23 +358,35 @@ class OracleProblem:
         """
         if not 0 < target < 1:
             raise ValueError("target must lie strictly between 0 and 1")
-        runs = 1
-        best = self.run(hi)
-        if best["fill_rate"] < target:
-            return {**best, "target": target, "runs": runs}
-        low = self.run(lo)
+        return _bisect_fill(self.run, target, lo, hi, tol, check_low=True)
+
+
+def _bisect_fill(run, target: float, lo: float, hi: float, tol: float, check_low: bool = False) -> dict:
+    """The smallest parameter in [lo, hi] whose replay ``run(x)`` reaches ``target`` fill, by bisection.
+
+    Fill rises with the parameter; with discrete demand and lots it is a step function,
+    so the answer is the end of the final bracket whose fill is at least the target.
+    Returns the replay there plus ``target`` and ``runs``; its fill is below the target
+    only if even ``hi`` misses it. ``check_low``: return ``lo`` itself when it already
+    reaches the target.
+    """
+    best, runs = run(hi), 1
+    if best["fill_rate"] < target:
+        return {**best, "target": target, "runs": runs}
+    if check_low:
+        low = run(lo)
         runs += 1
         if low["fill_rate"] >= target:
             return {**low, "target": target, "runs": runs}
-        while hi - lo > tol:
-            mid = 0.5 * (lo + hi)
-            res = self.run(mid)
-            runs += 1
-            if res["fill_rate"] >= target:
-                hi, best = mid, res
-            else:
-                lo = mid
-        return {**best, "target": target, "runs": runs}
+    while hi - lo > tol:
+        mid = 0.5 * (lo + hi)
+        res = run(mid)
+        runs += 1
+        if res["fill_rate"] >= target:
+            hi, best = mid, res
+        else:
+            lo = mid
+    return {**best, "target": target, "runs": runs}
 
 
 class LotAwareOracle:
@@ -461,18 +473,7 @@ class LotAwareOracle:
             As :meth:`run` at the found multiplier, plus ``target`` and ``runs``;
             ``fill_rate`` is below the target only if even ``hi`` misses it.
         """
-        best, runs = self.run(hi), 1
-        if best["fill_rate"] < target:
-            return {**best, "target": target, "runs": runs}
-        while hi - lo > tol:
-            mid = 0.5 * (lo + hi)
-            res = self.run(mid)
-            runs += 1
-            if res["fill_rate"] >= target:
-                hi, best = mid, res
-            else:
-                lo = mid
-        return {**best, "target": target, "runs": runs}
+        return _bisect_fill(self.run, target, lo, hi, tol)
 
 
 class TrueMeanVmiPolicy(VmiPolicy):

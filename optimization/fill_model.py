@@ -317,34 +317,31 @@ class ProtectionPair:
                 h[rows] = np.clip(hh, 0.0, None)
         return g, f, h
 
+    def _at_ends(self, level: np.ndarray, need_h: bool):
+        """G, F (and H) of D_P and D_L at the two ends of the overshoot, S and S + q.
+
+        Returns ``small`` (rows in the limit q -> 0), the divisor q (1 where small) and the
+        four (G, F, H) triples: P at S, L at S, P at S + q, L at S + q.
+        """
+        level = np.asarray(level, dtype=float) - self._offset
+        small = self.q <= 1e-6 * (self.sigma_p + 1.0)
+        top = level + np.where(small, 0.0, self.q)
+        ends = [self._g_f_h(period, y, need_h) for y in (level, top) for period in ("P", "L")]
+        return small, np.where(small, 1.0, self.q), ends
+
     def shortage(self, level: np.ndarray) -> np.ndarray:
         r"""Expected units short per period :math:`ES(S)` at order-up-to level ``level`` (units).
 
         See the module docstring; rows with :math:`q` below a millionth of the
         protection period's spread use the limit :math:`q \to 0`.
         """
-        level = np.asarray(level, dtype=float) - self._offset
-        small = self.q <= 1e-6 * (self.sigma_p + 1.0)
-        gp, _, hp = self._g_f_h("P", level, True)
-        gl, _, hl = self._g_f_h("L", level, True)
-        top = level + np.where(small, 0.0, self.q)
-        _, _, hp2 = self._g_f_h("P", top, True)
-        _, _, hl2 = self._g_f_h("L", top, True)
-        q = np.where(small, 1.0, self.q)
+        small, q, ((gp, _, hp), (gl, _, hl), (_, _, hp2), (_, _, hl2)) = self._at_ends(level, True)
         spread = ((hp - hp2) - (hl - hl2)) / q
-        out = np.where(small, gp - gl, spread) / self.review
-        return np.clip(out, 0.0, None)
+        return np.clip(np.where(small, gp - gl, spread) / self.review, 0.0, None)
 
     def slope(self, level: np.ndarray) -> np.ndarray:
         r""":math:`dES/dS` (units short per period per unit of level, <= 0)."""
-        level = np.asarray(level, dtype=float) - self._offset
-        small = self.q <= 1e-6 * (self.sigma_p + 1.0)
-        gp, fp, _ = self._g_f_h("P", level, False)
-        gl, fl, _ = self._g_f_h("L", level, False)
-        top = level + np.where(small, 0.0, self.q)
-        gp2, _, _ = self._g_f_h("P", top, False)
-        gl2, _, _ = self._g_f_h("L", top, False)
-        q = np.where(small, 1.0, self.q)
+        small, q, ((gp, fp, _), (gl, fl, _), (gp2, _, _), (gl2, _, _)) = self._at_ends(level, False)
         out = np.where(small, fp - fl, (gp2 - gp - gl2 + gl) / q) / self.review
         return np.clip(out, None, 0.0)
 
