@@ -60,7 +60,7 @@ from scipy import special, stats
 logger = logging.getLogger(__name__)
 
 __all__ = ["ProtectionPair", "lead_spread_ratio", "overshoot_range", "second_order_normal_loss",
-           "gamma_second_order_loss", "solve_fill", "solve_group_fill"]
+           "gamma_second_order_loss", "solve_fill", "solve_group_fill", "bisect_decreasing"]
 
 
 def second_order_normal_loss(z):
@@ -354,15 +354,33 @@ class ProtectionPair:
         return self.mean_p + tail + 1.0
 
 
-def _bisect_rows(too_low, lo: np.ndarray, hi: np.ndarray, iters: int = 48) -> np.ndarray:
-    """Per row the boundary where ``too_low(x)`` turns False (True below it), by bisection."""
-    lo, hi = lo.copy(), hi.copy()
+def bisect_decreasing(f, lo: np.ndarray, hi: np.ndarray, iters: int = 100) -> np.ndarray:
+    """Vectorised root of a decreasing ``f`` (f(lo) >= 0 >= f(hi)) by bisection, per row.
+
+    Parameters
+    ----------
+    f : callable
+        Maps an array of candidates (one per row) to values that fall as the candidate rises.
+    lo, hi : numpy.ndarray
+        Bracket per row (units of the candidate).
+    iters : int
+        At most this many halvings; stops early once every bracket is within 1e-10
+        (relative).
+
+    Returns
+    -------
+    numpy.ndarray
+        The bracket's midpoint per row.
+    """
+    lo, hi = lo.astype(float).copy(), hi.astype(float).copy()
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
-        low = too_low(mid)
-        lo = np.where(low, mid, lo)
-        hi = np.where(low, hi, mid)
-    return hi
+        pos = f(mid) > 0
+        lo = np.where(pos, mid, lo)
+        hi = np.where(pos, hi, mid)
+        if np.all(hi - lo <= 1e-10 * np.maximum(1.0, np.abs(hi))):
+            break
+    return 0.5 * (lo + hi)
 
 
 def solve_fill(pair: ProtectionPair, allowed: np.ndarray) -> np.ndarray:
@@ -385,7 +403,7 @@ def solve_fill(pair: ProtectionPair, allowed: np.ndarray) -> np.ndarray:
     """
     lo = pair.mean_p.astype(float).copy()
     hi = pair.upper()
-    x = _bisect_rows(lambda s: pair.shortage(s) > allowed, lo, hi)
+    x = bisect_decreasing(lambda s: pair.shortage(s) - allowed, lo, hi)
     done = pair.shortage(lo) <= allowed
     return np.where(done, 0.0, x - pair.mean_p)
 

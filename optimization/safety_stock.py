@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from optimization.fill_model import ProtectionPair, lead_spread_ratio, overshoot_range, solve_fill, solve_group_fill
+from optimization.fill_model import bisect_decreasing as _bisect
 
 logger = logging.getLogger(__name__)
 
@@ -304,19 +305,6 @@ def poisson_loss(x, mean):
     out = mu - x + x * stats.poisson.cdf(fl, mu) - mu * stats.poisson.cdf(fl - 1, mu)
     out = np.where(x < 0, mu - x, np.clip(out, 0.0, None))
     return float(out) if out.ndim == 0 else out
-
-
-def _bisect(f, lo: np.ndarray, hi: np.ndarray, iters: int = 100) -> np.ndarray:
-    """Vectorised root of a decreasing ``f`` (f(lo) >= 0 >= f(hi)) by bisection."""
-    lo, hi = lo.astype(float).copy(), hi.astype(float).copy()
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        pos = f(mid) > 0
-        lo = np.where(pos, mid, lo)
-        hi = np.where(pos, hi, mid)
-        if np.all(hi - lo <= 1e-10 * np.maximum(1.0, np.abs(hi))):
-            break
-    return 0.5 * (lo + hi)
 
 
 def abc_classes(value: pd.Series, shares: tuple[float, float] = (0.8, 0.95)) -> pd.Series:
@@ -736,46 +724,51 @@ def compute_safety_stock(
 
     safety = np.zeros(n)
 
+    # The classic fill-rate solves run only where that model applies: the increment
+    # model sets its rows below, and a CSL row needs only its quantile.
+    classic = is_fill & (fill_model == "cycle")
+
     m = dist == "normal"
     if m.any():
-        s = sigma[m]
-        z = np.where(is_fill[m], _normal_fill_z(allowed[m], s), stats.norm.ppf(a[m]))
+        s, f = sigma[m], classic[m]
+        z = stats.norm.ppf(a[m])
+        if f.any():
+            z[f] = _normal_fill_z(allowed[m][f], s[f])
         safety[m] = np.where(s > 0, np.clip(z, 0.0, None) * s, 0.0)
 
     m = dist == "gamma"
     if m.any():
-        mu, s = mean_p[m], sigma[m]
+        mu, s, f = mean_p[m], sigma[m], classic[m]
         k, th = (mu / s) ** 2, s**2 / mu
-        level = np.where(
-            is_fill[m],
-            _bisect(lambda x: gamma_loss(x, k, th) - allowed[m], np.zeros(len(mu)), mu + 60 * s),
-            stats.gamma.ppf(a[m], k, scale=th),
-        )
+        level = stats.gamma.ppf(a[m], k, scale=th)
+        if f.any():
+            level[f] = _bisect(lambda x: gamma_loss(x, k[f], th[f]) - allowed[m][f], np.zeros(int(f.sum())),
+                               mu[f] + 60 * s[f])
         safety[m] = np.maximum(level, mu) - mu
 
     m = dist == "poisson"
     if m.any():
-        mu = mean_p[m]
-        level = np.where(
-            is_fill[m],
-            _bisect(lambda x: poisson_loss(x, mu) - allowed[m], np.zeros(len(mu)), mu + 60 * np.sqrt(mu) + 10),
-            stats.poisson.ppf(a[m], mu),
-        )
+        mu, f = mean_p[m], classic[m]
+        level = stats.poisson.ppf(a[m], mu)
+        if f.any():
+            level[f] = _bisect(lambda x: poisson_loss(x, mu[f]) - allowed[m][f], np.zeros(int(f.sum())),
+                               mu[f] + 60 * np.sqrt(mu[f]) + 10)
         safety[m] = np.maximum(level, mu) - mu
 
     rows = np.flatnonzero(dist == "empirical")
     if len(rows):
         mat = _padded(summed, rows, pol)
-        count = np.sum(np.isfinite(mat), axis=1)
+        f = classic[rows]
+        x = np.array([np.nanquantile(mat[i], a[r]) if not f[i] else 0.0 for i, r in enumerate(rows)])
+        if f.any():
+            sub = mat[f]
+            count = np.sum(np.isfinite(sub), axis=1)
 
-        def loss(x):
-            return np.nansum(np.clip(mat - x[:, None], 0.0, None), axis=1) / count
+            def loss(v):
+                return np.nansum(np.clip(sub - v[:, None], 0.0, None), axis=1) / count
 
-        lo = np.nanmin(mat, axis=1) - 1.0
-        hi = np.nanmax(mat, axis=1) + 1.0
-        fill_x = _bisect(lambda x: loss(x) - allowed[rows], lo, hi)
-        csl_x = np.array([np.nanquantile(mat[i], a[r]) for i, r in enumerate(rows)])
-        safety[rows] = np.clip(np.where(is_fill[rows], fill_x, csl_x), 0.0, None)
+            x[f] = _bisect(lambda v: loss(v) - allowed[rows[f]], np.nanmin(sub, axis=1) - 1.0, np.nanmax(sub, axis=1) + 1.0)
+        safety[rows] = np.clip(x, 0.0, None)
 
     # Shortage per cycle and the implied CSL at the chosen stock, under each row's
     # distribution (the same loss functions the fill-group allocation uses).
