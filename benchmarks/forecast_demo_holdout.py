@@ -11,7 +11,9 @@ is passed as ``future``, as the nightly job passes ``promotions.csv``. Run from 
 Prints, overall and per demand class (the class the quantiles are calibrated in, with
 ``short`` for series of less than ``2 H`` periods):
 
-- MASE (seasonal naive scale, m = 52, per series, then mean and median), WAPE and bias
+- MASE (seasonal naive scale, m = 52, per series, then mean and median), RMSSE (per
+  series, then mean; the M5 score, which rates the mean where MASE rates the median: for
+  a series that sells in few weeks MASE favours forecasting zero), WAPE and bias
   (``sum(f - y) / sum(y)``) of the mean forecast;
 - coverage of q50 / q90 / q95 (``forecasting.quantiles.coverage_by_class``): ``q90<=``
   is the share of actuals at or below the quantile, ``P(Y <= Q)``, the figure the
@@ -25,6 +27,8 @@ Prints, overall and per demand class (the class the quantiles are calibrated in,
 The hold-out is one 13-week window: every series sees the same weeks (same season phase,
 same promotions), so its coverage is one draw of a strongly correlated sample; treat a
 difference of a few points between two runs with care.
+``--compare-select-intermittent`` runs it again with intermittent and lumpy series ranked
+by ``select_by`` like the others (``select_by_intermittent=None``).
 ``--compare-alpha A`` runs the forecast a second time with ``selection_alpha=A``
 (``1.0`` = plain minimum of the backtest scores) and prints the same table.
 """
@@ -46,8 +50,8 @@ QUANTILES = (0.5, 0.9, 0.95)
 
 
 def score(res, hist: pd.DataFrame, act: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-class table and per-series MASE of one forecast result."""
-    from forecasting.metrics import mase
+    """Per-class table and per-series MASE and RMSSE of one forecast result."""
+    from forecasting.metrics import mase, rmsse
     from forecasting.quantiles import coverage_by_class, quantile_column
 
     sel = res.selection
@@ -59,15 +63,18 @@ def score(res, hist: pd.DataFrame, act: pd.DataFrame) -> tuple[pd.DataFrame, pd.
     train = {k: g["qty"].to_numpy(float) for k, g in hist.groupby(["sku", "location"], sort=False)}
     per_series = []
     for (sku, loc), g in fc.groupby(["sku", "location"], sort=False):
-        per_series.append((g["cls"].iloc[0], g["model"].iloc[0],
-                           mase(g["qty"].to_numpy(float), g["mean"].to_numpy(float), train[(sku, loc)], 52)))
-    ps = pd.DataFrame(per_series, columns=["cls", "model", "mase"])
+        y, f = g["qty"].to_numpy(float), g["mean"].to_numpy(float)
+        per_series.append((g["cls"].iloc[0], g["model"].iloc[0], mase(y, f, train[(sku, loc)], 52),
+                           rmsse(y, f, train[(sku, loc)])))
+    ps = pd.DataFrame(per_series, columns=["cls", "model", "mase", "rmsse"])
     rows = []
     for name, f in [*fc.groupby("cls", sort=True), ("all", fc)]:
-        m = ps["mase"] if name == "all" else ps.loc[ps["cls"] == name, "mase"]
+        part = ps if name == "all" else ps.loc[ps["cls"] == name]
+        m = part["mase"]
         y, mean = f["qty"].to_numpy(float), f["mean"].to_numpy(float)
         rows.append({"class": name, "series": int(m.size), "p0": float(np.mean(y == 0)),
                      "MASE": float(np.nanmean(m)), "MASE_med": float(np.nanmedian(m)),
+                     "RMSSE": float(np.nanmean(part["rmsse"])),
                      "WAPE": float(np.abs(y - mean).sum() / y.sum()) if y.sum() > 0 else np.nan,
                      "bias": float((mean - y).sum() / y.sum()) if y.sum() > 0 else np.nan})
     cov = coverage_by_class(fc.rename(columns={"qty": "actual"}), QUANTILES, by="cls")
@@ -86,6 +93,8 @@ def main() -> None:
                    help="also run with this selection_alpha (1.0 = plain minimum)")
     p.add_argument("--compare-no-plan", action="store_true",
                    help="also run without the promotion calendar of the hidden weeks")
+    p.add_argument("--compare-select-intermittent", action="store_true",
+                   help="also run with intermittent and lumpy series ranked by select_by (MASE) like the others")
     p.add_argument("--compare-no-top-down", action="store_true",
                    help="also run without the configured forecast.top_down aggregates")
     args = p.parse_args()
@@ -112,6 +121,8 @@ def main() -> None:
         runs.append((f"selection_alpha={args.compare_alpha:g}", {"selection_alpha": args.compare_alpha, "future": plan}))
     if args.compare_no_plan and plan is not None:
         runs.append(("no promotion calendar", {"future": None}))
+    if args.compare_select_intermittent:
+        runs.append(("intermittent and lumpy ranked by select_by", {"future": plan, "select_by_intermittent": None}))
     aggregates = forecast_top_down(ds, settings)
     if args.compare_no_top_down and aggregates is not None:
         runs.append(("no top-down aggregates", {"future": plan, "top_down": None}))

@@ -117,6 +117,8 @@ DEFAULT_CANDIDATES: dict[str, tuple[str, ...]] = {
 FALLBACK_CHAIN: tuple[str, ...] = ("seasonal_naive", "moving_average")
 #: Scores kept per candidate (``select_by`` must be one of them).
 SCORES = ("mase", "rmsse", "wape", "bias")
+#: Demand classes ranked by ``select_by_intermittent`` (see :class:`ForecastConfig`).
+MEAN_SCORED_CLASSES = ("intermittent", "lumpy")
 
 _KEYS = ["sku", "location"]
 _ORCHESTRATOR_MODELS = (GLOBAL_MODEL, SHAPE_MODEL, TOP_DOWN_MODEL)
@@ -187,6 +189,15 @@ class ForecastConfig:
         estimated at the first origin and reused (frozen) at the later ones.
     select_by : str
         Score that ranks candidates: ``mase`` (default), ``rmsse`` or ``wape``.
+    select_by_intermittent : str or None
+        Score that ranks the candidates of ``intermittent`` and ``lumpy`` series
+        (:data:`MEAN_SCORED_CLASSES`); None: ``select_by``. Default ``rmsse``: an
+        absolute error is smallest at the median, and the median of a series that sells
+        in few weeks is zero, so MASE (or WAPE) ranks a forecast that says "nothing"
+        above one that is right on average (Kolassa 2016, "Evaluating predictive count
+        data distributions in retail sales forecasting", IJF 32(3); the reason the M5
+        competition scored by RMSSE, Makridakis, Spiliotis and Assimakopoulos 2022, IJF
+        38(4)). Safety stock and orders are set on the mean, which squared errors score.
     selection_alpha : float
         Significance level of the paired test that lets a challenger replace the class's
         first candidate (the default), see :func:`select_candidate`. Picking the minimum
@@ -209,8 +220,15 @@ class ForecastConfig:
     model_params: Mapping[str, Mapping] = field(default_factory=dict)
     refit_backtest: bool = False
     select_by: str = "mase"
+    select_by_intermittent: str | None = "rmsse"
     selection_alpha: float = 0.1
     seed: int = 0
+
+    def score_for(self, demand_class: str) -> str:
+        """The score that ranks the candidates of a series of ``demand_class``."""
+        if self.select_by_intermittent and demand_class in MEAN_SCORED_CLASSES:
+            return self.select_by_intermittent
+        return self.select_by
 
 
 @dataclass
@@ -289,8 +307,11 @@ class ForecastResult:
     selection : pandas.DataFrame
         One row per series: sku, location, model, demand_class, n_obs, adi, cv2, short,
         n_origins, mase, rmsse, wape, bias (the used model's backtest, DESIGN.md
-        formulas, ``nan`` where a denominator is zero), ``mase_<model>`` per candidate
-        (the ranking score, see :class:`SeriesOutcome`), error_scale (``s_i`` of
+        formulas, ``nan`` where a denominator is zero), selected_by (the score that ranked
+        the series' candidates: ``select_by``, or ``select_by_intermittent`` for
+        intermittent and lumpy series), ``mase_<model>`` per candidate (its backtest
+        MASE), ``score_<model>`` per candidate (its ranking score in ``selected_by``,
+        see :class:`SeriesOutcome`), error_scale (``s_i`` of
         :mod:`forecasting.quantiles`, units per period), ``pinball_q..`` (the used
         model's backtest pinball loss per quantile, units per period), group, shape
         (the borrowed profile's group or ""), promo_lift, price_elasticity, fallback,
@@ -767,7 +788,8 @@ def forecast_series(
         if e.shape != (n,) or known.shape != (n + h,) or not (np.all(e > 0) and np.all(known > 0)):
             raise ValueError(f"effect must be positive arrays of {n} and {n + h} multipliers")
         y_fit = y / e
-    bt = _Backtest(y, origins, h, cfg.season_length, cfg.select_by, cfg.refit_backtest, cfg.max_multiple,
+    select_by = cfg.score_for(cls.label)
+    bt = _Backtest(y, origins, h, cfg.season_length, select_by, cfg.refit_backtest, cfg.max_multiple,
                    fit_y=y_fit, multiplier=None if known is None else known[:n])
     for name in names:
         raws: list = []
@@ -804,10 +826,10 @@ def forecast_series(
         per_origin[name] = ranks
         if runs:
             cand_scores[name] = cand
-        if cfg.select_by == "mase":
+        if select_by == "mase":
             scores[name] = float(np.mean(ranks)) if ranks.size else float("nan")
         else:
-            scores[name] = float(cand_scores[name][cfg.select_by]) if runs else float("nan")
+            scores[name] = float(cand_scores[name][select_by]) if runs else float("nan")
 
     # The default (first listed candidate) unless a listed challenger beats it
     # consistently across origins (paired test, ``select_candidate``); the rest follow
@@ -1077,6 +1099,7 @@ def forecast(
     global_params: Mapping[str, Any] | None = None,
     future: pd.DataFrame | None = None,
     select_by: str = "mase",
+    select_by_intermittent: str | None = "rmsse",
     calibrate: bool = True,
     selection_alpha: float = 0.1,
     promo_effects: bool = True,
@@ -1153,6 +1176,10 @@ def forecast(
         it, the backtest also uses the (then known) promotions of its target periods.
     select_by : str
         Backtest score that ranks candidates: ``mase``, ``rmsse`` or ``wape``.
+    select_by_intermittent : str or None
+        The score that ranks ``intermittent`` and ``lumpy`` series instead (default
+        ``rmsse``, scored on the mean rather than the median; see
+        :class:`ForecastConfig`); None: ``select_by`` for every class.
     selection_alpha : float
         Significance level of the paired test across backtest origins that a challenger
         must pass to replace the class's first candidate (see :class:`ForecastConfig`
@@ -1223,6 +1250,8 @@ def forecast(
         raise ValueError(f"backtest_step must be >= 1, got {backtest_step}")
     if select_by not in ("mase", "rmsse", "wape"):
         raise ValueError(f"select_by must be mase, rmsse or wape, got {select_by!r}")
+    if select_by_intermittent not in (None, "mase", "rmsse", "wape"):
+        raise ValueError(f"select_by_intermittent must be mase, rmsse, wape or None, got {select_by_intermittent!r}")
     qs = check_quantiles(quantiles)
     table = candidate_table(candidates)
     cfg = ForecastConfig(
@@ -1236,6 +1265,7 @@ def forecast(
         model_params={k: dict(v) for k, v in (model_params or {}).items()},
         refit_backtest=bool(refit_backtest),
         select_by=select_by,
+        select_by_intermittent=select_by_intermittent,
         selection_alpha=float(selection_alpha),
         seed=int(seed),
     )
@@ -1329,8 +1359,8 @@ def forecast(
                             model_params=model_params, short_widen=short_widen, min_pool=min_pool,
                             chunks_per_job=chunks_per_job, end=grid[-1], refit_backtest=refit_backtest,
                             groups=groups_g, scheduler=scheduler, global_model=False, future=future_g,
-                            select_by=select_by, calibrate=False, selection_alpha=selection_alpha,
-                            promo_effects=promo_effects)
+                            select_by=select_by, select_by_intermittent=select_by_intermittent, calibrate=False,
+                            selection_alpha=selection_alpha, promo_effects=promo_effects)
 
         window = int(top_down_window) if top_down_window else max(m, h)
         td_ext, td_result, td = aggregate_top_down(keys, Y, start_pos, grid, promo, price, td_labels, group_of,
@@ -1466,8 +1496,11 @@ def forecast(
     sel["n_origins"] = [len(np.unique(o.origins)) for o in outcomes]
     for col in SCORES:
         sel[col] = [o.chosen_scores[col] for o in outcomes]
+    sel["selected_by"] = [cfg.score_for(o.demand_class) for o in outcomes]
     for name in cand_names:
-        sel[f"mase_{name}"] = [o.scores.get(name, np.nan) for o in outcomes]
+        sel[f"mase_{name}"] = [o.candidate_scores.get(name, {}).get("mase", np.nan) for o in outcomes]
+    for name in cand_names:
+        sel[f"score_{name}"] = [o.scores.get(name, np.nan) for o in outcomes]
     sel["error_scale"] = qres.scales
     for j, q in enumerate(qs):
         sel[f"pinball_{quantile_column(q)}"] = qres.pinball[:, j]

@@ -24,7 +24,7 @@ demand. :func:`refresh` is that weekly step:
   from 1.03 to 0.86 of the true mean over a rising quarter);
 - series that chose the run-level ``global`` model get a stand-in, recorded in the
   selection's ``refresh`` column: their best non-global candidate by the previous
-  backtest score (``mase_<model>`` columns), fully fitted (``global_stand_in=
+  backtest ranking score (``score_<model>`` columns), fully fitted (``global_stand_in=
   "second_best"``, the default; one boosting fit per week on the whole panel costs more
   than the rest of the refresh), or their previous forecast carried forward
   (``"previous"``) for the periods it still covers;
@@ -259,7 +259,7 @@ def _refresh_chunk(series, names, params, stand_ins, profiles, h, m, max_multipl
 def _second_best(row: pd.Series, columns: Sequence[str]) -> str:
     best, score = None, np.inf
     for col in columns:
-        name = col[len("mase_"):]
+        name = col.split("_", 1)[1]
         if name == GLOBAL_MODEL or name not in MODELS:  # a shape needs a profile: not a stand-in
             continue
         value = row[col]
@@ -444,7 +444,9 @@ def refresh(
                 profiles[i] = pooled[key][(start_pos[i] + np.arange(m)) % m]
 
     # ---- the global model's stand-in ---------------------------------------------------
-    mase_cols = [c for c in prev_rows.columns if c.startswith("mase_")]
+    # the ranking score of every candidate (older results carry it as ``mase_<model>``)
+    prefix = "score_" if any(c.startswith("score_") for c in prev_rows.columns) else "mase_"
+    mase_cols = [c for c in prev_rows.columns if c.startswith(prefix)]
     chosen = prev_rows["model"].astype(str).to_numpy()
     # a refresh of a refresh keeps the last full run's choice on record (and its stand-ins)
     selected = (prev_rows["selected_model"].astype(str).to_numpy() if "selected_model" in prev_rows else chosen.copy())

@@ -247,6 +247,7 @@ def forecast_options(settings: Settings) -> dict:
         "scheduler": fc.scheduler,
         "global_model": fc.global_model,
         "select_by": fc.select_by,
+        "select_by_intermittent": fc.select_by_intermittent,
         "calibrate": fc.calibrate_quantiles,
     }
 

@@ -39,6 +39,11 @@ class ForecastSettings(_Section):
     scheduler: str | None = Field(None, description="Dask scheduler address, e.g. tcp://host:8786 (else local processes)")
     global_model: bool = Field(True, description="train the gradient-boosting model across all series")
     select_by: Literal["mase", "rmsse", "wape"] = Field("mase", description="backtest score that picks the model")
+    select_by_intermittent: Literal["mase", "rmsse", "wape"] | None = Field(
+        "rmsse",
+        description="backtest score that picks the model of intermittent and lumpy series (null: select_by); "
+                    "rmsse scores the mean, which orders are set on: an absolute error prefers forecasting zero",
+    )
     calibrate_quantiles: bool = Field(True, description="calibrate quantile levels on held-out backtest origins")
     shape_groups: list[Literal["category", "region"]] = Field(
         default_factory=lambda: ["category", "region"],
