@@ -65,6 +65,7 @@ from optimization.simulation import Network, bullwhip_metrics, simulate, steady_
 from pipelines.backtest import VmiPolicy
 
 __all__ = ["OracleProblem", "LotAwareOracle", "LevelOrderUpTo", "TrueDistributionOrderUpTo", "TrueMeanVmiPolicy", "protection_quantile",
+           "shortfall_below_levels",
            "UNLIMITED"]
 
 #: Stock of every SKU at every DC in the oracle's runs (units): far above anything the
@@ -105,6 +106,73 @@ def protection_quantile(mean: np.ndarray, var: np.ndarray, alpha) -> np.ndarray:
     k = mean[random] ** 2 / var[random]
     out[random] = gammaincinv(k, alpha[random]) * var[random] / mean[random]
     return out
+
+
+def shortfall_below_levels(records: dict, levels: np.ndarray, network: Network, lot_size: np.ndarray | None,
+                           warmup: int, lost_sales: bool = False) -> dict:
+    r"""How often a replay left its dealers below the levels it planned, and whether the DC was why.
+
+    The dealer's inventory position after the period's shipments is rebuilt from the
+    replay's records (:data:`optimization.simulation.RECORDS`): net stock at the end of
+    period :math:`t` plus the period's demand (its sales, with lost sales) plus what is
+    still in transit, the shipments of the last :math:`L` periods including :math:`t`,
+
+    .. math:: IP_t = I_t - B_t + D_t + \sum_{k=0}^{L-1} q_{t-k},
+
+    and set against the planned level :math:`S_t`. A plain order-up-to with enough DC
+    stock never ends a period below its level by more than half a unit (whole-unit
+    orders); a plan that does is not executing its own targets. The DC is taken as the
+    cause when it ended the period with less than one of the SKU's lots (the least it can
+    ship). Stock the DC still owes the dealer is not counted as in transit: a VMI plan
+    ships only what its DC holds.
+
+    Parameters
+    ----------
+    records : dict of str -> numpy.ndarray
+        ``SimulationResult.records`` (arrays of shape (n_periods, n_skus, n_locations)).
+    levels : numpy.ndarray, shape (n_skus, n_dealers, n_periods)
+        Planned level of every dealer cell and replayed period (units; NaN or <= 0: none
+        planned), e.g. ``BacktestReplay.targets["vmi"]["band_order_up_to"]``.
+    network : Network
+    lot_size : numpy.ndarray of shape (n_skus,), optional
+        Smallest shipment per SKU (units); None: one unit.
+    warmup : int
+        Leading periods left out, as in the replay's metrics.
+    lost_sales : bool
+        The replay's ``backtest.lost_sales``.
+
+    Returns
+    -------
+    dict
+        ``share`` (of planned dealer-periods ending the shipments more than half a unit
+        below the level), ``units_per_period`` (the shortfall summed over those, per
+        measured period, units), ``dc_short_share`` (of those, the share whose DC held
+        less than one lot at the end of the period).
+    """
+    ship = records["dealer_received"]
+    n_t = ship.shape[0]
+    lead = np.asarray(network.dealer_lead, dtype=int)
+    in_transit = np.zeros_like(ship)
+    for k in range(int(lead.max(initial=0))):
+        earlier = np.zeros_like(ship)
+        earlier[k:] = ship[: n_t - k]
+        in_transit += np.where(k < lead[None, None, :], earlier, 0.0)
+    used = records["dealer_served"] if lost_sales else records["dealer_demand"]
+    position = records["dealer_on_hand"] - records["dealer_backorders"] + used + in_transit
+    target = np.moveaxis(np.asarray(levels, dtype=float), 2, 0)[:n_t]
+    window = slice(int(warmup), n_t)
+    gap = np.nan_to_num(target[window], nan=0.0) - position[window]
+    planned = np.isfinite(target[window]) & (target[window] > 0)
+    below = planned & (gap > 0.5)
+    lot = np.ones(ship.shape[1]) if lot_size is None else np.maximum(np.asarray(lot_size, dtype=float), 1.0)
+    dc_left = records["dc_on_hand"][window][:, :, np.asarray(network.dealer_dc, dtype=int)]
+    starved = below & (dc_left < lot[None, :, None])
+    periods = max(n_t - int(warmup), 1)
+    return {
+        "share": float(below.sum() / max(planned.sum(), 1)),
+        "units_per_period": float(gap[below].sum() / periods),
+        "dc_short_share": float(starved.sum() / max(below.sum(), 1)),
+    }
 
 
 class LevelOrderUpTo:

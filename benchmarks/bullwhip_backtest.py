@@ -26,7 +26,9 @@ own order-up-to levels of every week, and the same held inside the dealers' min/
 as the LP holds them, replayed as a plain order-up-to under the oracle's conditions
 (:meth:`benchmarks._oracle.OracleProblem.run_levels`), each against the oracle at its
 own fill; what VMI's own replay holds beyond the second line is the cost of executing
-the targets (the LP's choices, the DCs' stock-outs, lot rounding). ``--forecasts truth``
+the targets (the LP's choices, the DCs' stock-outs, lot rounding); the last line says how
+often VMI's dealers ended a week's shipments below the levels and how often their DC then
+held less than one lot (:func:`benchmarks._oracle.shortfall_below_levels`). ``--forecasts truth``
 feeds VMI the generator's true means instead of supplyplan's forecasts (a diagnostic:
 what the plan makes of perfect forecasts, :class:`benchmarks._oracle.TrueMeanVmiPolicy`).
 
@@ -161,7 +163,7 @@ def oracle_report(rep, settings, seed: int, table) -> None:
     """Print the oracle bound and frontier of the replay ``rep`` (see the module docstring)."""
     import numpy as np
 
-    from benchmarks._oracle import OracleProblem
+    from benchmarks._oracle import OracleProblem, shortfall_below_levels
     from pipelines.demo_data import generate_demo_data
 
     t0 = time.perf_counter()
@@ -227,6 +229,12 @@ def oracle_report(rep, settings, seed: int, table) -> None:
                   f"{res['avg_on_hand'] / at['avg_on_hand']:.3f} x the oracle")
         print(f"  VMI's own replay (LP, DC stock, lot rounding): fill {vmi_fill:.4f}, on hand {vmi_stock:.0f} = "
               f"{vmi_x:.3f} x the oracle")
+        gaps = shortfall_below_levels(rep.results["vmi"].records, targets["band_order_up_to"], rep.setup.network,
+                                      rep.setup.lot_size if settings.backtest.order_lots else None, rep.warmup,
+                                      lost_sales=settings.backtest.lost_sales)
+        print(f"  VMI's dealer positions after shipping, below those levels (in band): {gaps['share']:.1%} of "
+              f"dealer-weeks, {gaps['units_per_period']:.0f} units a week; the DC held less than a lot at the end "
+              f"of {gaps['dc_short_share']:.0%} of them")
     print(f"oracle: {runs} replays in {time.perf_counter() - t0:.1f} s")
 
 

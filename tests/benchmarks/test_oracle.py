@@ -183,3 +183,28 @@ def test_vmi_with_perfect_forecasts_sees_the_true_means_and_only_past_errors(tmp
     actual = demand.loc[(demand["sku"].astype(str) == row["sku"]) & (demand["location"].astype(str) == row["location"])
                         & (demand["date"] == pd.Timestamp(row["date"])), "qty"]
     assert float(actual.iloc[0]) == row["actual"]
+
+
+@pytest.mark.parametrize("lead", [0, 1, 2])
+def test_shortfall_below_levels_is_zero_for_an_order_up_to_and_names_an_empty_dc(lead):
+    from benchmarks._oracle import LevelOrderUpTo, UNLIMITED, shortfall_below_levels
+    from optimization.simulation import simulate, steady_state_start
+
+    rng = np.random.default_rng(11)
+    n_t, level = 120, 14.0
+    net = Network(skus=["A"], dealers=["D"], dcs=["C"], dealer_dc=[0], dealer_lead=[lead], dc_lead=[2])
+    demand = rng.poisson(4.0, n_t).reshape(1, 1, n_t).astype(float)
+    levels = np.full((1, 1, n_t), level)
+    policy = LevelOrderUpTo(net, levels)
+
+    def replay(dc_stock):
+        start = steady_state_start(net, levels[:, :, 0], np.full((1, 1), dc_stock), np.full((1, 1), 4.0), np.zeros((1, 1)))
+        start.dc_on_hand = np.full((1, 1), dc_stock)
+        return simulate(net, demand, policy, 0, initial=start).records
+
+    full = shortfall_below_levels(replay(UNLIMITED), levels, net, np.ones(1), warmup=3)
+    assert full["share"] == 0.0 and full["units_per_period"] == 0.0
+    # a DC that starts with 100 units and never reorders runs dry after about 25 weeks
+    dry = shortfall_below_levels(replay(100.0), levels, net, np.ones(1), warmup=3)
+    assert 0.5 < dry["share"] < 1.0 and dry["units_per_period"] > 1.0
+    assert dry["dc_short_share"] == 1.0
