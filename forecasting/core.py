@@ -115,8 +115,10 @@ DEFAULT_CANDIDATES: dict[str, tuple[str, ...]] = {
 }
 #: Always backtested after the candidates, so that a fallback has errors too.
 FALLBACK_CHAIN: tuple[str, ...] = ("seasonal_naive", "moving_average")
-#: Scores kept per candidate (``select_by`` must be one of them).
+#: Scores kept per candidate.
 SCORES = ("mase", "rmsse", "wape", "bias")
+#: Scores that can rank candidates (``select_by``, ``select_by_intermittent``).
+RANKING_SCORES = ("mase", "rmsse", "wape")
 #: Demand classes ranked by ``select_by_intermittent`` (see :class:`ForecastConfig`).
 MEAN_SCORED_CLASSES = ("intermittent", "lumpy")
 
@@ -1248,9 +1250,9 @@ def forecast(
         raise ValueError(f"backtest_windows must be >= 1, got {backtest_windows}")
     if backtest_step is not None and int(backtest_step) < 1:
         raise ValueError(f"backtest_step must be >= 1, got {backtest_step}")
-    if select_by not in ("mase", "rmsse", "wape"):
+    if select_by not in RANKING_SCORES:
         raise ValueError(f"select_by must be mase, rmsse or wape, got {select_by!r}")
-    if select_by_intermittent not in (None, "mase", "rmsse", "wape"):
+    if select_by_intermittent is not None and select_by_intermittent not in RANKING_SCORES:
         raise ValueError(f"select_by_intermittent must be mase, rmsse, wape or None, got {select_by_intermittent!r}")
     qs = check_quantiles(quantiles)
     table = candidate_table(candidates)
