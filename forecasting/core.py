@@ -1217,7 +1217,8 @@ def forecast(
         ``forecasts`` (>= 0, no NaN, quantiles monotone), ``selection``, ``errors``,
         ``scores``, ``coverage``, ``effects``, ``errors_by_step`` and ``metrics`` with:
         n_series, n_short, n_fallback, n_fallback_error / _nonfinite / _explosion,
-        mean_mase, median_mase, wape, bias (pooled over the backtest),
+        mean_mase, median_mase, mean_rmsse, median_rmsse (of each series' chosen model),
+        wape, bias (pooled over the backtest),
         ``backtest_coverage_q..`` (in-sample share of backtest actuals at or below the
         quantile rebuilt from the pooled errors), ``holdout_coverage_q.._<class>``
         (leave-one-origin-out), ``quantiles_poisson``, ``n_model_<name>``,
@@ -1641,6 +1642,13 @@ def _run_metrics(outcomes, sel, err, err_series, qres, groups, qs) -> dict:
     finite = mase[np.isfinite(mase)]
     out["mean_mase"] = float(finite.mean()) if finite.size else float("nan")
     out["median_mase"] = float(np.median(finite)) if finite.size else float("nan")
+    # RMSSE scores the mean for every class (MASE is smallest at the median, which is
+    # zero for intermittent series): the champion gate's default, consistent with the
+    # ranking of intermittent and lumpy series (ForecastConfig.select_by_intermittent).
+    rmsse = sel["rmsse"].to_numpy(dtype=float)
+    finite = rmsse[np.isfinite(rmsse)]
+    out["mean_rmsse"] = float(finite.mean()) if finite.size else float("nan")
+    out["median_rmsse"] = float(np.median(finite)) if finite.size else float("nan")
     actual = err["actual"].to_numpy(dtype=float)
     fcst = err["forecast"].to_numpy(dtype=float)
     total = float(actual.sum())

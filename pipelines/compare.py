@@ -20,7 +20,7 @@ from pipelines.settings import ConfigError, Settings
 __all__ = ["RunSummary", "Comparison", "find_run", "compare_runs", "format_comparison", "CompareError"]
 
 #: Forecast accuracy figures shown (nightly metric names without the ``forecast_`` prefix).
-ACCURACY = ("mean_mase", "median_mase", "wape", "bias", "n_series", "n_short", "n_fallback",
+ACCURACY = ("mean_mase", "median_mase", "mean_rmsse", "median_rmsse", "wape", "bias", "n_series", "n_short", "n_fallback",
             "backtest_coverage_q50", "backtest_coverage_q90", "backtest_coverage_q95")
 #: Backtest figures shown per policy and echelon.
 BACKTEST = ("bullwhip_ratio", "bullwhip_ratio_consumer", "fill_rate", "cycle_service_level", "avg_on_hand",

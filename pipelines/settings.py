@@ -190,10 +190,17 @@ class ChampionSettings(_Section):
     A new version takes the alias only when its forecast backtest beats the champion's
     on ``metric`` (lower is better) by more than ``min_improvement`` (relative). The
     nightly job forecasts with the champion's settings when ``use_champion`` is true.
+
+    The default, ``mean_rmsse``, scores each series' mean forecast on squared errors, as
+    the backtest ranks intermittent and lumpy series (``forecast.select_by_intermittent``):
+    an absolute-error figure such as ``mean_mase`` is smallest at the median, which is
+    zero for those series, so it would favour a version that forecasts less of their
+    demand than they have. A champion logged before its version had the figure gives way
+    to the first version that has it (the decision says so).
     """
 
-    metric: Literal["mean_mase", "median_mase", "wape", "abs_bias"] = Field(
-        "mean_mase", description="forecast-backtest figure compared (lower is better)"
+    metric: Literal["mean_rmsse", "median_rmsse", "mean_mase", "median_mase", "wape", "abs_bias"] = Field(
+        "mean_rmsse", description="forecast-backtest figure compared (lower is better)"
     )
     min_improvement: float = Field(0.0, ge=0, lt=1, description="relative improvement needed to take over")
     alias: str = Field("champion", min_length=1, description="registered-model alias")

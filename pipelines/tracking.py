@@ -247,7 +247,10 @@ class Tracker:
             if not math.isfinite(new_value):
                 decision = ChampionDecision(False, current.version, current.version, cfg.metric, new_value, champ_value,
                                             "new version has no finite backtest figure")
-            elif not math.isfinite(champ_value) or new_value < champ_value * (1.0 - cfg.min_improvement):
+            elif not math.isfinite(champ_value):
+                decision = ChampionDecision(True, version, current.version, cfg.metric, new_value, champ_value,
+                                            f"the champion has no {cfg.metric} figure")
+            elif new_value < champ_value * (1.0 - cfg.min_improvement):
                 decision = ChampionDecision(True, version, current.version, cfg.metric, new_value, champ_value, "beats the champion")
             else:
                 decision = ChampionDecision(False, current.version, current.version, cfg.metric, new_value, champ_value,

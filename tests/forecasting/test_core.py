@@ -64,6 +64,9 @@ def test_selection_and_errors_tables(small_result):
             assert row[f"mase_{row['model']}"] == pytest.approx(row["mase"])
     assert res.metrics["n_series"] == len(sel)
     assert 0 < res.metrics["mean_mase"] < 3
+    # the champion gate's default figure: the chosen models' RMSSE over the series
+    assert res.metrics["mean_rmsse"] == pytest.approx(np.nanmean(sel["rmsse"].to_numpy(float)))
+    assert res.metrics["median_rmsse"] == pytest.approx(np.nanmedian(sel["rmsse"].to_numpy(float)))
 
 
 def test_zero_and_short_series_behave(small_result):

@@ -41,10 +41,12 @@ def selection(n=3, **extra):
     return frame
 
 
-def log_version(settings, mean_mase, options=OPTIONS, inputs="in-1"):
+def log_version(settings, figure, options=OPTIONS, inputs="in-1"):
+    """Log a version whose mean RMSSE (the default gate) and mean MASE are ``figure``."""
     tracker = Tracker(settings)
-    with tracker.start(run_name="night", tags={"supplyplan.kind": "nightly", "supplyplan.run_id": f"r-{mean_mase}"}):
-        version = tracker.log_forecaster(options, selection(), {"mean_mase": mean_mase, "wape": 0.3, "bias": -0.1},
+    with tracker.start(run_name="night", tags={"supplyplan.kind": "nightly", "supplyplan.run_id": f"r-{figure}"}):
+        version = tracker.log_forecaster(options, selection(),
+                                         {"mean_rmsse": figure, "mean_mase": figure, "wape": 0.3, "bias": -0.1},
                                          {"supplyplan.inputs_fingerprint": inputs})
         decision = tracker.promote(version)
     return version, decision
@@ -83,6 +85,20 @@ def test_champion_moves_only_when_the_backtest_beats_it(tmp_path):
     tags = mlflow.MlflowClient().get_model_version(settings.registered_model, v2).tags
     assert tags["supplyplan.champion_decision"].startswith("kept: champion v" + v1)
     assert float(tags["supplyplan.metric.mean_mase"]) == 0.95
+    assert d3.metric == "mean_rmsse"  # the default gate scores the mean, as intermittent series are ranked
+
+
+def test_a_champion_without_the_gate_figure_gives_way_and_says_why(tmp_path):
+    # a champion logged before its version carried mean_rmsse (MASE only)
+    old = settings_for(tmp_path, metric="mean_mase")
+    tracker = Tracker(old)
+    with tracker.start(run_name="n", tags={}):
+        v1 = tracker.log_forecaster(OPTIONS, selection(), {"mean_mase": 0.5})
+        assert tracker.promote(v1).promoted
+    v2, d2 = log_version(settings_for(tmp_path), 0.9)
+    assert d2.promoted and d2.previous == v1 and "has no mean_rmsse figure" in d2.reason
+    v3, d3 = log_version(settings_for(tmp_path), 1.0)
+    assert not d3.promoted and champion_version(old).version == v2
 
 
 def test_min_improvement_and_metric_are_configurable(tmp_path):
@@ -185,7 +201,7 @@ def test_nightly_forecasts_with_the_champion_and_promotes(tmp_path, monkeypatch)
         tables = {name: pd.DataFrame({"sku": ["S0"], "x": [1.0]}) for name in
                   ("forecasts", "safety_stock", "plan", "alerts", "projection", "slacks", "errors")}
         tables["selection"] = selection()
-        return tables, {"forecast_mean_mase": 0.5, "forecast_wape": 0.2, "forecast_bias": 0.0, "plan_objective": 1.0}
+        return tables, {"forecast_mean_mase": 0.5, "forecast_mean_rmsse": 0.6, "forecast_wape": 0.2, "forecast_bias": 0.0, "plan_objective": 1.0}
 
     class FakeDataset:
         demand = pd.DataFrame({"date": pd.to_datetime(["2024-01-01", "2024-01-08"])})
