@@ -37,8 +37,12 @@ models every ``backtest.refresh_every`` weeks (``configs/demo.yaml``: 13 and 1);
 breakdown line shows forecast, refresh, safety stock and plan seconds.
 
 Every policy orders under the items' lot rules (whole case packs, at least the MOQ), the
-rules the plan honours (``backtest.order_lots``); the baseline ordering any quantity is
-printed as a reference line. The table goes to ``--out``/backtest.csv and the
+rules the plan honours (``backtest.order_lots``); with ``plan.vmi_moq`` false (the demo
+config) VMI ships its dealers whole case packs below the MOQ (under VMI there is no dealer
+order for the MOQ to apply to), while the baseline's and min/max dealers, ordering for
+themselves, keep it; the oracle then orders in case packs too, and a line prints the order
+lines into the dealers per week, what the smaller shipments cost in handling. The baseline
+ordering any quantity is printed as a reference line. The table goes to ``--out``/backtest.csv and the
 order-amplification chart to ``--out``/order_amplification.png.
 
 Usage: ``python benchmarks/bullwhip_backtest.py [--weeks 52] [--data DIR] [--config FILE]
@@ -140,6 +144,12 @@ def main() -> None:
         f = free.set_index("echelon")
         print(f"reference, baseline ordering any quantity (no lot rules): dealer fill {f.loc['dealer', 'fill_rate']:.4f}, "
               f"dealer avg on hand {f.loc['dealer', 'avg_on_hand']:.0f}, dc bullwhip {f.loc['dc', 'bullwhip_ratio']:.3f}")
+    # what smaller lots cost in handling: order lines (SKU x dealer with an order) per week
+    lines = {name: float((res.records["dealer_orders"][rep.warmup:] > 0).sum(axis=(1, 2)).mean())
+             for name, res in rep.results.items()}
+    rule = "whole case packs (plan.vmi_moq false)" if not settings.plan.vmi_moq else "at least the MOQ"
+    print("order lines into dealers per week: " + ", ".join(f"{k} {v:.0f}" for k, v in lines.items())
+          + (f"; VMI ships {rule}" if "vmi" in lines else ""))
     t = table.set_index(["policy", "echelon"])
     if {"baseline", "vmi"} <= set(table["policy"]):
         ratio = t.loc[("vmi", "dc"), "bullwhip_ratio"] / t.loc[("baseline", "dc"), "bullwhip_ratio"]
@@ -161,6 +171,8 @@ def main() -> None:
 
 def oracle_report(rep, settings, seed: int, table) -> None:
     """Print the oracle bound and frontier of the replay ``rep`` (see the module docstring)."""
+    import copy
+
     import numpy as np
 
     from benchmarks._oracle import OracleProblem, shortfall_below_levels
@@ -168,7 +180,13 @@ def oracle_report(rep, settings, seed: int, table) -> None:
 
     t0 = time.perf_counter()
     truth = generate_demo_data(seed=seed, truth=True)["demand_truth"]
-    problem = OracleProblem.from_setup(rep.setup, truth, rep.warmup, lost_sales=settings.backtest.lost_sales,
+    setup = rep.setup
+    if settings.backtest.order_lots and not settings.plan.vmi_moq:
+        # VMI's dealers receive whole case packs: its oracle orders under the same rule
+        setup = copy.copy(rep.setup)
+        setup.lot_size = setup.case_pack
+        print("oracle lots: whole case packs into the dealers, as VMI ships them (plan.vmi_moq false)")
+    problem = OracleProblem.from_setup(setup, truth, rep.warmup, lost_sales=settings.backtest.lost_sales,
                                        order_lots=settings.backtest.order_lots)
     t = table.set_index(["policy", "echelon"])
     base = t.loc[("baseline", "dealer"), "avg_on_hand"] if ("baseline", "dealer") in t.index else None
@@ -230,7 +248,7 @@ def oracle_report(rep, settings, seed: int, table) -> None:
         print(f"  VMI's own replay (LP, DC stock, lot rounding): fill {vmi_fill:.4f}, on hand {vmi_stock:.0f} = "
               f"{vmi_x:.3f} x the oracle")
         gaps = shortfall_below_levels(rep.results["vmi"].records, targets["band_order_up_to"], rep.setup.network,
-                                      rep.setup.lot_size if settings.backtest.order_lots else None, rep.warmup,
+                                      setup.lot_size if settings.backtest.order_lots else None, rep.warmup,
                                       lost_sales=settings.backtest.lost_sales)
         print(f"  VMI's dealer positions after shipping, below those levels (in band): {gaps['share']:.1%} of "
               f"dealer-weeks, {gaps['units_per_period']:.0f} units a week; the DC held less than a lot at the end "

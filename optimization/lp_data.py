@@ -108,7 +108,11 @@ class PlanData:
         to the location, so that serving demand is never cheaper to skip than to ship.
     case_pack, moq : (S,) float
         Shipments are whole multiples of ``case_pack`` units and, when positive, at least
-        ``moq`` units (1 and 0 when the items table has no such columns).
+        ``moq`` units (1 and 0 when the items table has no such columns) on the lanes of
+        ``moq_lane``.
+    moq_lane : (E,) bool
+        Lanes whose shipments honour the MOQ (default all); the others ship whole case
+        packs only (``prepare_plan_data(vmi_moq=False)``: shipments into VMI dealers).
     service_level : (S, L) float
         Cycle service level target of the cell (NaN when none was given).
     """
@@ -141,9 +145,12 @@ class PlanData:
     case_pack: np.ndarray = None
     moq: np.ndarray = None
     service_level: np.ndarray = None
+    moq_lane: np.ndarray = None
 
     def __post_init__(self):
         S, L = len(self.skus), len(self.locations)
+        if self.moq_lane is None:
+            self.moq_lane = np.ones(len(self.lane_o), dtype=bool)
         if self.case_pack is None:
             self.case_pack = np.ones(S)
         if self.moq is None:
@@ -155,6 +162,12 @@ class PlanData:
     def lot_size(self) -> np.ndarray:
         """(S,) smallest positive shipment: MOQ rounded up to whole case packs (units)."""
         return np.maximum(self.case_pack, np.ceil(self.moq / self.case_pack - 1e-9) * self.case_pack)
+
+    @property
+    def lane_lot_size(self) -> np.ndarray:
+        """(S, E) smallest positive shipment per lane (units): :attr:`lot_size` on the
+        lanes of ``moq_lane``, one case pack on the others."""
+        return np.where(self.moq_lane[None, :], self.lot_size[:, None], self.case_pack[:, None])
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -261,6 +274,7 @@ def prepare_plan_data(
     lot_sizing: bool = True,
     min_qty_as: str = "floor",
     review_period: int = 1,
+    vmi_moq: bool = True,
 ) -> PlanData:
     r"""Join the contract tables into :class:`PlanData`.
 
@@ -269,7 +283,9 @@ def prepare_plan_data(
     service class (:func:`service_class_factor`; None: no scaling); the cell's service level
     is the safety-stock table's ``fill_rate`` target where it has one (the critical ratio
     :math:`p / (p + h) = \beta`), else its ``service_level``, else the inventory row's.
-    ``lot_sizing=False`` ignores case_pack and moq.
+    ``lot_sizing=False`` ignores case_pack and moq; ``vmi_moq=False`` keeps the MOQ off the
+    lanes into VMI dealers (whole case packs only there; see
+    :class:`optimization.replenishment.PlanSettings`).
 
     The band's lower end is :math:`\max(SS, m)` with :math:`m` the inventory's
     ``min_qty``: with ``min_qty_as="floor"`` :math:`m` = min_qty; with
@@ -332,6 +348,9 @@ def prepare_plan_data(
         raise ValueError("lane capacity must be >= 0")
     lane_o = np.array([loc_pos.get(o, -1) for o in ln["origin"]], dtype=int)
     lane_d = np.array([loc_pos[d] for d in ln["destination"]], dtype=int)
+    # Under VMI the supplier decides what a dealer receives: the MOQ, a rule for a
+    # customer's own orders, is kept off those lanes when vmi_moq is False.
+    moq_lane = np.array([vmi_moq or kind_of[d] != "dealer" for d in ln["destination"]], dtype=bool)
 
     # SKUs ---------------------------------------------------------------------------------
     fc = forecasts.loc[forecasts["location"].astype(str).isin(loc_pos)].copy()
@@ -458,12 +477,13 @@ def prepare_plan_data(
         # locations with forecast demand keeps at least one lot of the SKU, the reorder
         # point of an (s, Q) echelon whose customers order in lots of Q.
         lot = np.maximum(case_pack, np.ceil(moq / case_pack - 1e-9) * case_pack)
-        supplies = np.zeros((S, L), dtype=bool)
+        reserve = np.zeros((S, L))  # the largest lot a location ships to a customer with demand
         need = demand.sum(axis=2) > 0
-        for o, d in zip(lane_o, lane_d):
+        for o, d, with_moq in zip(lane_o, lane_d, moq_lane):
             if o >= 0:
-                supplies[:, o] |= need[:, d]
-        lower = np.where(supplies & (lot[:, None] > 1), np.maximum(lower, lot[:, None]), lower)
+                reserve[:, o] = np.where(need[:, d], np.maximum(reserve[:, o], lot if with_moq else case_pack),
+                                         reserve[:, o])
+        lower = np.where(reserve > 1, np.maximum(lower, reserve), lower)
     capped = lower > upper
     if capped.any():
         logger.info("safety stock above max_qty for %d sku x location; the band's lower end is capped at max", int(capped.sum()))
@@ -510,4 +530,5 @@ def prepare_plan_data(
         case_pack=case_pack,
         moq=moq,
         service_level=service,
+        moq_lane=moq_lane,
     )

@@ -304,16 +304,16 @@ def build_model(
             n_rows += 1
 
     integrality = None
-    lot = data.lot_size
-    lots = (data.case_pack > 1) | (lot > 1)
+    lot = data.lane_lot_size  # (S, E)
+    lots = (data.case_pack[:, None] > 1) | (lot > 1)
     if exact_lots and lots.any():
         # x = pack * n, lot * y <= x <= M * y per shipment of a SKU with lots.
-        s_i, e_i, t_i = np.nonzero(x_mask & lots[:, None, None])
+        s_i, e_i, t_i = np.nonzero(x_mask & lots[:, :, None])
         xc = x_col[s_i, e_i, t_i]
         k = len(xc)
         big = data.demand.sum(axis=(1, 2)) + data.lower.sum(axis=1) + data.on_hand.sum(axis=1) \
             + data.inbound.sum(axis=(1, 2))
-        big = np.ceil(big / data.case_pack + 1) * data.case_pack + lot
+        big = np.ceil(big / data.case_pack + 1) * data.case_pack + data.lot_size
         m_e = np.minimum(big[s_i], np.floor(cap_et[e_i, t_i] + 1e-9))
         n_col = np.arange(n, n + k)
         y_col = np.arange(n + k, n + 2 * k)
@@ -330,7 +330,7 @@ def build_model(
         r_max = r_pack + 2 * k
         n_rows += 3 * k
         for r, c, v in ((r_pack, xc, 1.0), (r_pack, n_col, -data.case_pack[s_i]), (r_min, xc, 1.0),
-                        (r_min, y_col, -lot[s_i]), (r_max, xc, 1.0), (r_max, y_col, -m_e)):
+                        (r_min, y_col, -lot[s_i, e_i]), (r_max, xc, 1.0), (r_max, y_col, -m_e)):
             rows.append(r)
             cols.append(c)
             vals.append(np.broadcast_to(np.asarray(v, float), (k,)).copy())

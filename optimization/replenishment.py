@@ -117,6 +117,15 @@ class PlanSettings:
         :func:`optimization.lp_data.prepare_plan_data`).
     review_period : int, default 1
         Periods between two plans (R), for ``min_qty_as="reorder_point"``.
+    vmi_moq : bool, default True
+        Shipments into VMI dealers are at least the item's MOQ (True) or any whole number
+        of case packs (False). The MOQ is a rule for a customer's own orders (the cost of
+        taking an order line); under VMI there is no dealer order, the supplier decides
+        each shipment and consolidates a dealer's SKUs in one delivery, so it may ship a
+        slow item one case pack at a time (Waller, Johnson and Davis 1999, "Vendor-managed
+        inventory in the retail supply chain", J. Business Logistics 20(1): smaller, more
+        frequent replenishments are where VMI's inventory saving comes from). Lanes into
+        DCs keep the MOQ either way.
     """
 
     horizon: int = 13
@@ -142,6 +151,7 @@ class PlanSettings:
     gap_tol: float = 2e-4
     min_qty_as: str = "floor"
     review_period: int = 1
+    vmi_moq: bool = True
 
     @property
     def weights(self) -> PenaltyWeights:
@@ -276,7 +286,7 @@ def plan_replenishment(
         horizon=settings.horizon, freq=settings.freq, periods_year=settings.periods_per_year,
         stockout_cost_multiple=settings.stockout_cost_multiple, skus=skus,
         service_reference_level=settings.service_reference_level, lot_sizing=settings.lot_sizing,
-        min_qty_as=settings.min_qty_as, review_period=settings.review_period,
+        min_qty_as=settings.min_qty_as, review_period=settings.review_period, vmi_moq=settings.vmi_moq,
     )
     t1 = time.perf_counter()
     S, L, E, T = data.shape
@@ -384,7 +394,8 @@ def round_and_repair(data: PlanData, x: np.ndarray) -> np.ndarray:
     """Whole-lot shipments that keep every hard constraint of the LP.
 
     A lot is the item's case pack :math:`k_s`; a positive shipment is at least
-    :math:`m_s` = MOQ rounded up to whole packs (``PlanData.lot_size``; 1 and 1 without
+    :math:`m_s` = MOQ rounded up to whole packs on the lanes that honour it, else one pack
+    (``PlanData.lane_lot_size``; 1 and 1 without
     lot sizing).
 
     1. Cumulative rounding up per SKU and lane (after netting, at every supplier, the
@@ -420,16 +431,17 @@ def round_and_repair(data: PlanData, x: np.ndarray) -> np.ndarray:
     S, L, E, T = data.shape
     x = np.clip(x, 0.0, None)
     q = _round_up_cumulative(data, x)
-    if (data.lot_size > 1).any():
+    if (data.lane_lot_size > 1).any():
         x = _net_rounding_at_suppliers(data, x, q)
         q = _round_up_cumulative(data, x)
+    lane_lot = data.lane_lot_size
     for e in np.flatnonzero(np.isfinite(data.capacity)):
         limit = np.floor(data.capacity[e] + 1e-9)
         for t in range(T):
             excess = q[:, e, t].sum() - limit
             if excess <= 0:
                 continue
-            _take_back(q[:, e, t], x[:, e, t], excess, data.case_pack, data.lot_size)
+            _take_back(q[:, e, t], x[:, e, t], excess, data.case_pack, lane_lot[:, e])
     q, _ = replay_plan(data, q, repair=True, reference=x)
     return q
 
@@ -438,7 +450,7 @@ def _round_up_cumulative(data: PlanData, x: np.ndarray) -> np.ndarray:
     """Step 1 of :func:`round_and_repair`: cumulative rounding up to whole lots, per lane."""
     S, L, E, T = data.shape
     pack = data.case_pack[:, None]
-    lot = data.lot_size[:, None]
+    lot = data.lane_lot_size
     can_ship = (np.arange(T)[None, :] + data.lead[:, None]) < T  # (E, T)
     q = np.zeros_like(x)
     shipped = np.zeros((S, E))
@@ -552,6 +564,7 @@ def replay_plan(data: PlanData, qty: np.ndarray, *, repair: bool = False, refere
     out_lanes = [np.flatnonzero(data.lane_o == l) for l in range(L)]
     in_lanes = [np.flatnonzero(data.lane_d == l) for l in range(L)]
     order = _location_order(data)
+    lane_lot = data.lane_lot_size
     arrivals = np.zeros((S, L, T))
     shipped = np.zeros((S, L, T))
     on_hand = np.zeros((S, L, T))
@@ -574,7 +587,7 @@ def replay_plan(data: PlanData, qty: np.ndarray, *, repair: bool = False, refere
                     row = qty[s, lanes_out, t]
                     if whole:
                         _take_back(row, ref[s, lanes_out, t], np.ceil(out[s] - limit[s] - 1e-9),
-                                   data.case_pack[s], data.lot_size[s])
+                                   data.case_pack[s], lane_lot[s, lanes_out])
                     else:
                         row = row * (max(limit[s], 0.0) / out[s])
                     qty[s, lanes_out, t] = row
@@ -785,11 +798,12 @@ def _reasons(data, s_i, e_i, t_i, a_i, d_i, o_i, q, kind, without, rep, used, cu
     _fill(text, at_cap, text, "; lane ", data.lane_origin[e_i].astype(object), "->", dname, " at capacity (",
           _Num(np.where(np.isfinite(cap), cap, 0.0)), " per period)")
     _fill(code, at_cap, code, ";capacity_limited")
-    lots = (data.case_pack > 1) | (data.lot_size > 1)
+    lane_lot = data.lane_lot_size
+    lots = (data.case_pack[:, None] > 1) | (lane_lot > 1)
     if x is not None and lots.any():
         xv = x[s_i, e_i, t_i]
-        m = lots[s_i] & (np.abs(q - xv) >= 0.5)
-        pack, lot = data.case_pack[s_i], data.lot_size[s_i]
+        m = lots[s_i, e_i] & (np.abs(q - xv) >= 0.5)
+        pack, lot = data.case_pack[s_i], lane_lot[s_i, e_i]
         for moq_too in (False, True):
             rule = ("case pack ", _Num(pack), ", MOQ ", _Num(data.moq[s_i])) if moq_too else ("case pack ", _Num(pack))
             _fill(text, m & ((lot > pack) == moq_too), text, "; ", _Num(q), " = whole lots (", *rule,

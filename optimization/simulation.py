@@ -439,8 +439,10 @@ def round_to_lots(qty: np.ndarray, case_pack: np.ndarray, lot_size: np.ndarray) 
     ----------
     qty : numpy.ndarray, shape (n_skus, n_locations)
         Orders (units, >= 0).
-    case_pack, lot_size : numpy.ndarray, shape (n_skus,)
-        Units per case pack (>= 1) and smallest order (units, >= case_pack).
+    case_pack : numpy.ndarray, shape (n_skus,)
+        Units per case pack (>= 1).
+    lot_size : numpy.ndarray, shape (n_skus,) or (n_skus, n_locations)
+        Smallest order (units, >= case_pack), per SKU or per SKU and location.
 
     Returns
     -------
@@ -448,7 +450,8 @@ def round_to_lots(qty: np.ndarray, case_pack: np.ndarray, lot_size: np.ndarray) 
         Rounded orders (units).
     """
     pack = np.asarray(case_pack, dtype=float)[:, None]
-    lot = np.asarray(lot_size, dtype=float)[:, None]
+    lot = np.asarray(lot_size, dtype=float)
+    lot = lot[:, None] if lot.ndim == 1 else lot
     up = np.maximum(np.ceil(qty / pack - 1e-9) * pack, lot)
     return np.where(qty >= 0.5 - 1e-9, up, 0.0)
 
@@ -484,6 +487,7 @@ def simulate(
     allow_returns: bool = False,
     case_pack: np.ndarray | None = None,
     lot_size: np.ndarray | None = None,
+    dealer_lot_size: np.ndarray | None = None,
 ) -> SimulationResult:
     """Replay dealer demand through plant -> DCs -> dealers under a policy.
 
@@ -521,6 +525,10 @@ def simulate(
         order in units): each positive order is rounded up by :func:`round_to_lots`
         whatever the policy, so policies compare under the same rules. Default: any
         quantity. Not with ``allow_returns``.
+    dealer_lot_size : numpy.ndarray, shape (n_skus,) or (n_skus, n_dealers), optional
+        Smallest order into a dealer when it differs from ``lot_size`` (units, >= case_pack;
+        e.g. whole case packs into the dealers of a VMI supplier not bound by their MOQ).
+        Default: ``lot_size``.
 
     Returns
     -------
@@ -544,7 +552,10 @@ def simulate(
         lot = pack if lot_size is None else np.asarray(lot_size, dtype=float)
         if pack.shape != (n_s,) or lot.shape != (n_s,) or (pack < 1).any() or (lot < pack).any():
             raise ValueError("case_pack and lot_size need one value per SKU, case_pack >= 1, lot_size >= case_pack")
-        lots = (pack, lot)
+        dealer_lot = lot if dealer_lot_size is None else np.asarray(dealer_lot_size, dtype=float)
+        if dealer_lot.shape not in ((n_s,), (n_s, n_d)) or (dealer_lot < (pack if dealer_lot.ndim == 1 else pack[:, None])).any():
+            raise ValueError("dealer_lot_size needs one value per SKU or per SKU and dealer, >= case_pack")
+        lots = (pack, lot, dealer_lot)
     n_total = demand.shape[2]
     if not 0 <= start < n_total:
         raise ValueError("start must index a period of demand")
@@ -624,8 +635,8 @@ def simulate(
         )
         dealer_q, dc_q, transfers = _check_orders(policy.decide(state), net, allow_returns)
         if lots is not None:
-            dealer_q = round_to_lots(dealer_q, *lots)
-            dc_q = round_to_lots(dc_q, *lots)
+            dealer_q = round_to_lots(dealer_q, lots[0], lots[2])
+            dc_q = round_to_lots(dc_q, lots[0], lots[1])
 
         # 3. DCs ship what is owed, rationed proportionally when short, then cut to the
         #    lane capacity (one share per lane for all SKUs); returns go back at once

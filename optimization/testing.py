@@ -31,6 +31,7 @@ def assert_plan_feasible(
     integer: bool = True,
     tol: float = 1e-6,
     items: pd.DataFrame | None = None,
+    vmi_moq: bool = True,
 ) -> dict:
     """Raise ``AssertionError`` unless ``plan`` is physically executable.
 
@@ -40,7 +41,8 @@ def assert_plan_feasible(
       ``integer``), and arrival_date = ship_date + lead_time periods;
     - per lane and ship date, the total over SKUs is within the lane's capacity;
     - with ``items`` (sku, case_pack, moq): every quantity is a whole number of case
-      packs and at least the MOQ;
+      packs and at least the MOQ (with ``vmi_moq=False`` not into dealers, as
+      ``PlanSettings.vmi_moq``);
     - per non-plant location and SKU, period by period from ``start``:
       on_hand + inbound + plan arrivals covers the plan's departures (a location never
       ships more than it has), and stock after the projection's sales never goes
@@ -75,6 +77,9 @@ def assert_plan_feasible(
             ratio = q / pack
             off_pack = (ratio - np.round(ratio)).abs() > 1e-9
             assert not off_pack.any(), f"plan quantities not in whole case packs: {p.loc[off_pack].head().to_dict('records')}"
+            if not vmi_moq:
+                kind = locations.set_index(locations["location"].astype(str))["kind"].astype(str).str.lower()
+                moq = moq.where(p["destination"].astype(str).map(kind) != "dealer", 0.0)
             small = q < moq - tol
             assert not small.any(), f"plan quantities below the MOQ: {p.loc[small].head().to_dict('records')}"
         keys = pd.MultiIndex.from_frame(p[["origin", "destination"]])

@@ -756,6 +756,10 @@ def replay_policies(
             policy = (vmi_factory or VmiPolicy)(setup, dataset, settings, baseline_policy(setup, settings), progress=progress)
         t0 = time.perf_counter()
         lots = dict(case_pack=setup.case_pack, lot_size=setup.lot_size) if settings.backtest.order_lots else {}
+        if lots and name == "vmi" and not settings.plan.vmi_moq:
+            # the plan ships VMI dealers whole case packs; the others order for themselves
+            vmi_dealer = getattr(policy, "vmi_mask", np.ones(net.n_dealers, dtype=bool))
+            lots["dealer_lot_size"] = np.where(vmi_dealer[None, :], setup.case_pack[:, None], setup.lot_size[:, None])
         try:
             out.results[name] = simulate(
                 net, setup.demand, policy, setup.start, initial=initial, dates=dates,

@@ -102,7 +102,8 @@ def replenishment_policy(dataset: Dataset, settings: Settings, as_of: pd.Timesta
     With ``plan.aggregate_fill_rate`` set, every VMI dealer row gets that fill rate in one
     ``fill_group`` instead (a contract-wide commitment rather than one per item).
     Protection period = L + R (DESIGN.md, safety stock). ``lot_size`` is the smallest
-    shipment the plan makes (MOQ rounded up to whole case packs, units): shipments in lots
+    shipment the plan makes (MOQ rounded up to whole case packs, units; one case pack at a
+    VMI dealer when ``plan.vmi_moq`` is false): shipments in lots
     replenish at least a lot per cycle, which the fill-rate formula counts. DC rows keep
     their cycle service level; their demand is that of the locations they supply
     (``parent``; pooled by :func:`optimization.safety_stock.compute_safety_stock`).
@@ -157,6 +158,8 @@ def replenishment_policy(dataset: Dataset, settings: Settings, as_of: pd.Timesta
     pack = pack.where(pack >= 1, 1.0).fillna(1.0).round()
     moq = pd.to_numeric(inv["sku"].map(items["moq"]) if "moq" in items else np.nan, errors="coerce").fillna(0.0)
     lot = np.maximum(pack, np.ceil(moq / pack - 1e-9) * pack)
+    if not plan.vmi_moq:  # the plan ships VMI dealers whole case packs (PlanSettings.vmi_moq)
+        lot = lot.where(~is_vmi_dealer, pack)
     return pd.DataFrame(
         {
             "sku": inv["sku"],
@@ -371,7 +374,8 @@ def plan_settings(settings: Settings) -> PlanSettings:
     """``PlanSettings`` of the optimizer from a configuration."""
     return PlanSettings(horizon=settings.plan.horizon, freq=settings.freq, time_limit=settings.plan.time_limit,
                         workers=settings.plan.workers, group_size=settings.plan.group_size,
-                        min_qty_as=settings.plan.min_qty_as, review_period=settings.plan.review_period)
+                        min_qty_as=settings.plan.min_qty_as, review_period=settings.plan.review_period,
+                        vmi_moq=settings.plan.vmi_moq)
 
 
 def inputs_fingerprint(data_dir: Path) -> str:

@@ -94,6 +94,12 @@ class PlanSettingsConfig(_Section):
         "reorder_point = the position at which the dealer would reorder, so the stock floor is min_qty less the "
         "mean demand over lead time plus review period",
     )
+    vmi_moq: bool = Field(
+        True,
+        description="shipments into VMI dealers are at least the item's MOQ; false: any whole number of case "
+        "packs (the MOQ is a rule for a customer's own orders, and under VMI the supplier decides each shipment; "
+        "lanes into DCs keep it either way)",
+    )
     safety_stock_distribution: Literal["auto", "normal"] = Field(
         "auto", description="auto: normal only where the summed backtest errors pass the skewness test"
     )

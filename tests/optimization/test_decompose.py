@@ -145,6 +145,32 @@ def test_rounding_honours_case_packs_and_moq():
     assert (np.abs(q.sum(axis=(1, 2)) - sol.x.sum(axis=(1, 2))) <= lot * data.shape[2] / 2 + 1e-6).all()
 
 
+def test_vmi_dealers_get_whole_case_packs_below_the_moq_when_vmi_moq_is_off():
+    net = lot_network()
+    res = run(net, vmi_moq=False)
+    check(net, res, items=False)
+    assert_plan_feasible(res.plan, res.projection, net["inventory"], net["inbound"], net["lanes"], net["locations"],
+                         net["start"], items=net["items"], vmi_moq=False)
+    p = res.plan.merge(net["items"], on="sku")
+    kind = net["locations"].set_index("location")["kind"]
+    into_dealer = p["destination"].map(kind) == "dealer"
+    assert ((p["qty"] % p["case_pack"]) == 0).all()
+    # slow items reach dealers in packs below their MOQ; lanes into DCs keep the MOQ
+    assert (into_dealer & (p["qty"] < p["moq"])).any()
+    assert (p.loc[~into_dealer, "qty"] >= p.loc[~into_dealer, "moq"]).all()
+    with pytest.raises(AssertionError, match="below the MOQ"):
+        check(net, res)
+    data = data_of(net, vmi_moq=False)
+    dealer_lane = np.array([kind[d] == "dealer" for d in data.lane_destination])
+    np.testing.assert_array_equal(data.moq_lane, ~dealer_lane)
+    np.testing.assert_array_equal(data.lane_lot_size[:, dealer_lane], np.repeat(data.case_pack[:, None], dealer_lane.sum(), 1))
+    # a DC keeps at least a case pack of a SKU its dealers need, no longer a whole MOQ lot
+    assert (data_of(net).lower >= data.lower).all() and (data_of(net).lower > data.lower).any()
+    exact = run(net, vmi_moq=False, exact_lots=True, time_limit=10)
+    assert_plan_feasible(exact.plan, exact.projection, net["inventory"], net["inbound"], net["lanes"], net["locations"],
+                         net["start"], items=net["items"], vmi_moq=False)
+
+
 def test_exact_lot_milp_is_feasible_and_no_worse_than_rounding():
     net = lot_network(1)
     keep = net["items"]["sku"].isin(["SKU-0003"])

@@ -485,6 +485,29 @@ def test_lot_rules_round_every_policys_orders_up_to_whole_packs_and_the_moq():
         simulate(net, demand, policy, start=10, case_pack=np.array([1.0, 6.0]), lot_size=np.array([5.0, 3.0]))
 
 
+def test_dealer_orders_can_have_their_own_lot_while_dc_orders_keep_the_moq():
+    net = tiny_network()
+    rng = np.random.default_rng(3)
+    demand = rng.poisson(2.0, (2, 3, 40)).astype(float)
+    pack, lot = np.array([1.0, 6.0]), np.array([5.0, 12.0])
+    res = simulate(net, demand, OrderUpToMovingAverage(ma_periods=4, service_level=0.9), start=10,
+                   case_pack=pack, lot_size=lot, dealer_lot_size=pack)
+    dealer, dc = res.records["dealer_orders"], res.records["dc_orders"]
+    assert np.allclose(dealer / pack[None, :, None], np.round(dealer / pack[None, :, None]))
+    assert ((dealer > 0) & (dealer < lot[None, :, None])).any()  # whole packs below the MOQ reach dealers
+    assert (dc[dc > 0] >= np.broadcast_to(lot[None, :, None], dc.shape)[dc > 0]).all()
+    # per SKU and dealer: the first dealer keeps the MOQ
+    per_dealer = np.repeat(pack[:, None], 3, axis=1)
+    per_dealer[:, 0] = lot
+    res = simulate(net, demand, OrderUpToMovingAverage(ma_periods=4, service_level=0.9), start=10,
+                   case_pack=pack, lot_size=lot, dealer_lot_size=per_dealer)
+    first = res.records["dealer_orders"][:, :, 0]
+    assert (first[first > 0] >= np.broadcast_to(lot[None, :], first.shape)[first > 0]).all()
+    with pytest.raises(ValueError, match="dealer_lot_size"):
+        simulate(net, demand, OrderUpToMovingAverage(ma_periods=4, service_level=0.9), start=10,
+                 case_pack=pack, lot_size=lot, dealer_lot_size=np.array([1.0, 3.0]))
+
+
 def test_round_to_lots_drops_less_than_half_a_unit_and_rounds_the_rest_up():
     from optimization.simulation import round_to_lots
 

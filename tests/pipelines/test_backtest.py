@@ -402,3 +402,19 @@ def test_a_lead_in_replays_before_the_measured_weeks_from_the_same_start(demo):
     prepare_backtest(dataset, settings, 96)  # 96 weeks alone fit the history, with the lead-in they do not
     with pytest.raises(ValueError, match="history"):
         run_backtest(dataset, with_lead_in(10), weeks=96)
+
+
+def test_vmi_without_the_moq_ships_dealers_whole_packs_and_orders_dcs_in_moq_lots(demo):
+    from pipelines.backtest import replay_policies
+
+    dataset, settings = demo
+    packs = settings.model_copy(update={"plan": settings.plan.model_copy(update={"vmi_moq": False})})
+    rep = replay_policies(dataset, packs, weeks=4, policies=("vmi",))
+    setup, rec = rep.setup, rep.results["vmi"].records
+    assert (setup.lot_size > setup.case_pack).any()
+    dealer, dc = rec["dealer_orders"], rec["dc_orders"]
+    pack = setup.case_pack[None, :, None]
+    assert (dealer > 0).any() and np.allclose(dealer / pack, np.round(dealer / pack))
+    assert ((dealer > 0) & (dealer < setup.lot_size[None, :, None])).any()  # below the MOQ, in whole packs
+    lot = np.broadcast_to(setup.lot_size[None, :, None], dc.shape)
+    assert (dc[dc > 0] >= lot[dc > 0]).all()  # the plant still gets MOQ lots

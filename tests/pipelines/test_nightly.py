@@ -192,6 +192,12 @@ def test_aggregate_fill_rate_groups_the_vmi_dealer_rows_only(small_demo_dir, tmp
     assert (policy.loc[dealer, "fill_group"] == "vmi_dealers").all() and policy.loc[~dealer, "fill_group"].isna().all()
     assert (policy.loc[dealer, "fill_rate"] == 0.97).all()
     pd.testing.assert_frame_equal(policy.loc[~dealer, plain.columns], plain.loc[~dealer])
+    # plan.vmi_moq false: the plan ships VMI dealers whole case packs, so their cycles are packs
+    packs = settings.model_copy(update={"plan": settings.plan.model_copy(update={"vmi_moq": False})})
+    by_pack = replenishment_policy(dataset, packs)
+    assert (policy.loc[dealer, "lot_size"] > policy.loc[dealer, "case_pack"]).any()  # some MOQs above a pack
+    assert (by_pack.loc[dealer, "lot_size"] == by_pack.loc[dealer, "case_pack"]).all()
+    pd.testing.assert_series_equal(by_pack.loc[~dealer, "lot_size"], policy.loc[~dealer, "lot_size"])
     # the safety-stock stage meets 0.97 over the group, demand-weighted, at the lot cycles
     rng = np.random.default_rng(0)
     keys = policy.loc[dealer, ["sku", "location"]]
