@@ -1638,17 +1638,14 @@ def _run_metrics(outcomes, sel, err, err_series, qres, groups, qs) -> dict:
     }
     for kind in ("error", "nonfinite", "explosion"):
         out[f"n_fallback_{kind}"] = float(sum(kind in o.fallback_kinds for o in outcomes))
-    mase = sel["mase"].to_numpy(dtype=float)
-    finite = mase[np.isfinite(mase)]
-    out["mean_mase"] = float(finite.mean()) if finite.size else float("nan")
-    out["median_mase"] = float(np.median(finite)) if finite.size else float("nan")
     # RMSSE scores the mean for every class (MASE is smallest at the median, which is
     # zero for intermittent series): the champion gate's default, consistent with the
     # ranking of intermittent and lumpy series (ForecastConfig.select_by_intermittent).
-    rmsse = sel["rmsse"].to_numpy(dtype=float)
-    finite = rmsse[np.isfinite(rmsse)]
-    out["mean_rmsse"] = float(finite.mean()) if finite.size else float("nan")
-    out["median_rmsse"] = float(np.median(finite)) if finite.size else float("nan")
+    for score in ("mase", "rmsse"):
+        values = sel[score].to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        out[f"mean_{score}"] = float(finite.mean()) if finite.size else float("nan")
+        out[f"median_{score}"] = float(np.median(finite)) if finite.size else float("nan")
     actual = err["actual"].to_numpy(dtype=float)
     fcst = err["forecast"].to_numpy(dtype=float)
     total = float(actual.sum())

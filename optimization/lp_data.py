@@ -20,7 +20,7 @@ from pandas.tseries.frequencies import to_offset
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PlanData", "prepare_plan_data", "band_floor", "days_per_period", "periods_per_year", "period_grid",
+__all__ = ["PlanData", "prepare_plan_data", "band_floor", "lot_size", "days_per_period", "periods_per_year", "period_grid",
            "period_index", "service_class_factor"]
 
 _TRUE = {"true", "1", "yes", "y", "t"}
@@ -161,7 +161,7 @@ class PlanData:
     @property
     def lot_size(self) -> np.ndarray:
         """(S,) smallest positive shipment: MOQ rounded up to whole case packs (units)."""
-        return np.maximum(self.case_pack, np.ceil(self.moq / self.case_pack - 1e-9) * self.case_pack)
+        return lot_size(self.case_pack, self.moq)
 
     @property
     def lane_lot_size(self) -> np.ndarray:
@@ -224,6 +224,15 @@ def service_class_factor(service_level, reference: float | None = 0.95) -> np.nd
     ok = np.isfinite(a) & (a > 0) & (a < 1)
     odds = np.where(ok, a / np.where(ok, 1 - a, 1.0), reference / (1 - reference))
     return odds / (reference / (1 - reference))
+
+
+def lot_size(case_pack, moq):
+    """Smallest positive shipment (units): the MOQ rounded up to whole case packs, at least a pack.
+
+    ``max(k, k * ceil(m / k))`` with ``k`` the case pack (>= 1) and ``m`` the MOQ (0 for
+    none); arrays or pandas Series, element-wise.
+    """
+    return np.maximum(case_pack, np.ceil(moq / case_pack - 1e-9) * case_pack)
 
 
 def band_floor(min_qty, protection_demand=None, min_qty_as: str = "floor") -> np.ndarray:
@@ -476,7 +485,7 @@ def prepare_plan_data(
         # week after week (the VMI replay's largest source of short units). A supplier of
         # locations with forecast demand keeps at least one lot of the SKU, the reorder
         # point of an (s, Q) echelon whose customers order in lots of Q.
-        lot = np.maximum(case_pack, np.ceil(moq / case_pack - 1e-9) * case_pack)
+        lot = lot_size(case_pack, moq)
         reserve = np.zeros((S, L))  # the largest lot a location ships to a customer with demand
         need = demand.sum(axis=2) > 0
         for o, d, with_moq in zip(lane_o, lane_d, moq_lane):

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from optimization.lp_data import lot_size
 from optimization.policies import MinMaxPolicy, Orders, OrderUpToExponentialSmoothing, OrderUpToMovingAverage
 from optimization.simulation import (
     Network,
@@ -152,13 +153,13 @@ class BacktestSetup:
         self.unit_holding_cost = unit_cost * rate / periods_year
         stockout = items["stockout_cost"] if "stockout_cost" in items else pd.Series(0.0, index=items.index)
         self.unit_shortage_cost = pd.to_numeric(stockout, errors="coerce").fillna(0.0).to_numpy(float)
-        # the plan ships whole case packs of at least the MOQ (optimization.lp_data.PlanData.lot_size)
+        # the plan ships whole case packs of at least the MOQ (optimization.lp_data.lot_size)
         pack = pd.to_numeric(items.get("case_pack"), errors="coerce").to_numpy(float) if "case_pack" in items else np.ones(net.n_skus)
         pack = np.where(np.isfinite(pack) & (pack >= 1), np.round(pack), 1.0)
         moq = pd.to_numeric(items.get("moq"), errors="coerce").to_numpy(float) if "moq" in items else np.zeros(net.n_skus)
         moq = np.where(np.isfinite(moq) & (moq > 0), moq, 0.0)
         self.case_pack = pack
-        self.lot_size = np.maximum(pack, np.ceil(moq / pack - 1e-9) * pack)
+        self.lot_size = lot_size(pack, moq)
         self.days_per_period = _days_per_period(freq)
 
     def dealer_cells(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:

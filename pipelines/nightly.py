@@ -22,6 +22,7 @@ from pandas.tseries.frequencies import to_offset
 from forecasting import forecast
 from optimization.alerts import raise_alerts
 from optimization.budget import allocate_safety_stock
+from optimization.lp_data import lot_size
 from optimization.replenishment import PlanResult, PlanSettings, plan_replenishment
 from optimization.safety_stock import abc_classes, compute_safety_stock
 from pipelines.loading import Dataset, InputError, Violation, load_dataset
@@ -157,7 +158,7 @@ def replenishment_policy(dataset: Dataset, settings: Settings, as_of: pd.Timesta
     pack = pd.to_numeric(inv["sku"].map(items["case_pack"]) if "case_pack" in items else np.nan, errors="coerce")
     pack = pack.where(pack >= 1, 1.0).fillna(1.0).round()
     moq = pd.to_numeric(inv["sku"].map(items["moq"]) if "moq" in items else np.nan, errors="coerce").fillna(0.0)
-    lot = np.maximum(pack, np.ceil(moq / pack - 1e-9) * pack)
+    lot = lot_size(pack, moq)
     if not plan.vmi_moq:  # the plan ships VMI dealers whole case packs (PlanSettings.vmi_moq)
         lot = lot.where(~is_vmi_dealer, pack)
     return pd.DataFrame(
