@@ -15,16 +15,25 @@ lumpy       >= 1.32          >= 0.49
 
 A series without any non-zero demand gets the extra class ``"no_demand"``: ADI and CV²
 are undefined for it and no model can be judged on it.
+
+The orchestrator classifies the *recent* history (:func:`classification_window`): the
+class chooses the models that forecast the next periods, so it must describe the demand
+of the current life-cycle phase. Over the whole history an item launched two years ago
+after a decade of stray single units reads as intermittent (and gets a Croston-type
+rate that lags its real level threefold), and an item phased out two years ago reads as
+smooth (and gets seasonal models that carry its old swings forward).
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["ADI_CUTOFF", "CV2_CUTOFF", "DEMAND_CLASSES", "DemandClass", "adi", "cv2", "classify_demand"]
+__all__ = ["ADI_CUTOFF", "CV2_CUTOFF", "DEMAND_CLASSES", "DemandClass", "adi", "cv2", "classify_demand",
+           "classification_window"]
 
 #: ADI cut-off, periods (Syntetos, Boylan and Croston 2005).
 ADI_CUTOFF = 1.32
@@ -140,3 +149,45 @@ def classify_demand(y: ArrayLike, adi_cutoff: float = ADI_CUTOFF, cv2_cutoff: fl
     else:
         label = "intermittent" if regular else "lumpy"
     return DemandClass(a, c, label)
+
+
+def classification_window(y: ArrayLike, season_length: int, horizon: int, intervals: float = 5.0) -> int:
+    """Periods of recent history a series is classified on.
+
+    ``w = min(n, max(2 m, 2 H, ceil(intervals * n / d)))`` with ``d`` the number of
+    periods with demand: two seasonal cycles (every season phase twice), twice the
+    horizon, and at least ``intervals`` mean periods per demand, so that a live
+    intermittent series has several demands in the window (it has none with probability
+    about ``e^-intervals``; the same rule as the forecast cap's window,
+    :func:`forecasting.backtest.guard_window`). An item without any demand in the window
+    is ``no_demand``: phased out, for the models that forecast its next periods.
+
+    Parameters
+    ----------
+    y : array-like
+        Demand per period, units, oldest first.
+    season_length : int
+        ``m``, periods.
+    horizon : int
+        ``H``, periods.
+    intervals : float
+        Mean periods per demand the window spans at least.
+
+    Returns
+    -------
+    int
+        ``w``, periods (``n`` without any demand).
+
+    Examples
+    --------
+    >>> classification_window(np.ones(200), 12, 6)
+    24
+    >>> classification_window(np.tile([0, 0, 0, 0, 0, 0, 0, 0, 0, 4.0], 20), 12, 6)
+    50
+    """
+    values = np.asarray(y, dtype=float).ravel()
+    d = int(np.count_nonzero(values > 0))
+    if d == 0:
+        return int(values.size)
+    w = max(2 * int(season_length), 2 * int(horizon), math.ceil(intervals * values.size / d))
+    return int(min(values.size, w))

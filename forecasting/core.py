@@ -6,7 +6,8 @@ model, pooled seasonal shapes, pooling errors for quantiles and the run-level me
 :func:`forecast_series` is the whole per-series pipeline (pure, numpy in,
 :class:`SeriesOutcome` out):
 
-1. classify the demand (ADI / CV², :mod:`forecasting.classify`) and pick the candidate
+1. classify the recent demand (ADI / CV² over the last two seasons or more,
+   :func:`forecasting.classify.classification_window`) and pick the candidate
    models of that class (:data:`DEFAULT_CANDIDATES`, overridable per class); series with
    fewer than ``min_obs`` periods (new items) get the ``short`` set: the honest simple
    models plus the seasonal shape borrowed from their group (:mod:`forecasting.shapes`);
@@ -14,7 +15,8 @@ model, pooled seasonal shapes, pooling errors for quantiles and the run-level me
    origin by MASE, RMSSE, WAPE and bias (DESIGN.md), ranked by the mean over origins of
    ``select_by`` (MASE by default);
 3. the best candidate is refitted on the whole history; a candidate that raises, returns
-   NaN/inf or explodes (above ``max_multiple`` x the history maximum) in the backtest or
+   NaN/inf or explodes (above ``max_multiple`` x the recent history's maximum,
+   :func:`~forecasting.backtest.forecast_cap`) in the backtest or
    the refit is replaced by the next best, the fallback chain ending in seasonal naive
    and moving average; every replacement is recorded with its reason;
 4. the mean forecast is clipped to ``[0, cap]``.
@@ -44,8 +46,8 @@ from pandas.tseries.frequencies import to_offset
 from threadpoolctl import threadpool_limits
 
 from . import metrics as _metrics
-from .backtest import UnstableForecast, check_forecast, rolling_origins, select_candidate
-from .classify import classify_demand
+from .backtest import UnstableForecast, check_forecast, forecast_cap, rolling_origins, select_candidate
+from .classify import classification_window, classify_demand
 from .models import MODELS, Combination, make_model
 from .models.global_model import GlobalBoosting, GlobalForecast, Panel
 from .parallel import TaskRunner, release_memory
@@ -177,7 +179,8 @@ class ForecastConfig:
     backtest_step : int
         Periods between origins.
     max_multiple : float
-        Cap on forecasts as a multiple of the history's maximum (dimensionless, > 1).
+        Cap on forecasts as a multiple of the recent history's maximum (dimensionless,
+        > 1; :func:`~forecasting.backtest.forecast_cap`).
     min_obs : int
         Series with fewer periods are "short" (new items).
     min_train : int
@@ -244,11 +247,13 @@ class SeriesOutcome:
     mean : numpy.ndarray
         ``H`` mean forecasts, units per period, in ``[0, cap]``.
     cap : float
-        ``max_multiple`` x history maximum, units per period.
+        ``max_multiple`` x the recent history's maximum, units per period
+        (:func:`~forecasting.backtest.forecast_cap`).
     demand_class : str
-        Syntetos-Boylan-Croston class, or ``no_demand``.
+        Syntetos-Boylan-Croston class of the recent history, or ``no_demand``
+        (:func:`~forecasting.classify.classification_window`).
     adi, cv2 : float
-        Classification statistics (periods, dimensionless).
+        Classification statistics over that window (periods, dimensionless).
     n_obs : int
         Periods of history.
     short : bool
@@ -307,7 +312,8 @@ class ForecastResult:
     forecasts : pandas.DataFrame
         sku, location, date, mean, one column per quantile (``q50``...), model.
     selection : pandas.DataFrame
-        One row per series: sku, location, model, demand_class, n_obs, adi, cv2, short,
+        One row per series: sku, location, model, demand_class (of the recent history,
+        :func:`~forecasting.classify.classification_window`), n_obs, adi, cv2, short,
         n_origins, mase, rmsse, wape, bias (the used model's backtest, DESIGN.md
         formulas, ``nan`` where a denominator is zero), selected_by (the score that ranked
         the series' candidates: ``select_by``, or ``select_by_intermittent`` for
@@ -404,10 +410,6 @@ def _global_reference(gmodel: GlobalBoosting) -> dict:
     for key in ("max_iter", "learning_rate", "max_leaf_nodes", "min_samples_leaf", "max_rows", "seed"):
         ref[key] = getattr(gmodel, key, None)
     return ref
-
-
-def _cap(y: np.ndarray, max_multiple: float) -> float:
-    return float(max_multiple) * float(y.max()) if y.size else 0.0
 
 
 def _safe_scale(train: np.ndarray, season_length: int) -> float:
@@ -628,8 +630,10 @@ class _Backtest:
         if self.multiplier is not None:
             for k, (ok, length) in enumerate(zip(o, self.lengths)):
                 self.mult[k, :length] = self.multiplier[ok : ok + length]
-        peak = np.maximum.accumulate(y) if y.size else y
-        self.caps = np.where(o > 0, float(self.max_multiple) * peak[np.maximum(o - 1, 0)], 0.0)
+        # the cap each origin's forecast is held to, from the history before it only; on
+        # the models' scale (base demand, promotions divided out), like the raw forecasts
+        # it checks: a planned promotion may lift a forecast above the recent peaks
+        self.caps = np.array([forecast_cap(self.fit_y[:ok], self.max_multiple, self.m, h) for ok in o], dtype=float)
 
         def lag_mean(lag: int) -> np.ndarray:
             # mean |y_t - y_{t-lag}| over t < o, nan where o <= lag
@@ -659,7 +663,8 @@ class _Backtest:
         Returns
         -------
         tuple
-            ``(F, None)``, ``F`` the forecasts clipped to ``[0, cap_k]`` (origins x H), or
+            ``(F, None)``, ``F`` the forecasts clipped to ``[0, cap_k]`` and multiplied by
+            the target periods' promotion multipliers (origins x H), or
             ``(None, k)`` with ``k`` the first origin whose forecast fails the guardrail
             (``check_forecast(raws[k], ...)`` raises the reason).
         """
@@ -672,15 +677,15 @@ class _Backtest:
         if any(r.size != self.h for r in raws):
             for k, r in enumerate(raws):
                 try:
-                    check_forecast(r * self.mult[k] if r.size == self.h else r, self.h, self.caps[k])
+                    check_forecast(r, self.h, self.caps[k])
                 except UnstableForecast:
                     return None, k
-        R = np.asarray(raws, dtype=float) * self.mult[:k_n]
+        R = np.asarray(raws, dtype=float)
         caps = self.caps[:k_n, None]
         ok = np.isfinite(R).all(axis=1) & ~(R > caps + 1e-6 * np.maximum(caps, 1.0)).any(axis=1)
         if not ok.all():
             return None, int(np.argmin(ok))
-        return np.clip(R, 0.0, caps), None
+        return np.clip(R, 0.0, caps) * self.mult[:k_n], None
 
     def evaluate(self, F: np.ndarray) -> tuple[list, np.ndarray, dict]:
         """Runs, per-origin ranking scores and backtest scores of one candidate.
@@ -767,7 +772,7 @@ def forecast_series(
     n = y.size
     h = cfg.horizon
     external = dict(external or {})
-    cls = classify_demand(y)
+    cls = classify_demand(y[-classification_window(y, cfg.season_length, h):])
     short = n < cfg.min_obs
     origins = rolling_origins(n, h, cfg.backtest_windows, cfg.backtest_step, cfg.min_train)
     min_train_len = min(origins) if origins else n
@@ -816,7 +821,7 @@ def forecast_series(
                 continue
         if bad is not None:  # any failure disqualifies the candidate, by design
             try:
-                check_forecast(np.ravel(raws[bad]) * bt.mult[bad] if np.size(raws[bad]) == h else raws[bad], h, float(bt.caps[bad]))
+                check_forecast(np.ravel(raws[bad]), h, float(bt.caps[bad]))
                 exc = UnstableForecast("guard failed")  # pragma: no cover - guard and check agree
             except Exception as err:
                 exc = err
@@ -858,14 +863,16 @@ def forecast_series(
     order = sorted((n_ for n_ in names if n_ in backtests), key=rank)
     preferred = order[0] if order else None
 
-    cap = _cap(y, cfg.max_multiple)
+    cap = forecast_cap(y, cfg.max_multiple, cfg.season_length, h)
+    # the series' own models forecast base demand: held to the cap of the base history
+    base_cap = cap if known is None else forecast_cap(y_fit, cfg.max_multiple, cfg.season_length, h)
     used, mean, params = None, None, {}
     for name in order:
         try:
             if name in external:
                 mean = check_forecast(np.asarray(external[name][1], dtype=float), h, cap)
             else:
-                fitted, mean = _fit_predict(name, y_fit, h, cap, cfg, None, profile)
+                fitted, mean = _fit_predict(name, y_fit, h, base_cap, cfg, None, profile)
                 params = _fitted_params(fitted)
                 if known is not None:
                     mean = np.clip(mean * known[n:], 0.0, cap)
@@ -1136,8 +1143,11 @@ def forecast(
     backtest_step : int, optional
         Periods between origins; default ``max(1, H // 3)``.
     max_multiple : float
-        Forecasts above ``max_multiple`` x the history maximum count as an explosion
-        (fallback); all outputs are capped there.
+        Forecasts above ``max_multiple`` x the maximum of the recent history count as
+        an explosion (fallback); all outputs are capped there. The recent window spans
+        a season, the horizon and five mean periods per demand
+        (:func:`~forecasting.backtest.forecast_cap`): an item without demand in it (phased
+        out) is forecast zero, with the reason in ``selection.fallback``.
     min_obs : int, optional
         Series with fewer periods are short (new items): the ``short`` candidates and
         quantiles widened by ``short_widen``. Default ``2 H``.

@@ -435,7 +435,8 @@ def quantiles_from_errors(
     short : numpy.ndarray of bool, optional
         Series with short history, whose scale is multiplied by ``short_widen``.
     cap : numpy.ndarray, optional
-        Upper bound per series, units per period (``max_multiple`` x history maximum).
+        Upper bound per series, units per period (``max_multiple`` x the recent history's maximum,
+        :func:`forecasting.backtest.forecast_cap`).
     prior_weight : float, optional
         ``n_0``; default ``H``.
     min_errors : int, optional

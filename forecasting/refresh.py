@@ -29,7 +29,8 @@ demand. :func:`refresh` is that weekly step:
   than the rest of the refresh), or their previous forecast carried forward
   (``"previous"``) for the periods it still covers;
 - the same guardrails as :func:`forecasting.forecast`: a forecast that is non-finite,
-  or above ``max_multiple`` x the history maximum, or whose fit raises, is replaced by
+  or above ``max_multiple`` x the recent history's maximum
+  (:func:`forecasting.backtest.forecast_cap`), or whose fit raises, is replaced by
   the fallback chain (the same model fully refitted, then
   :data:`forecasting.core.FALLBACK_CHAIN`, then the plain recent mean), counted in
   ``metrics`` (``n_fallback``, ``n_fallback_error`` / ``_nonfinite`` / ``_explosion``)
@@ -65,13 +66,12 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 from threadpoolctl import threadpool_limits
 
-from .backtest import check_forecast
+from .backtest import check_forecast, forecast_cap
 from .core import (
     FALLBACK_CHAIN,
     GLOBAL_MODEL,
     SHAPE_MODEL,
     ForecastResult,
-    _cap,
     _chunks,
     _fallback_kind,
     _future_matrices,
@@ -201,7 +201,7 @@ def _fresh(name: str, season_length: int, model_params: Mapping, profile):
 def _refresh_one(y: np.ndarray, name: str, params_json: str, stand_in: str | None, h: int, m: int, max_multiple: float,
                  mode: str, model_params: Mapping, profile) -> tuple:
     """Refit one series' model; returns (mean, used model, how, params, reasons)."""
-    cap = _cap(y, max_multiple)
+    cap = forecast_cap(y, max_multiple, m, h)
     reasons: list[str] = []
     attempts: list[tuple[str, str]] = []  # (model, how)
     if stand_in is not None:
@@ -539,13 +539,13 @@ def refresh(
     for j in range(len(old)):
         if handled[j]:
             mean, fitted_params[j] = td_means[j]
-            means_old[j] = np.clip(mean, 0.0, _cap(series[old[j]], max_multiple))
+            means_old[j] = np.clip(mean, 0.0, forecast_cap(series[old[j]], max_multiple, m, h))
             how[j] = TOP_DOWN_MODEL
             continue
         if carried[j]:
             vals = by_key.get(key_str[old[j]], np.zeros(0)) if carried.any() else np.zeros(0)
             y = series[old[j]]
-            cap = _cap(y, max_multiple)
+            cap = forecast_cap(y, max_multiple, m, h)
             if vals.size:
                 vals = np.concatenate([vals[:h], np.full(max(0, h - vals.size), vals[min(vals.size, h) - 1])])
                 means_old[j] = np.clip(vals, 0.0, cap)
@@ -557,7 +557,7 @@ def refresh(
         else:
             mean, name, hw, fp, reasons = outcomes[j]
             # base demand times the planned promotions' effects (ones without a plan)
-            mean = np.clip(mean * future_mult[old[j]], 0.0, _cap(series[old[j]], max_multiple))
+            mean = np.clip(mean * future_mult[old[j]], 0.0, forecast_cap(series[old[j]], max_multiple, m, h))
         means_old[j] = mean
         used[j] = name
         if not (kept_stand_in[j] and hw in ("states", "full")):
@@ -587,7 +587,7 @@ def refresh(
         dclass = prev_rows["demand_class"].astype(str).to_numpy() if "demand_class" in prev_rows else np.array(["smooth"] * len(old))
         classes = np.where(short & (dclass != "no_demand"), "short", dclass)
         levels = np.array([float(np.mean(series[i])) for i in old])
-        caps = np.array([_cap(series[i], max_multiple) for i in old])
+        caps = np.array([forecast_cap(series[i], max_multiple, m, h) for i in old])
         qres = quantiles_from_errors(
             means_old, e_series, sub["step"].to_numpy(int), sub["error"].to_numpy(float), levels, classes, qs,
             short=short, cap=caps, min_pool=min_pool, short_widen=short_widen,

@@ -34,7 +34,7 @@ class ForecastSettings(_Section):
     quantiles: list[float] = Field(default_factory=lambda: [0.5, 0.9, 0.95])
     backtest_windows: int = Field(3, ge=1, description="rolling origins per series")
     backtest_step: int | None = Field(None, ge=1, description="periods between origins (default horizon // 3)")
-    max_multiple: float = Field(3.0, gt=1, description="cap as a multiple of history max")
+    max_multiple: float = Field(3.0, gt=1, description="cap as a multiple of the recent history's max (forecasting.backtest.forecast_cap)")
     n_jobs: int = Field(2, ge=1, description="local worker processes")
     scheduler: str | None = Field(None, description="Dask scheduler address, e.g. tcp://host:8786 (else local processes)")
     global_model: bool = Field(True, description="train the gradient-boosting model across all series")

@@ -218,3 +218,87 @@ def test_q90_coverage_on_held_out_data():
     assert 0.40 <= coverage50 <= 0.68, coverage50
     # the point forecast is useful: better than last year's same weeks on average
     assert res.metrics["mean_mase"] < 1.0
+
+
+def _monthly(qty: np.ndarray, sku: str = "S") -> pd.DataFrame:
+    dates = pd.date_range("2015-01-01", periods=qty.size, freq="MS")
+    return pd.DataFrame({"sku": sku, "location": "L", "date": dates, "qty": qty})
+
+
+def _seasonal_then_nothing(dead: int, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    t = np.arange(72)
+    alive = np.round(np.maximum(1000 + 900 * np.sin(2 * np.pi * t / 12) + 20 * t + rng.normal(0, 60, 72), 0))
+    return _monthly(np.r_[alive, np.zeros(dead)])
+
+
+def test_a_phased_out_item_is_no_demand_and_forecasts_nothing():
+    # six strong seasons, then two years without a sale (an item taken off the range).
+    # Classified on its whole history it was smooth, and the seasonal models carried
+    # the old swings forward: clipped at zero, hundreds at the old peaks.
+    res = forecast(_seasonal_then_nothing(24), horizon=12, freq="MS", season_length=12)
+    assert (res.forecasts[["mean", *QCOLS]].to_numpy() == 0).all()
+    row = res.selection.iloc[0]
+    assert row["demand_class"] == "no_demand" and row["fallback"] == ""
+
+
+def test_a_recently_phased_out_item_falls_back_and_says_why():
+    # 14 months without a sale: the last two seasons still hold demand, so the class is
+    # not no_demand, but the last season has none: the cap on the recent history is
+    # zero and a model that forecasts the old peaks is an explosion
+    res = forecast(_seasonal_then_nothing(14), horizon=12, freq="MS", season_length=12)
+    assert (res.forecasts[["mean", *QCOLS]].to_numpy() == 0).all()
+    row = res.selection.iloc[0]
+    assert row["demand_class"] != "no_demand"
+    assert "explosion" in row["fallback"] and "above cap 0" in row["fallback"]
+    assert res.metrics["n_fallback_explosion"] == 1
+
+
+def test_a_launched_item_is_classified_on_its_recent_demand():
+    # ten years of stray single units, then a launch: 30 months selling ~1,000 a month.
+    # Over the whole history the ADI reads intermittent and a Croston-type rate,
+    # smoothed over a decade of near-zeros, lags the real level.
+    rng = np.random.default_rng(8)
+    stray = np.zeros(120)
+    stray[[5, 40, 77, 110]] = 1.0
+    launched = np.round(1000 + rng.normal(0, 80, 30))
+    res = forecast(_monthly(np.r_[stray, launched]), horizon=12, freq="MS", season_length=12)
+    row = res.selection.iloc[0]
+    assert row["demand_class"] in ("smooth", "erratic")
+    mean = res.forecasts["mean"].to_numpy()
+    assert np.all(np.abs(mean / 1000 - 1) < 0.2), mean
+
+
+def test_the_cap_stays_open_for_a_live_intermittent_series():
+    # weekly demand in 3 % to 10 % of the weeks, 3 years: the recent window must be long
+    # enough that a live series seldom has a zero cap (its forecast would be forced to
+    # zero); the window spans 5 x n / d periods, so a quiet stretch that long has
+    # probability ~e^-5. An ADI-based window (gaps between demands only) zeroed up to 5 %.
+    from forecasting.backtest import forecast_cap
+
+    rng = np.random.default_rng(0)
+    for p in (0.03, 0.05, 0.1):
+        y = (rng.random((1000, 156)) < p) * rng.integers(1, 5, (1000, 156)).astype(float)
+        live = y[y.sum(axis=1) > 0]
+        zero = np.mean([forecast_cap(row, 3.0, 52, 13) == 0 for row in live])
+        assert zero <= 0.005, (p, zero)
+
+
+def test_a_planned_promotion_is_not_taken_for_an_explosion():
+    # base demand ~10; the backtest's target weeks hold one promotion with a fivefold
+    # lift that the recent history before the origins never saw. The guard checks the
+    # models' base forecasts against the base history: the lifted forecast (50) is above
+    # 3 x the recent peak (~33) on the demand scale, and used to disqualify every model.
+    from forecasting.core import ForecastConfig, forecast_series
+
+    rng = np.random.default_rng(2)
+    n, h = 120, 13
+    lift = np.ones(n + h)
+    lift[110] = 5.0
+    base = 10 + rng.normal(0, 0.5, n)
+    y = np.round(base * lift[:n], 3)
+    out = forecast_series(y, ForecastConfig(horizon=h, season_length=52), effect=(lift[:n], lift))
+    assert out.fallback == "" and out.model == "combo"
+    # the first origin (99): its step 12 is the promotion week
+    f = out.forecasts[(out.origins == 99) & (out.steps == 12)]
+    assert f.size == 1 and 40 < f[0] < 60
