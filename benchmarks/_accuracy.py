@@ -114,7 +114,8 @@ def scores(trains: list[np.ndarray], actuals: np.ndarray, res: Result, m: int = 
     denom = np.abs(actuals) + np.abs(f)
     smape = np.where(denom > 0, 200.0 * np.abs(actuals - f) / np.where(denom > 0, denom, 1.0), 0.0)
     scale = np.array([mase_scale_m3(t, m) for t in trains])
-    mase = np.mean(np.abs(actuals - f), axis=1) / scale
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mase = np.mean(np.abs(actuals - f), axis=1) / scale
     return {
         "smape": float(np.mean(np.mean(smape, axis=1))),
         "mase": float(np.mean(mase[np.isfinite(mase)])),
