@@ -18,6 +18,8 @@ from typing import Mapping
 import numpy as np
 from scipy import stats
 
+from .classify import recent_window
+
 __all__ = ["rolling_origins", "guard_window", "forecast_cap", "check_forecast", "select_candidate", "UnstableForecast"]
 
 #: Mean inter-demand intervals the cap's recent window spans at least (see :func:`guard_window`).
@@ -66,15 +68,9 @@ def rolling_origins(n: int, horizon: int, windows: int, step: int, min_train: in
 def guard_window(y: np.ndarray, season_length: int, horizon: int, intervals: float = GUARD_INTERVALS) -> int:
     """Periods of recent history that the explosion cap is measured on.
 
-    ``w = min(n, max(m, H, ceil(intervals * n / d)))`` with ``d`` the number of periods
-    with demand: a full seasonal cycle (so that a seasonal peak is inside it), the
-    horizon, and enough periods to expect several demands of an intermittent series.
-    ``n / d`` is the mean number of periods per demand over the whole history; unlike
-    the classification's ADI (:func:`forecasting.classify.adi`) it counts the zero runs
-    before the first and after the last demand, which for a series with a handful of
-    demands are most of its history. A live series demanding in each period with
-    probability ``p = d / n`` goes without any demand for ``w >= 5 / p`` periods with
-    probability ``(1 - p)^w <= e^-5``, under 1 %.
+    :func:`forecasting.classify.recent_window` with a floor of a full seasonal cycle (so
+    that a seasonal peak is inside it) and the horizon:
+    ``w = min(n, max(m, H, ceil(intervals * n / d)))``, ``d`` the periods with demand.
 
     Parameters
     ----------
@@ -99,11 +95,7 @@ def guard_window(y: np.ndarray, season_length: int, horizon: int, intervals: flo
     >>> guard_window(np.tile([0, 0, 0, 0, 0, 0, 0, 0, 0, 4.0], 10), 12, 6)
     50
     """
-    y = np.asarray(y, dtype=float)
-    d = int(np.count_nonzero(y > 0))
-    if d == 0:
-        return int(y.size)
-    return int(min(y.size, max(int(season_length), int(horizon), math.ceil(intervals * y.size / d))))
+    return recent_window(y, max(int(season_length), int(horizon)), intervals)
 
 
 def forecast_cap(y: np.ndarray, max_multiple: float, season_length: int, horizon: int) -> float:

@@ -33,7 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 __all__ = ["ADI_CUTOFF", "CV2_CUTOFF", "DEMAND_CLASSES", "DemandClass", "adi", "cv2", "classify_demand",
-           "classification_window"]
+           "recent_window", "classification_window"]
 
 #: ADI cut-off, periods (Syntetos, Boylan and Croston 2005).
 ADI_CUTOFF = 1.32
@@ -151,16 +151,53 @@ def classify_demand(y: ArrayLike, adi_cutoff: float = ADI_CUTOFF, cv2_cutoff: fl
     return DemandClass(a, c, label)
 
 
+def recent_window(y: ArrayLike, floor: int, intervals: float = 5.0) -> int:
+    """Periods of recent history that hold several demands of a live series.
+
+    ``w = min(n, max(floor, ceil(intervals * n / d)))`` with ``n`` periods and ``d`` of
+    them with demand. ``n / d`` is the mean number of periods per demand over the whole
+    history; unlike the ADI (:func:`adi`) it counts the zero runs before the first and
+    after the last demand, which for a series with a handful of demands are most of its
+    history. A live series demanding in each period with probability ``p = d / n`` goes
+    without any demand for ``w >= intervals / p`` periods with probability
+    ``(1 - p)^w <= e^-intervals`` (under 1 % for the default 5): a window without demand
+    says the series has stopped, not that it is slow.
+
+    Parameters
+    ----------
+    y : array-like
+        Demand per period, units, oldest first.
+    floor : int
+        Fewest periods, e.g. a seasonal cycle.
+    intervals : float
+        Mean periods per demand that the window spans at least.
+
+    Returns
+    -------
+    int
+        ``w``, periods (``n`` without any demand).
+
+    Examples
+    --------
+    >>> recent_window(np.ones(100), 12)
+    12
+    >>> recent_window(np.tile([0, 0, 0, 0, 0, 0, 0, 0, 0, 4.0], 10), 12)
+    50
+    """
+    values = np.asarray(y, dtype=float).ravel()
+    d = int(np.count_nonzero(values > 0))
+    if d == 0:
+        return int(values.size)
+    return int(min(values.size, max(int(floor), math.ceil(intervals * values.size / d))))
+
+
 def classification_window(y: ArrayLike, season_length: int, horizon: int, intervals: float = 5.0) -> int:
     """Periods of recent history a series is classified on.
 
-    ``w = min(n, max(2 m, 2 H, ceil(intervals * n / d)))`` with ``d`` the number of
-    periods with demand: two seasonal cycles (every season phase twice), twice the
-    horizon, and at least ``intervals`` mean periods per demand, so that a live
-    intermittent series has several demands in the window (it has none with probability
-    about ``e^-intervals``; the same rule as the forecast cap's window,
-    :func:`forecasting.backtest.guard_window`). An item without any demand in the window
-    is ``no_demand``: phased out, for the models that forecast its next periods.
+    :func:`recent_window` with a floor of two seasonal cycles (every season phase twice)
+    and twice the horizon: ``w = min(n, max(2 m, 2 H, ceil(intervals * n / d)))``. An
+    item without any demand in the window is ``no_demand``: phased out, for the models
+    that forecast its next periods.
 
     Parameters
     ----------
@@ -182,12 +219,5 @@ def classification_window(y: ArrayLike, season_length: int, horizon: int, interv
     --------
     >>> classification_window(np.ones(200), 12, 6)
     24
-    >>> classification_window(np.tile([0, 0, 0, 0, 0, 0, 0, 0, 0, 4.0], 20), 12, 6)
-    50
     """
-    values = np.asarray(y, dtype=float).ravel()
-    d = int(np.count_nonzero(values > 0))
-    if d == 0:
-        return int(values.size)
-    w = max(2 * int(season_length), 2 * int(horizon), math.ceil(intervals * values.size / d))
-    return int(min(values.size, w))
+    return recent_window(y, max(2 * int(season_length), 2 * int(horizon)), intervals)
