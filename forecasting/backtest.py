@@ -20,10 +20,7 @@ from scipy import stats
 
 from .classify import recent_window
 
-__all__ = ["rolling_origins", "guard_window", "forecast_cap", "check_forecast", "select_candidate", "UnstableForecast"]
-
-#: Mean inter-demand intervals the cap's recent window spans at least (see :func:`guard_window`).
-GUARD_INTERVALS = 5.0
+__all__ = ["rolling_origins", "forecast_cap", "check_forecast", "select_candidate", "UnstableForecast"]
 
 
 class UnstableForecast(ValueError):
@@ -65,43 +62,14 @@ def rolling_origins(n: int, horizon: int, windows: int, step: int, min_train: in
     return sorted(o for o in origins if o < n)
 
 
-def guard_window(y: np.ndarray, season_length: int, horizon: int, intervals: float = GUARD_INTERVALS) -> int:
-    """Periods of recent history that the explosion cap is measured on.
-
-    :func:`forecasting.classify.recent_window` with a floor of a full seasonal cycle (so
-    that a seasonal peak is inside it) and the horizon:
-    ``w = min(n, max(m, H, ceil(intervals * n / d)))``, ``d`` the periods with demand.
-
-    Parameters
-    ----------
-    y : numpy.ndarray
-        Demand per period, units, oldest first.
-    season_length : int
-        ``m``, periods.
-    horizon : int
-        ``H``, periods.
-    intervals : float
-        Mean periods per demand that the window spans at least.
-
-    Returns
-    -------
-    int
-        ``w``, periods (``n`` without any demand).
-
-    Examples
-    --------
-    >>> guard_window(np.ones(100), 12, 6)
-    12
-    >>> guard_window(np.tile([0, 0, 0, 0, 0, 0, 0, 0, 0, 4.0], 10), 12, 6)
-    50
-    """
-    return recent_window(y, max(int(season_length), int(horizon)), intervals)
-
-
 def forecast_cap(y: np.ndarray, max_multiple: float, season_length: int, horizon: int) -> float:
     """Largest plausible forecast: ``max_multiple`` x the maximum of the recent history.
 
-    ``cap = k * max(y[n-w:])`` with ``w`` from :func:`guard_window`. The recent window,
+    ``cap = k * max(y[n-w:])`` over the recent window
+    ``w = min(n, max(m, H, ceil(5 n / d)))`` (:func:`forecasting.classify.recent_window`,
+    ``d`` the periods with demand): a full seasonal cycle, so that a seasonal peak is
+    inside it, the horizon, and enough periods that a live intermittent series has
+    demand in it. The recent window,
     not the whole history, is what the forecast must stay plausible against: an item
     phased out a year ago, or one whose demand collapsed, still has its old peaks in the
     history, and a seasonal model carrying the old swings forward forecasts thousands
@@ -122,7 +90,7 @@ def forecast_cap(y: np.ndarray, max_multiple: float, season_length: int, horizon
     max_multiple : float
         ``k``, dimensionless (> 1).
     season_length, horizon : int
-        ``m`` and ``H``, periods (see :func:`guard_window`).
+        ``m`` and ``H``, periods.
 
     Returns
     -------
@@ -139,7 +107,7 @@ def forecast_cap(y: np.ndarray, max_multiple: float, season_length: int, horizon
     y = np.asarray(y, dtype=float)
     if y.size == 0:
         return 0.0
-    w = guard_window(y, season_length, horizon)
+    w = recent_window(y, max(int(season_length), int(horizon)))
     return float(max_multiple) * float(y[-w:].max())
 
 
