@@ -201,19 +201,15 @@ def classification_window(y: ArrayLike, season_length: int, horizon: int, interv
 
     Parameters
     ----------
-    y : array-like
-        Demand per period, units, oldest first.
-    season_length : int
-        ``m``, periods.
-    horizon : int
-        ``H``, periods.
-    intervals : float
-        Mean periods per demand the window spans at least.
+    y, intervals
+        As in :func:`recent_window`.
+    season_length, horizon : int
+        ``m`` and ``H``, periods.
 
     Returns
     -------
     int
-        ``w``, periods (``n`` without any demand).
+        ``w``, periods.
 
     Examples
     --------
