@@ -109,7 +109,9 @@ def mase_scale_m3(train: np.ndarray, m: int = 12) -> float:
 
 
 def scores(trains: list[np.ndarray], actuals: np.ndarray, res: Result, m: int = 12) -> dict:
-    """sMAPE (%), MASE, coverage of q90/q95 of one system, means over series."""
+    """sMAPE (%), MASE, coverage of q90/q95 of one system, means over series; and the
+    median MASE over series (``mase_median``), which one series with a zero-like
+    in-sample scale cannot dominate."""
     f = res.mean
     denom = np.abs(actuals) + np.abs(f)
     smape = np.where(denom > 0, 200.0 * np.abs(actuals - f) / np.where(denom > 0, denom, 1.0), 0.0)
@@ -119,6 +121,7 @@ def scores(trains: list[np.ndarray], actuals: np.ndarray, res: Result, m: int = 
     return {
         "smape": float(np.mean(np.mean(smape, axis=1))),
         "mase": float(np.mean(mase[np.isfinite(mase)])),
+        "mase_median": float(np.median(mase[np.isfinite(mase)])),
         "cov90": float(np.mean(actuals <= res.q90 + 1e-9)),
         "cov95": float(np.mean(actuals <= res.q95 + 1e-9)),
     }
