@@ -525,11 +525,13 @@ class _Backtest:
     # -- fits ---------------------------------------------------------------------------
     def key(self, model) -> str:
         """Class and constructor parameters: equal keys, equal fits (models are
-        deterministic). A parameter whose ``repr`` is abridged (a long array prints
-        with ``...``) cannot vouch for equality, so such a model shares with no one
-        (keyed by its identity, and kept alive so that the identity is not reused)."""
-        text = f"{type(model).__module__}.{type(model).__qualname__}:{model!r}"
-        if "..." in text:
+        deterministic). A model with an array parameter of more than 8 values (a group
+        profile), or whose ``repr`` is abridged (``...``), shares with no one: it is
+        keyed by its identity and kept alive so that the identity is not reused."""
+        # (the array is not printed: a (k, 52) profile stack costs ~0.1 ms to print)
+        arrays = any(isinstance(v, np.ndarray) and v.size > 8 for v in model.get_params().values())
+        text = f"{type(model).__module__}.{type(model).__qualname__}:{'' if arrays else repr(model)}"
+        if arrays or "..." in text:
             text = f"{text}#{id(model)}"
             self._pinned.append(model)
         return text
@@ -559,7 +561,13 @@ class _Backtest:
             first = self._first.get(key)
             if first is None:  # failed at origin 0: that failure stands for every origin
                 return None, self._run(model, key, 0)[1]
-            model = first.frozen()
+            # every later origin at once: a model may re-run its frozen filter for all
+            # training windows in one compiled pass (SeriesModel.forecast_origins)
+            todo = [j for j in range(k, len(self.origins)) if (key, j) not in self._fits]
+            results = first.frozen().forecast_origins(self.fit_y, [self.origins[j] for j in todo], self.h)
+            for j, out in zip(todo[1:], results[1:]):
+                self._fits[(key, j)] = out
+            return results[0]
         else:
             # ``model`` is an unfitted template that stays unfitted: a fit sets only
             # attributes ending in ``_``, so a shallow copy is a fresh model.

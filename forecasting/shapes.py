@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .models.base import SeriesModel
+from .models.base import SeriesModel, check_horizon
 from .models.seasonality import profile_known_at, smooth_circular
 
 __all__ = ["pooled_profiles", "BorrowedShape", "ALL_GROUP"]
@@ -174,6 +174,26 @@ class BorrowedShape(SeriesModel):
     def _predict(self, h: int) -> np.ndarray:
         pos = (self.n_obs_ + np.arange(h)) % self.profile_.size
         return self.level_ * self.profile_[pos]
+
+    def forecast_origins(self, y, origins, h: int) -> list[tuple]:
+        """:meth:`SeriesModel.forecast_origins` without a fit per origin: the level of
+        each window ``y[:o]`` against the profile known at ``o``."""
+        arr = self._checked_prefix(y, origins)
+        if arr is None:
+            return super().forecast_origins(y, origins, h)
+        steps = np.arange(check_horizon(h))
+        out = []
+        for o in (int(o) for o in origins):
+            try:
+                prof = np.maximum(self._profile_for(o), 1e-3)
+            except ValueError:  # no profile known yet: the fit's own error, per origin
+                out.extend(super().forecast_origins(arr, [o], h))
+                continue
+            m = prof.size
+            w = min(int(self.window), o)
+            level = float(arr[o - w : o].sum() / prof[np.arange(o - w, o) % m].sum())
+            out.append((np.maximum(level * prof[(o + steps) % m], 0.0), None))
+        return out
 
     def __repr__(self) -> str:
         return f"BorrowedShape(m={np.size(self.profile)}, window={self.window})"

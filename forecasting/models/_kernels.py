@@ -293,3 +293,443 @@ def nelder_mead_theta(x0, step, y, a, b, fit_theta, max_evals, tol):
                 evals += d
     best = np.argmin(fvals)
     return simplex[best].copy(), fvals[best]
+
+
+@njit(cache=True)
+def group_indices(y, n, m, g, window, min_index):
+    """:func:`~forecasting.models.seasonality.group_seasonal_indices` of ``y[:n]``.
+
+    ``g``: the group profile normalised to mean 1; ``window``: the odd smoothing width
+    (already resolved). Compiled because a grouped backtest re-estimates the indices at
+    every origin of every series (see :func:`frozen_group_combination`); the steps and
+    their sources are in the Python function's docstring.
+    """
+    counts = np.zeros(m)
+    ysum = np.zeros(m)
+    tsum = np.zeros(m)
+    tbar = 0.5 * (n - 1)
+    j = -1
+    for t in range(n):
+        j += 1
+        if j == m:
+            j = 0
+        counts[j] += 1.0
+        ysum[j] += y[t]
+        tsum[j] += (t - tbar) / n
+    y_pos = ysum / counts
+    t_pos = tsum / counts
+    # trend coefficient net of the position means (Frisch-Waugh-Lovell), as trend_season_fit
+    num = 0.0
+    den = 0.0
+    j = -1
+    for t in range(n):
+        j += 1
+        if j == m:
+            j = 0
+        td = (t - tbar) / n - t_pos[j]
+        num += td * (y[t] - y_pos[j])
+        den += td * td
+    b = num / den
+    c = y_pos - b * t_pos
+    rss = 0.0
+    j = -1
+    for t in range(n):
+        j += 1
+        if j == m:
+            j = 0
+        e = y[t] - b * ((t - tbar) / n) - c[j]
+        rss += e * e
+    sigma2 = rss / max(n - m - 1, 1)
+    level = 0.0
+    for i in range(m):
+        level += c[i]
+    level /= m
+    if not level > 0.0:
+        return g.copy()
+    mean_counts = 0.0
+    for i in range(m):
+        mean_counts += counts[i]
+    mean_counts /= m
+    v = sigma2 / (level * level * mean_counts)
+    cross = 0.0
+    gg = 0.0
+    for i in range(m):
+        gd = g[i] - 1.0
+        cross += (c[i] / level - 1.0) * gd
+        gg += gd * gd
+    beta = max(0.0, cross / gg) if gg > 0.0 else 0.0
+    base = np.empty(m)
+    raw = np.empty(m)
+    for i in range(m):
+        base[i] = 1.0 + beta * (g[i] - 1.0)
+        raw[i] = c[i] / level - base[i]
+    # circular moving average of width ``window`` (smooth_circular), then demeaned
+    half = window // 2
+    dev = np.empty(m)
+    if half == 0:
+        dev[:] = raw
+    else:
+        w = 1.0 / window
+        for i in range(m):
+            acc = 0.0
+            for k in range(-half, half + 1):
+                acc += raw[(i + k) % m] * w
+            dev[i] = acc
+    dmean = 0.0
+    for i in range(m):
+        dmean += dev[i]
+    dmean /= m
+    spread = 0.0
+    for i in range(m):
+        dev[i] -= dmean
+        spread += dev[i] * dev[i]
+    spread /= m
+    shrink = max(0.0, 1.0 - v / (window * spread)) if spread > 0.0 else 0.0
+    idx = np.empty(m)
+    total = 0.0
+    for i in range(m):
+        idx[i] = max(base[i] + shrink * dev[i], min_index)
+        total += idx[i]
+    return idx / (total / m)
+
+
+# Member kinds of frozen_group_combination (the frozen members' compiled re-runs).
+MEMBER_ETS = 0     # AutoETS, non-seasonal form, fixed parameters and starting states
+MEMBER_THETA = 1   # Theta / OptimisedTheta without seasonal adjustment, fixed parameters
+MEMBER_STL = 2     # STLForecaster without decomposition: log (optional), shift, AutoETS
+
+
+@njit(cache=True)
+def _ets_member(z, n, zpos, p, h, states, s0, f):
+    # the frozen AutoETS re-run: a multiplicative error needs z > 0 (else additive, as
+    # AutoETS._fit), then the filter from the fixed states; False when it is unstable
+    error = int(p[0]) if zpos else 0
+    trend = int(p[1])
+    lik = ets_filter(z[:n], error, trend, 0, 1, p[2], p[3], 0.0, p[4], p[5], p[6], s0, states)
+    if not lik < BIG:
+        return False
+    lev = states[0]
+    b = states[1]
+    cum = 0.0
+    for i in range(h):
+        step = i + 1.0
+        if trend == 2:
+            cum += p[4] ** step
+            f[i] = lev + cum * b
+        elif trend == 1:
+            f[i] = lev + step * b
+        else:
+            f[i] = lev
+    return True
+
+
+@njit(cache=True)
+def frozen_group_combination(y, origins, h, m, G, window, min_index, kinds, P, out, ok):
+    """Forecasts of a frozen :class:`~forecasting.models.GroupSeasonCombination` at many
+    backtest origins in one call.
+
+    For each origin ``o_k`` (all ``>= 2 m``): the group-informed indices ``s`` of
+    ``y[:o_k]`` with profile ``G[k]`` (:func:`group_indices`), the adjusted series
+    ``x_t = y_t / s_{t mod m}``, each member's re-run with its fixed parameters on ``x``,
+    the mean of the members' forecasts times the indices of the target periods. The
+    same arithmetic as the Python models' ``fit(y[:o]).predict(h)`` (to rounding);
+    ``ok[k]`` is False where a member failed or a value is not finite, and the caller
+    re-runs that origin in Python, which leaves the failed member out and says why.
+
+    ``P[i]`` holds member ``i``'s ``(error, trend, alpha, beta, phi, l0, b0)`` (ETS and
+    STL's base ETS, codes as :func:`ets_filter`), ``(alpha, theta, l0)`` (Theta) and
+    ``P[i, 7]`` = 1 for STL's log transform.
+    """
+    K = origins.size
+    nm = kinds.size
+    N = y.size
+    x = np.empty(N)
+    z = np.empty(N)
+    states = np.empty(3)
+    s0 = np.zeros(1)
+    f = np.empty(h)
+    acc = np.empty(h)
+    for k in range(K):
+        n = origins[k]
+        s = group_indices(y, n, m, G[k], window, min_index)
+        positive = True
+        j = -1
+        for t in range(n):
+            j += 1
+            if j == m:
+                j = 0
+            x[t] = y[t] / s[j]
+            if not x[t] > 0.0:
+                positive = False
+        acc[:] = 0.0
+        good = True
+        for i in range(nm):
+            kind = kinds[i]
+            p = P[i]
+            if kind == MEMBER_THETA:
+                # least squares line through x (base.line_fit), then the theta filter
+                tb = 0.5 * (n - 1)
+                sxy = 0.0
+                sx = 0.0
+                for t in range(n):
+                    sxy += (t - tb) * x[t]
+                    sx += x[t]
+                slope = sxy / (n * (n * n - 1) / 12.0)
+                inter = sx / n - slope * tb
+                _, lev = theta_sse(x[:n], p[0], p[1], p[2], inter, slope)
+                for q in range(h):
+                    f[q] = (1.0 - 1.0 / p[1]) * (inter + slope * (n + q)) + lev / p[1]
+            elif kind == MEMBER_ETS:
+                if not _ets_member(x, n, positive, p, h, states, s0, f):
+                    good = False
+                    break
+            else:
+                logged = p[7] > 0.0 and positive
+                lo = np.inf
+                for t in range(n):
+                    z[t] = np.log(x[t]) if logged else x[t]
+                    if z[t] < lo:
+                        lo = z[t]
+                shift = max(0.0, -lo)
+                zpos = True
+                for t in range(n):
+                    z[t] = z[t] + shift
+                    if not z[t] > 0.0:
+                        zpos = False
+                if not _ets_member(z, n, zpos, p, h, states, s0, f):
+                    good = False
+                    break
+                for q in range(h):
+                    g = f[q] - shift
+                    f[q] = np.exp(min(g, 700.0)) if logged else g
+            for q in range(h):
+                if not np.isfinite(f[q]):
+                    good = False
+            if not good:
+                break
+            for q in range(h):
+                # SeriesModel.predict: demand forecasts are never negative
+                acc[q] += f[q] if f[q] > 0.0 else 0.0
+        if not good:
+            ok[k] = False
+            continue
+        ok[k] = True
+        for q in range(h):
+            v = acc[q] / nm * s[(n + q) % m]
+            if not np.isfinite(v):
+                ok[k] = False
+            out[k, q] = v if v > 0.0 else 0.0
+
+
+# ---- intermittent demand: the recursions of forecasting.models.intermittent -----------
+
+@njit(cache=True)
+def croston_states(y, origins, alpha, out_z, out_p):
+    """Croston's smoothed size ``z`` and interval ``p`` after each prefix ``y[:o]``.
+
+    One pass: the recursion of a prefix is the start of the recursion of the whole
+    series, so the states at every origin are read off on the way (``(0, inf)`` for a
+    prefix without demand). ``origins`` increasing.
+    """
+    k = 0
+    K = origins.size
+    z = 0.0
+    p = np.inf
+    prev = -1
+    for t in range(y.size + 1):
+        while k < K and origins[k] == t:
+            out_z[k] = z
+            out_p[k] = p
+            k += 1
+        if k == K or t == y.size:
+            break
+        if y[t] > 0.0:
+            if prev < 0:
+                z = y[t]
+                p = t + 1.0
+            else:
+                z += alpha * (y[t] - z)
+                p += alpha * ((t - prev) - p)
+            prev = t
+
+
+@njit(cache=True)
+def tsb_states(y, n, alpha, beta):
+    """TSB's demand probability and size after ``y[:n]`` (``(0, 0)`` without demand)."""
+    first = -1
+    count = 0
+    for t in range(n):
+        if y[t] > 0.0:
+            count += 1
+            if first < 0:
+                first = t
+    if first < 0:
+        return 0.0, 0.0
+    z = y[first]
+    p = count / n
+    for t in range(n):
+        v = y[t]
+        if v > 0.0:
+            p += beta * (1.0 - p)
+            z += alpha * (v - z)
+        else:
+            p -= beta * p
+    return p, z
+
+
+@njit(cache=True)
+def ses_grid(x, grid):
+    """SES level and constant chosen on ``grid`` by in-sample one-step SSE
+    (:func:`~forecasting.models.intermittent.ses_level`); ties go to the first."""
+    best_lev = x[0]
+    best_sse = np.inf
+    best_a = grid[0]
+    for g in range(grid.size):
+        a = grid[g]
+        lev = x[0]
+        sse = 0.0
+        for t in range(1, x.size):
+            e = x[t] - lev
+            sse += e * e
+            lev = lev + a * e
+        if sse < best_sse:
+            best_sse = sse
+            best_lev = lev
+            best_a = a
+    return best_lev, best_a
+
+
+@njit(cache=True)
+def adida_fit(y, n, bucket, grid):
+    """ADIDA on ``y[:n]``: ``(bucket k, SES constant, rate per period)``; ``bucket`` <= 0
+    means the mean inter-demand interval (:class:`~forecasting.models.ADIDA`)."""
+    if bucket <= 0:
+        nz = 0
+        for t in range(n):
+            if y[t] > 0.0:
+                nz += 1
+        k = int(np.rint(n / nz)) if nz > 0 else 1
+    else:
+        k = bucket
+    k = max(1, min(k, n))
+    nb = n // k
+    totals = np.zeros(nb)
+    lo = n - nb * k
+    for i in range(nb):
+        acc = 0.0
+        for t in range(lo + i * k, lo + (i + 1) * k):
+            acc += y[t]
+        totals[i] = acc
+    level, a = ses_grid(totals, grid)
+    return k, a, max(level, 0.0) / k
+
+
+# ---- Theta at many origins: forecasting.models.theta with fixed parameters ------------
+
+@njit(cache=True)
+def seasonal_by_acf(y, n, m, z):
+    """:func:`~forecasting.models.seasonality.seasonality_test` of ``y[:n]``: is the
+    lag-``m`` autocorrelation above ``z`` Bartlett standard errors?"""
+    if m < 2 or n <= 2 * m:
+        return False
+    mean = 0.0
+    for t in range(n):
+        mean += y[t]
+    mean /= n
+    denom = 0.0
+    for t in range(n):
+        denom += (y[t] - mean) ** 2
+    if denom <= 0.0:
+        return False
+    ssq = 0.0
+    r_m = 0.0
+    for k in range(1, m + 1):
+        acc = 0.0
+        for t in range(n - k):
+            acc += (y[t + k] - mean) * (y[t] - mean)
+        r = acc / denom
+        if k < m:
+            ssq += r * r
+        else:
+            r_m = r
+    return abs(r_m) > z * np.sqrt((1.0 + 2.0 * ssq) / n)
+
+
+@njit(cache=True)
+def classical_indices_of(y, n, m, multiplicative, out):
+    """:func:`~forecasting.models.seasonality.classical_indices` of ``y[:n]`` into ``out``
+    (``m`` values): a centred moving average of order ``m`` (``2 x m`` for even ``m``) as
+    the trend, the ratios (differences) to it averaged per position, normalised."""
+    L = m + 1 if m % 2 == 0 else m
+    off = (L - 1) // 2
+    sums = np.zeros(m)
+    counts = np.zeros(m)
+    for i in range(n - L + 1):
+        trend = 0.0
+        for j in range(L):
+            w = 1.0 / m
+            if m % 2 == 0 and (j == 0 or j == L - 1):
+                w = 0.5 / m
+            trend += y[i + j] * w
+        t = i + off
+        v = y[t] / trend if multiplicative else y[t] - trend
+        sums[t % m] += v
+        counts[t % m] += 1.0
+    total = 0.0
+    for j in range(m):
+        out[j] = sums[j] / max(counts[j], 1.0)
+        total += out[j]
+    mean = total / m
+    for j in range(m):
+        out[j] = out[j] / mean if multiplicative else out[j] - mean
+
+
+@njit(cache=True)
+def theta_origins(y, origins, h, m, alpha, theta, l0, z, out, ok):
+    """Forecasts of a frozen :class:`~forecasting.models.Theta` (fixed ``alpha``,
+    ``theta`` and ``l0``) from each origin: the seasonality test and classical
+    decomposition of ``y[:o]`` (multiplicative for positive data), the least squares
+    line and the theta filter on the adjusted series, the indices put back. The same
+    arithmetic as ``Theta.fit(y[:o]).predict(h)`` to rounding; ``ok[k]`` False where a
+    value is not finite (the caller re-runs that origin in Python)."""
+    idx = np.empty(max(m, 1))
+    x = np.empty(y.size)
+    for k in range(origins.size):
+        n = origins[k]
+        seasonal = m >= 2 and n >= 2 * m and seasonal_by_acf(y, n, m, z)
+        mult = True
+        if seasonal:
+            for t in range(n):
+                if not y[t] > 0.0:
+                    mult = False
+                    break
+            classical_indices_of(y, n, m, mult, idx)
+            if mult:
+                for j in range(m):
+                    if idx[j] <= 0.0:
+                        seasonal = False
+        for t in range(n):
+            if seasonal:
+                x[t] = y[t] / idx[t % m] if mult else y[t] - idx[t % m]
+            else:
+                x[t] = y[t]
+        if n < 2:
+            slope, inter = 0.0, x[0]
+        else:
+            tb = 0.5 * (n - 1)
+            sxy = 0.0
+            sx = 0.0
+            for t in range(n):
+                sxy += (t - tb) * x[t]
+                sx += x[t]
+            slope = sxy / (n * (n * n - 1) / 12.0)
+            inter = sx / n - slope * tb
+        _, lev = theta_sse(x[:n], alpha, theta, l0, inter, slope)
+        ok[k] = True
+        for q in range(h):
+            f = (1.0 - 1.0 / theta) * (inter + slope * (n + q)) + lev / theta
+            if seasonal:
+                f = f * idx[(n + q) % m] if mult else f + idx[(n + q) % m]
+            if not np.isfinite(f):
+                ok[k] = False
+            out[k, q] = f if f > 0.0 else 0.0

@@ -230,6 +230,53 @@ class SeriesModel:
         """
         return type(self)(**self.get_params())
 
+    def forecast_origins(self, y: ArrayLike, origins, h: int) -> list[tuple]:
+        """``fit(y[:o]).predict(h)`` of this unfitted model at each origin ``o``.
+
+        The rolling-origin backtest calls it on a :meth:`frozen` model for all origins
+        after the first at once, so that a model can re-run its filter for many training
+        windows in one compiled pass instead of one Python fit per window (see
+        :class:`~forecasting.models.GroupSeasonCombination`). This default fits a fresh
+        copy per origin: a fit sets only attributes ending in ``_``, so a shallow copy of
+        an unfitted model is a fresh model.
+
+        Parameters
+        ----------
+        y : array-like
+            Demand per period, units, oldest first.
+        origins : sequence of int
+            Training lengths (periods), increasing.
+        h : int
+            Horizon, periods.
+
+        Returns
+        -------
+        list of tuple
+            ``(forecast, None)`` or ``(None, exception)`` per origin: a failure at one
+            origin is recorded, not raised, so the caller decides what it means.
+        """
+        import copy
+
+        out = []
+        for o in origins:
+            model = copy.copy(self)
+            try:
+                model.fit(y[: int(o)])
+                out.append((model.predict(h), None))
+            except Exception as exc:  # recorded per origin, see Returns
+                out.append((None, exc))
+        return out
+
+    def _checked_prefix(self, y: ArrayLike, origins) -> np.ndarray | None:
+        """``y`` as floats when every training window ``y[:o]`` would pass
+        :func:`check_series` (the fast paths of :meth:`forecast_origins`), else ``None``:
+        the default path then raises the specific error per origin."""
+        arr = np.asarray(y, dtype=float)
+        if arr.ndim != 1 or not len(origins) or int(min(origins)) < max(self.min_length, 1):
+            return None
+        head = arr[: int(max(origins))]
+        return arr if head.min() >= 0 and np.isfinite(head.max()) else None
+
     def get_params(self) -> dict:
         """Constructor parameters (scikit-learn style), for logging and cloning."""
         return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import SeriesModel
+from .base import SeriesModel, check_horizon
 
 __all__ = ["Naive", "SeasonalNaive", "MovingAverage"]
 
@@ -66,6 +66,16 @@ class SeasonalNaive(SeriesModel):
         m = self.last_season_.size
         return self.last_season_[np.arange(h) % m]
 
+    def forecast_origins(self, y, origins, h: int) -> list[tuple]:
+        """:meth:`SeriesModel.forecast_origins` without a fit per origin: the forecast
+        from origin ``o`` is ``y[o - m : o]`` repeated."""
+        m = int(self.season_length)
+        arr = self._checked_prefix(y, origins)
+        if arr is None or m < 1 or int(min(origins)) < m:
+            return super().forecast_origins(y, origins, h)
+        cyc = np.arange(check_horizon(h)) % m
+        return [(arr[int(o) - m : int(o)][cyc], None) for o in origins]
+
     def _fitted_params(self) -> dict:
         # The last season itself is the forecast (in the forecasts table); its mean and
         # season length summarise it without m numbers per series.
@@ -101,6 +111,17 @@ class MovingAverage(SeriesModel):
 
     def _predict(self, h: int) -> np.ndarray:
         return np.full(h, self.level_)
+
+    def forecast_origins(self, y, origins, h: int) -> list[tuple]:
+        """:meth:`SeriesModel.forecast_origins` without a fit per origin: the mean of
+        ``y[o - p : o]`` from each origin ``o``."""
+        w = int(self.window)
+        arr = self._checked_prefix(y, origins)
+        if arr is None or w < 1:
+            return super().forecast_origins(y, origins, h)
+        h = check_horizon(h)
+        # (sum / count is numpy's mean, bit for bit)
+        return [(np.full(h, arr[max(int(o) - w, 0) : int(o)].sum() / min(w, int(o))), None) for o in origins]
 
     def _fitted_params(self) -> dict:
         return {"window": min(int(self.window), self.n_obs_), "level": self.level_}

@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import SeriesModel
+from . import _kernels
+from .base import SeriesModel, check_horizon
+
+#: Default SES grid of :func:`ses_level`: 0.05, 0.10, ..., 0.95.
+SES_GRID = np.arange(0.05, 0.96, 0.05)
 
 __all__ = ["Croston", "SBA", "TSB", "ADIDA", "croston_components", "ses_level"]
 
@@ -38,15 +42,11 @@ def croston_components(y: np.ndarray, alpha: float) -> tuple[float, float]:
     """
     if not 0 < alpha <= 1:
         raise ValueError(f"alpha must be in (0, 1], got {alpha}")
-    idx = np.flatnonzero(y > 0)
-    if idx.size == 0:
-        return 0.0, float("inf")
-    z = float(y[idx[0]])
-    p = float(idx[0] + 1)
-    for prev, cur in zip(idx[:-1], idx[1:]):
-        z += alpha * (float(y[cur]) - z)
-        p += alpha * (float(cur - prev) - p)
-    return z, p
+    # compiled: the recursion runs at every backtest origin of every intermittent series
+    z, p = np.empty(1), np.empty(1)
+    y = np.ascontiguousarray(y, dtype=float)
+    _kernels.croston_states(y, np.array([y.size]), float(alpha), z, p)
+    return float(z[0]), float(p[0])
 
 
 class Croston(SeriesModel):
@@ -81,6 +81,20 @@ class Croston(SeriesModel):
 
     def _predict(self, h: int) -> np.ndarray:
         return np.full(h, self.rate_)
+
+    def forecast_origins(self, y, origins, h: int) -> list[tuple]:
+        """:meth:`SeriesModel.forecast_origins` in one pass of the recursion: the
+        states of a prefix ``y[:o]`` are those met on the way through ``y``."""
+        arr = self._checked_prefix(y, origins)
+        alpha = float(self.alpha)
+        if arr is None or not 0 < alpha <= 1:
+            return super().forecast_origins(y, origins, h)
+        h = check_horizon(h)
+        o = np.asarray(origins, dtype=np.int64)
+        z, p = np.empty(o.size), np.empty(o.size)
+        _kernels.croston_states(arr, o, alpha, z, p)
+        factor = self._factor()
+        return [(np.full(h, 0.0 if zk == 0 else factor * zk / pk), None) for zk, pk in zip(z, p)]
 
     def _fitted_params(self) -> dict:
         # alpha is configured, not estimated; logged so the table is self-contained.
@@ -150,24 +164,27 @@ class TSB(SeriesModel):
         a, b = float(self.alpha), float(self.beta)
         if not (0 < a <= 1 and 0 < b <= 1):
             raise ValueError(f"alpha and beta must be in (0, 1], got {a}, {b}")
-        nz = np.flatnonzero(y > 0)
-        if nz.size == 0:
-            self.probability_, self.size_ = 0.0, 0.0
-            self.rate_ = 0.0
-            return
-        z = float(y[nz[0]])
-        p = nz.size / y.size
-        for v in y:
-            if v > 0:
-                p += b * (1.0 - p)
-                z += a * (float(v) - z)
-            else:
-                p -= b * p
+        p, z = _kernels.tsb_states(y, y.size, a, b)
         self.probability_, self.size_ = p, z
         self.rate_ = p * z
 
     def _predict(self, h: int) -> np.ndarray:
         return np.full(h, self.rate_)
+
+    def forecast_origins(self, y, origins, h: int) -> list[tuple]:
+        """:meth:`SeriesModel.forecast_origins` without a Python fit per origin (the
+        starting probability is the prefix's share of periods with demand, so every
+        origin runs its own recursion, compiled)."""
+        arr = self._checked_prefix(y, origins)
+        a, b = float(self.alpha), float(self.beta)
+        if arr is None or not (0 < a <= 1 and 0 < b <= 1):
+            return super().forecast_origins(y, origins, h)
+        h = check_horizon(h)
+        out = []
+        for o in origins:
+            p, z = _kernels.tsb_states(arr, int(o), a, b)
+            out.append((np.full(h, p * z), None))
+        return out
 
     def _fitted_params(self) -> dict:
         return {"alpha": float(self.alpha), "beta": float(self.beta), "size": self.size_,
@@ -192,15 +209,9 @@ def ses_level(x: np.ndarray, alphas: np.ndarray | None = None) -> tuple[float, f
     tuple of float
         ``(l_T, alpha)``: final level and chosen smoothing constant.
     """
-    grid = np.arange(0.05, 0.96, 0.05) if alphas is None else np.asarray(alphas, dtype=float)
-    lev = np.full(grid.size, float(x[0]))
-    sse = np.zeros(grid.size)
-    for v in x[1:]:
-        e = v - lev
-        sse += e * e
-        lev = lev + grid * e
-    best = int(np.argmin(sse))
-    return float(lev[best]), float(grid[best])
+    grid = SES_GRID if alphas is None else np.asarray(alphas, dtype=float)
+    level, alpha = _kernels.ses_grid(np.ascontiguousarray(x, dtype=float), grid)
+    return float(level), float(alpha)
 
 
 class ADIDA(SeriesModel):
@@ -243,23 +254,29 @@ class ADIDA(SeriesModel):
     def __init__(self, bucket: int | None = None):
         self.bucket = bucket
 
-    def _fit(self, y: np.ndarray) -> None:
+    def _bucket(self) -> int:
+        # 0 = the mean inter-demand interval of the data (chosen in the kernel)
         if self.bucket is None:
-            nz = np.flatnonzero(y > 0)
-            k = int(round(y.size / nz.size)) if nz.size else 1
-        else:
-            k = int(self.bucket)
-            if k < 1:
-                raise ValueError(f"bucket must be >= 1, got {self.bucket}")
-        k = max(1, min(k, y.size))
-        usable = (y.size // k) * k
-        totals = y[y.size - usable :].reshape(-1, k).sum(axis=1)
-        level, self.alpha_ = ses_level(totals)
-        self.bucket_ = k
-        self.rate_ = max(level, 0.0) / k
+            return 0
+        if int(self.bucket) < 1:
+            raise ValueError(f"bucket must be >= 1, got {self.bucket}")
+        return int(self.bucket)
+
+    def _fit(self, y: np.ndarray) -> None:
+        k, alpha, rate = _kernels.adida_fit(y, y.size, self._bucket(), SES_GRID)
+        self.bucket_, self.alpha_, self.rate_ = int(k), float(alpha), float(rate)
 
     def _predict(self, h: int) -> np.ndarray:
         return np.full(h, self.rate_)
+
+    def forecast_origins(self, y, origins, h: int) -> list[tuple]:
+        """:meth:`SeriesModel.forecast_origins` with the compiled fit per origin."""
+        arr = self._checked_prefix(y, origins)
+        if arr is None or (self.bucket is not None and int(self.bucket) < 1):
+            return super().forecast_origins(y, origins, h)
+        h = check_horizon(h)
+        bucket = self._bucket()
+        return [(np.full(h, _kernels.adida_fit(arr, int(o), bucket, SES_GRID)[2]), None) for o in origins]
 
     def _fitted_params(self) -> dict:
         return {"bucket": self.bucket_, "alpha": self.alpha_, "rate": self.rate_}

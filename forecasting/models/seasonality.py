@@ -233,22 +233,11 @@ def group_seasonal_indices(y: np.ndarray, m: int, profile: np.ndarray, window: i
         window = max(1, int(round(m / 10)))
         window += 1 - window % 2
     window = min(int(window), m)
-    c, _, sigma2, counts = trend_season_fit(y, m)
-    level = float(c.mean())
-    if not level > 0:
-        return g
-    r = c / level
-    v = sigma2 / (level * level * float(np.mean(counts)))
-    gd = g - 1.0
-    den = float(gd @ gd)
-    beta = max(0.0, float((r - 1.0) @ gd) / den) if den > 0 else 0.0
-    base = 1.0 + beta * gd
-    dev = smooth_circular(r - base, window)
-    dev = dev - dev.mean()
-    spread = float(np.mean(dev**2))
-    shrink = max(0.0, 1.0 - v / (window * spread)) if spread > 0 else 0.0
-    idx = np.maximum(base + shrink * dev, MIN_INDEX)
-    return idx / idx.mean()
+    # compiled (the same steps as above): a grouped backtest re-estimates the indices at
+    # every origin of every series
+    from ._kernels import group_indices
+
+    return group_indices(y, y.size, m, g, window, MIN_INDEX)
 
 
 def profile_known_at(profile: np.ndarray, known_from, n: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels
-from .base import SeriesModel, line_fit
+from .base import SeriesModel, check_horizon, line_fit
 from .seasonality import deseasonalise, reseasonalise
 
 __all__ = ["Theta", "OptimisedTheta", "theta_forecast"]
@@ -140,6 +140,23 @@ class Theta(SeriesModel):
     def _predict(self, h: int) -> np.ndarray:
         f = theta_forecast(self.x_, h, self.alpha_, self.l0_, self.theta_, self.line_)
         return reseasonalise(f, self.n_obs_, self.seasonal_, self.mult_)
+
+    def forecast_origins(self, y, origins, h: int) -> list[tuple]:
+        """:meth:`SeriesModel.forecast_origins` of a frozen model in one compiled call
+        (:func:`~forecasting.models._kernels.theta_origins`): the seasonal adjustment of
+        each window, the line and the filter with the fixed parameters."""
+        arr = self._checked_prefix(y, origins)
+        fixed = self.fixed or {}
+        if arr is None or "alpha" not in fixed or "l0" not in fixed:
+            return super().forecast_origins(y, origins, h)
+        h = check_horizon(h)
+        o = np.asarray(origins, dtype=np.int64)
+        out = np.empty((o.size, h))
+        ok = np.zeros(o.size, dtype=np.bool_)
+        _kernels.theta_origins(arr, o, h, max(int(self.season_length), 1), float(fixed["alpha"]),
+                               float(fixed.get("theta", self.theta)), float(fixed["l0"]), 1.645, out, ok)
+        return [(out[k], None) if ok[k] else super(Theta, self).forecast_origins(arr, [int(o[k])], h)[0]
+                for k in range(o.size)]
 
 
 class OptimisedTheta(Theta):
