@@ -606,6 +606,7 @@ class GlobalBoosting:
         plans_known: bool = False,
         future_promo: np.ndarray | None = None,
         future_price: np.ndarray | None = None,
+        quantile_series: np.ndarray | None = None,
     ) -> GlobalForecast:
         """Forecast ``H`` periods from each origin with a fit of :meth:`fit`.
 
@@ -630,6 +631,11 @@ class GlobalBoosting:
             a forecast assumes no promotion and the last price.
         future_promo, future_price : numpy.ndarray, optional
             ``(S, H)`` planned promotions and prices of the periods after the history.
+        quantile_series : numpy.ndarray, optional
+            Indices of the series whose quantiles are predicted (default all); the
+            others get ``nan`` quantiles and cost only the mean regressor. The
+            orchestrator's backtest predictions calibrate the quantiles on a sample of
+            series (``forecasting.core``).
 
         Returns
         -------
@@ -646,9 +652,11 @@ class GlobalBoosting:
         (the others are 0 by construction: the prediction is multiplied by that level).
         """
         with threadpool_limits(1):
-            return self._predict(fit, panel, origins, effects, plans_known, future_promo, future_price)
+            return self._predict(fit, panel, origins, effects, plans_known, future_promo, future_price,
+                                 quantile_series)
 
-    def _predict(self, fit, panel, origins, effects, plans_known, future_promo, future_price) -> GlobalForecast:
+    def _predict(self, fit, panel, origins, effects, plans_known, future_promo, future_price,
+                 quantile_series=None) -> GlobalForecast:
         H = int(self.horizon)
         S, T = panel.y.shape
         origins = tuple(int(o) for o in origins) if origins else (int(fit.cutoff),)
@@ -665,9 +673,14 @@ class GlobalBoosting:
         nq = len(fit.quantile_models)
         models = [fit.mean_model, *fit.quantile_models] if fit.mean_model is not None else []
         packed = _pack_forest(models) if models else None
-        mean_packed = _pack_forest(models[:1]) if models and effects else None
+        mean_packed = _pack_forest(models[:1]) if models and (effects or quantile_series is not None) else None
+        quantile_packed = _pack_forest(models[1:]) if models and nq and quantile_series is not None else None
+        wanted = None
+        if quantile_series is not None:
+            wanted = np.zeros(S, dtype=bool)
+            wanted[np.asarray(quantile_series, dtype=int)] = True
         if nq:
-            out.quantiles = np.zeros((O, S, H, nq))
+            out.quantiles = np.zeros((O, S, H, nq)) if wanted is None else np.full((O, S, H, nq), np.nan)
         first = None
         every = np.arange(S)
         for k, o in enumerate(origins):
@@ -695,19 +708,33 @@ class GlobalBoosting:
             if k == 0 and effects:
                 first = (Xl, sl, live)
             clock = time.perf_counter()
-            preds = _predict_models(models, Xl, packed)
+            if wanted is None:
+                preds = _predict_models(models, Xl, packed)
+                qlive, qsl = live, sl
+            else:
+                # the mean for every series; the quantiles (3 of the 4 regressors) for the
+                # sampled ones only
+                preds = _predict_models(models[:1], Xl, mean_packed)
+                pick = wanted[np.repeat(alive, H)]
+                qlive, qsl = live[pick], sl[pick]
+                if nq:
+                    preds += _predict_models(models[1:], Xl[pick], quantile_packed)
             mean = np.zeros(S * H)
             mean[live] = preds[0] * sl
             out.mean[k] = np.maximum(np.nan_to_num(mean.reshape(S, H)), 0.0)
             for j in range(nq):
                 qv = np.zeros(S * H)
-                qv[live] = preds[1 + j] * sl
-                out.quantiles[k, :, :, j] = qv.reshape(S, H)
+                qv[qlive] = preds[1 + j] * qsl
+                qv = qv.reshape(S, H)
+                if wanted is not None:
+                    qv[~wanted] = np.nan
+                out.quantiles[k, :, :, j] = qv
             seconds["predict"] += time.perf_counter() - clock
         if fit.mean_model is None:
             out.quantiles = None
         elif nq:
-            out.quantiles = np.sort(np.maximum(np.nan_to_num(out.quantiles), 0.0), axis=3)
+            keep = slice(None) if wanted is None else wanted
+            out.quantiles[:, keep] = np.sort(np.maximum(np.nan_to_num(out.quantiles[:, keep]), 0.0), axis=3)
         if effects and fit.mean_model is not None:
             Xl, sl, live = first
             model = fit.mean_model
@@ -819,7 +846,7 @@ def fit_task(model: GlobalBoosting, panel: Panel, cutoff: int, quantiles: bool) 
 
 
 def predict_task(model: GlobalBoosting, fit: GlobalFit, panel: Panel, origins: tuple, effects: bool, plans_known: bool,
-                 future_promo=None, future_price=None) -> GlobalForecast:
+                 future_promo=None, future_price=None, quantile_series=None) -> GlobalForecast:
     """The orchestrator's prediction task: :meth:`GlobalBoosting.predict` that never raises.
 
     A failed fit or prediction gives all-``nan`` means and says why in ``error``.
@@ -834,7 +861,8 @@ def predict_task(model: GlobalBoosting, fit: GlobalFit, panel: Panel, origins: t
             try:
                 failed = None
                 out = model.predict(fit, panel, origins, effects=effects, plans_known=plans_known,
-                                    future_promo=future_promo, future_price=future_price)
+                                    future_promo=future_promo, future_price=future_price,
+                                    quantile_series=quantile_series)
             except Exception as exc:
                 failed = GlobalForecast(int(fit.cutoff), np.full((len(origins), S, model.horizon), np.nan),
                                         np.zeros((len(origins), S)), origins=tuple(origins),

@@ -308,3 +308,56 @@ def test_bad_history_is_rejected_with_a_clear_message():
         forecast(good, horizon=2, select_by="r2")
     with pytest.raises(ValueError, match="groups must be"):
         forecast(good, horizon=2, groups=pd.DataFrame({"sku": ["A"]}))
+
+
+def test_global_quantiles_calibrate_on_the_sampled_series_only(monkeypatch):
+    from forecasting import core
+    from forecasting.models.global_model import GlobalForecast
+
+    rng = np.random.default_rng(2)
+    S, T, o, qs = 6, 40, 27, (0.5, 0.9)
+    Y = rng.poisson(10.0, (S, T)).astype(float)
+    qhat = np.repeat(np.array([[[9.0, 14.0]]]), S, axis=0).repeat(H, axis=1)  # (S, H, Q)
+    scale = np.full(S, 10.0)
+    classes = np.array(["smooth"] * S)
+    models = np.array(["global"] + ["combo"] * (S - 1))
+    final = GlobalForecast(T, np.full((1, S, H), 10.0), np.full((1, S), 10.0), origins=(T,),
+                           quantiles=np.repeat(qhat[None], 1, axis=0))
+    values = np.zeros((S, H, len(qs)))
+    caps = np.full(S, 1e6)
+    full = core._global_quantiles(values, models, classes, final, [(o, qhat, scale)], Y, qs, caps, 5)
+    # series 5 not in the sample: its quantiles are nan and its wild actuals do not count
+    wild = Y.copy()
+    wild[5, o:] = 500.0
+    sampled = qhat.copy()
+    sampled[5] = np.nan
+    part = core._global_quantiles(values, models, classes, final, [(o, sampled, scale)], wild, qs, caps, 5)
+    keep = Y.copy()
+    keep[5] = np.nan  # (the same scores without series 5 at all)
+    want = core._global_quantiles(values, models, classes, final, [(o, qhat, scale)], keep, qs, caps, 5)
+    np.testing.assert_array_equal(part, want)
+    # (and they would count if series 5 had been sampled: the check can fail)
+    counted = core._global_quantiles(values, models, classes, final, [(o, qhat, scale)], wild, qs, caps, 5)
+    assert (counted[0] > part[0]).any() and np.isfinite(full).all()
+    monkeypatch.setattr(core, "GLOBAL_CALIBRATION_SERIES", 4)
+    sample = core._calibration_sample(S, 7)
+    assert sample.size == 4 and np.array_equal(sample, core._calibration_sample(S, 7))
+    assert core._calibration_sample(4, 7) is None
+
+
+def test_a_run_with_a_calibration_sample_changes_only_the_global_series_quantiles(monkeypatch):
+    from forecasting import core
+
+    hist = simulate_demand(n_skus=8, n_locations=3, periods=110, intermittent_share=0.3, seed=6)
+    kwargs = dict(horizon=H, season_length=52, seed=1, global_params=FAST_GLOBAL,
+                  candidates={"smooth": ["global", "combo"], "erratic": ["global", "combo"]})
+    full = forecast(hist, **kwargs)
+    monkeypatch.setattr(core, "GLOBAL_CALIBRATION_SERIES", 10)
+    part = forecast(hist, **kwargs)
+    assert (full.selection["model"] == "global").any()
+    np.testing.assert_array_equal(part.forecasts["mean"], full.forecasts["mean"])
+    other = (full.forecasts["model"] != "global").to_numpy()
+    for col in ("q50", "q90", "q95"):
+        np.testing.assert_array_equal(part.forecasts[col][other], full.forecasts[col][other])
+        assert np.isfinite(part.forecasts[col]).all()
+    assert (part.forecasts["q95"] >= part.forecasts["q90"]).all()
