@@ -12,6 +12,7 @@ evaluation scheme of Tashman (2000), "Out-of-sample tests of forecasting accurac
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Mapping
 
@@ -20,7 +21,7 @@ from scipy import stats
 
 from .classify import recent_window
 
-__all__ = ["rolling_origins", "forecast_cap", "check_forecast", "select_candidate", "UnstableForecast"]
+__all__ = ["rolling_origins", "forecast_cap", "forecast_caps", "check_forecast", "select_candidate", "UnstableForecast"]
 
 
 class UnstableForecast(ValueError):
@@ -111,6 +112,38 @@ def forecast_cap(y: np.ndarray, max_multiple: float, season_length: int, horizon
     return float(max_multiple) * float(y[-w:].max())
 
 
+def forecast_caps(y: np.ndarray, origins, max_multiple: float, season_length: int, horizon: int) -> np.ndarray:
+    """:func:`forecast_cap` of every training window ``y[:o]`` of a backtest at once.
+
+    The same windows and caps, with the periods with demand counted once for all
+    origins (a running count) instead of once per origin.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Demand per period, units, oldest first.
+    origins : sequence of int
+        Training lengths ``o``, periods.
+    max_multiple : float
+        ``k``, dimensionless.
+    season_length, horizon : int
+        ``m`` and ``H``, periods.
+
+    Returns
+    -------
+    numpy.ndarray
+        One cap per origin, units per period.
+    """
+    y = np.asarray(y, dtype=float)
+    o = np.asarray(origins, dtype=np.int64)
+    demand = np.concatenate([[0], np.cumsum(y > 0)])[o]
+    floor = max(int(season_length), int(horizon))
+    # recent_window, per origin: n periods without demand, else min(n, max(floor, ceil(5 n / d)))
+    spread = np.ceil(5.0 * o / np.maximum(demand, 1))  # (demand 0: the whole window, below)
+    w = np.where(demand == 0, o, np.minimum(o, np.maximum(floor, spread).astype(np.int64)))
+    return np.array([float(max_multiple) * float(y[k - n : k].max()) if k > 0 else 0.0 for k, n in zip(o, w)])
+
+
 def check_forecast(values: np.ndarray, h: int, cap: float) -> np.ndarray:
     """Guardrail: validate raw model output and return it clipped to ``[0, cap]``.
 
@@ -144,6 +177,12 @@ def check_forecast(values: np.ndarray, h: int, cap: float) -> np.ndarray:
     if np.any(arr > cap + tolerance):
         raise UnstableForecast(f"forecast {float(arr.max()):.4g} above cap {cap:.4g} (explosion)")
     return np.clip(arr, 0.0, cap)
+
+
+@functools.lru_cache(maxsize=256)
+def _t_quantile(p: float, df: float) -> float:
+    # scipy's ppf costs ~0.1 ms a call; a run asks for the same few (level, df) pairs
+    return float(stats.t.ppf(p, df))
 
 
 def select_candidate(per_origin: Mapping[str, np.ndarray], default: str | None, alpha: float = 0.1,
@@ -253,7 +292,7 @@ def select_candidate(per_origin: Mapping[str, np.ndarray], default: str | None, 
             if horizon and step and step < horizon:
                 k_eff = min(k_eff, ((k - 1) * step + horizon) / horizon)
             t = float(d.mean()) / (sd / math.sqrt(k_eff))
-            if t > -float(stats.t.ppf(1.0 - level, max(k_eff - 1.0, 1.0))):
+            if t > -_t_quantile(1.0 - level, max(k_eff - 1.0, 1.0)):
                 continue
         if means[name] < best_mean:
             best, best_mean = name, means[name]

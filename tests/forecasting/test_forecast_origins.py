@@ -222,3 +222,14 @@ def test_grouped_backtest_scores_equal_one_fit_per_origin(monkeypatch):
     for name, scores in slow.candidate_scores.items():
         for key in ("mase", "rmsse", "wape", "bias"):
             assert fast.candidate_scores[name][key] == pytest.approx(scores[key], rel=1e-9, nan_ok=True)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_caps_of_all_origins_equal_the_cap_of_each_window(kind):
+    from forecasting.backtest import forecast_cap, forecast_caps
+
+    y = _series(kind, 120, 12, seed=9)
+    y[60:] = np.where(kind == "noisy", 0.0, y[60:])  # (a collapse: the recent window moves)
+    origins = [0, 1, 5, 13, 40, 61, 75, 100, 120]
+    want = [forecast_cap(y[:o], 3.0, 12, 6) for o in origins]
+    np.testing.assert_array_equal(forecast_caps(y, origins, 3.0, 12, 6), want)
