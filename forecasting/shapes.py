@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from .models.base import SeriesModel, check_horizon
-from .models.seasonality import profile_known_at, smooth_circular
+from .models.seasonality import profile_known_at, smooth_circular, smoothing_window
 
 __all__ = ["pooled_profiles", "BorrowedShape", "ALL_GROUP"]
 
@@ -82,10 +82,7 @@ def pooled_profiles(
     m = int(season_length)
     if m < 2:
         return {}
-    if window is None:
-        window = max(1, int(round(m / 10)))
-        window += 1 - window % 2
-    window = min(int(window), m)
+    window = smoothing_window(window, m)
     sums: dict = {}
     for y, p0, g in zip(series, start_pos, groups):
         if end is not None:

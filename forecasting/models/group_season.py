@@ -42,7 +42,7 @@ import numpy as np
 
 from .base import SeriesModel
 from .combination import Combination
-from .seasonality import group_seasonal_indices, profile_known_at
+from .seasonality import group_seasonal_indices, profile_known_at, smoothing_window
 
 __all__ = ["GroupSeasonCombination", "OPTIONS"]
 
@@ -205,11 +205,7 @@ class GroupSeasonCombination(SeriesModel):
         if G.shape != (len(rest), m) or not np.isfinite(G).all() or not (mean > 0).all():
             return out + slow(y, rest, h)
         G = G / mean[:, None]
-        window = self.window
-        if window is None:
-            window = max(1, int(round(m / 10)))
-            window += 1 - window % 2
-        window = min(int(window), m)
+        window = smoothing_window(self.window, m)
         kinds, P = specs
         F = np.empty((len(rest), int(h)))
         ok = np.zeros(len(rest), dtype=np.bool_)

@@ -24,7 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["acf", "seasonality_test", "classical_indices", "deseasonalise", "reseasonalise",
-           "trend_season_fit", "group_seasonal_indices", "profile_known_at", "smooth_circular"]
+           "trend_season_fit", "group_seasonal_indices", "profile_known_at", "smooth_circular",
+           "smoothing_window"]
 
 
 def acf(y: np.ndarray, nlags: int) -> np.ndarray:
@@ -111,6 +112,16 @@ def reseasonalise(f: np.ndarray, n: int, idx: np.ndarray, mult: bool) -> np.ndar
         return f
     pos = (n + np.arange(f.size)) % idx.size
     return f * idx[pos] if mult else f + idx[pos]
+
+
+def smoothing_window(window: int | None, m: int) -> int:
+    """Width of the circular smoothing of seasonal indices, periods: ``window`` (at most
+    ``m``), by default the odd number nearest ``m / 10`` (5 for weekly data, 1 = no
+    smoothing for monthly data)."""
+    if window is None:
+        window = max(1, int(round(m / 10)))
+        window += 1 - window % 2
+    return min(int(window), m)
 
 
 def smooth_circular(values: np.ndarray, window: int) -> np.ndarray:
@@ -229,10 +240,7 @@ def group_seasonal_indices(y: np.ndarray, m: int, profile: np.ndarray, window: i
     if g.shape != (m,) or not np.all(np.isfinite(g)) or not g.mean() > 0:
         raise ValueError(f"profile must be {m} finite factors with a positive mean")
     g = g / g.mean()
-    if window is None:
-        window = max(1, int(round(m / 10)))
-        window += 1 - window % 2
-    window = min(int(window), m)
+    window = smoothing_window(window, m)
     # compiled (the same steps as above): a grouped backtest re-estimates the indices at
     # every origin of every series
     from ._kernels import group_indices

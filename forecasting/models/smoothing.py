@@ -40,7 +40,7 @@ import numpy as np
 from statsmodels.tsa.holtwinters import ExponentialSmoothing as _StatsmodelsES
 
 from .base import SeriesModel
-from .seasonality import smooth_circular, trend_season_fit
+from .seasonality import smooth_circular, smoothing_window, trend_season_fit
 
 __all__ = ["ETS", "AutoETS", "AutoETSAdjusted", "seasonal_indices"]
 
@@ -85,10 +85,7 @@ def seasonal_indices(y: np.ndarray, season_length: int, window: int | None = Non
     n = y.size
     if m < 2 or n < 2 * m:
         return np.zeros(max(m, 1))
-    if window is None:
-        window = max(1, int(round(m / 10)))
-        window += 1 - window % 2
-    window = min(int(window), m)
+    window = smoothing_window(window, m)
     # trend and dummies jointly (a trend fitted alone would absorb part of the season)
     c, _, sigma2, counts = trend_season_fit(y, m)
     raw = c - c.mean()
