@@ -393,6 +393,26 @@ def group_indices(y, n, m, g, window, min_index):
     return idx / (total / m)
 
 
+@njit(cache=True)
+def _theta_fixed(x, n, alpha, theta, l0, h, f):
+    # Theta.fit(x[:n]).predict(h) with fixed parameters, before any reseasonalising: the
+    # least squares line (base.line_fit), the theta filter, theta_forecast's formula
+    if n < 2:
+        slope, inter = 0.0, x[0]
+    else:
+        tb = 0.5 * (n - 1)
+        sxy = 0.0
+        sx = 0.0
+        for t in range(n):
+            sxy += (t - tb) * x[t]
+            sx += x[t]
+        slope = sxy / (n * (n * n - 1) / 12.0)
+        inter = sx / n - slope * tb
+    _, lev = theta_sse(x[:n], alpha, theta, l0, inter, slope)
+    for q in range(h):
+        f[q] = (1.0 - 1.0 / theta) * (inter + slope * (n + q)) + lev / theta
+
+
 # Member kinds of frozen_group_combination (the frozen members' compiled re-runs).
 MEMBER_ETS = 0     # AutoETS, non-seasonal form, fixed parameters and starting states
 MEMBER_THETA = 1   # Theta / OptimisedTheta without seasonal adjustment, fixed parameters
@@ -467,18 +487,7 @@ def frozen_group_combination(y, origins, h, m, G, window, min_index, kinds, P, o
             kind = kinds[i]
             p = P[i]
             if kind == MEMBER_THETA:
-                # least squares line through x (base.line_fit), then the theta filter
-                tb = 0.5 * (n - 1)
-                sxy = 0.0
-                sx = 0.0
-                for t in range(n):
-                    sxy += (t - tb) * x[t]
-                    sx += x[t]
-                slope = sxy / (n * (n * n - 1) / 12.0)
-                inter = sx / n - slope * tb
-                _, lev = theta_sse(x[:n], p[0], p[1], p[2], inter, slope)
-                for q in range(h):
-                    f[q] = (1.0 - 1.0 / p[1]) * (inter + slope * (n + q)) + lev / p[1]
+                _theta_fixed(x, n, p[0], p[1], p[2], h, f)
             elif kind == MEMBER_ETS:
                 if not _ets_member(x, n, positive, p, h, states, s0, f):
                     good = False
@@ -694,6 +703,7 @@ def theta_origins(y, origins, h, m, alpha, theta, l0, z, out, ok):
     value is not finite (the caller re-runs that origin in Python)."""
     idx = np.empty(max(m, 1))
     x = np.empty(y.size)
+    f = np.empty(h)
     for k in range(origins.size):
         n = origins[k]
         seasonal = m >= 2 and n >= 2 * m and seasonal_by_acf(y, n, m, z)
@@ -713,23 +723,12 @@ def theta_origins(y, origins, h, m, alpha, theta, l0, z, out, ok):
                 x[t] = y[t] / idx[t % m] if mult else y[t] - idx[t % m]
             else:
                 x[t] = y[t]
-        if n < 2:
-            slope, inter = 0.0, x[0]
-        else:
-            tb = 0.5 * (n - 1)
-            sxy = 0.0
-            sx = 0.0
-            for t in range(n):
-                sxy += (t - tb) * x[t]
-                sx += x[t]
-            slope = sxy / (n * (n * n - 1) / 12.0)
-            inter = sx / n - slope * tb
-        _, lev = theta_sse(x[:n], alpha, theta, l0, inter, slope)
+        _theta_fixed(x, n, alpha, theta, l0, h, f)
         ok[k] = True
         for q in range(h):
-            f = (1.0 - 1.0 / theta) * (inter + slope * (n + q)) + lev / theta
+            f_q = f[q]
             if seasonal:
-                f = f * idx[(n + q) % m] if mult else f + idx[(n + q) % m]
-            if not np.isfinite(f):
+                f_q = f_q * idx[(n + q) % m] if mult else f_q + idx[(n + q) % m]
+            if not np.isfinite(f_q):
                 ok[k] = False
-            out[k, q] = f if f > 0.0 else 0.0
+            out[k, q] = f_q if f_q > 0.0 else 0.0

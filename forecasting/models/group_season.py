@@ -156,21 +156,8 @@ class GroupSeasonCombination(SeriesModel):
         scale benchmark's series). The others, members the kernel does not know, a
         median combination and any origin where the kernel saw a member fail or a
         non-finite value take :meth:`SeriesModel.forecast_origins` (one Python fit
-        per origin), which leaves a failed member out and says why.
-
-        Parameters
-        ----------
-        y : array-like
-            Demand per period, units, oldest first.
-        origins : sequence of int
-            Training lengths (periods), increasing.
-        h : int
-            Horizon, periods.
-
-        Returns
-        -------
-        list of tuple
-            ``(forecast, None)`` or ``(None, exception)`` per origin.
+        per origin), which leaves a failed member out and says why. Parameters and
+        result as there.
         """
         from . import _kernels
         from .seasonality import MIN_INDEX
