@@ -713,7 +713,7 @@ class _Backtest:
         return np.repeat(self._o, self.lengths), steps[mask], self.actual[mask], F[mask]
 
     def score(self, F: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
-        """Runs, per-origin ranking scores and backtest scores of one candidate.
+        """Scored forecasts, per-origin ranking scores and backtest scores of one candidate.
 
         Parameters
         ----------
@@ -1615,7 +1615,7 @@ def _calibration_sample(n_series: int, seed: int) -> np.ndarray | None:
     """Series indices for :data:`GLOBAL_CALIBRATION_SERIES` (``None``: all of them)."""
     if n_series <= GLOBAL_CALIBRATION_SERIES:
         return None
-    rng = np.random.default_rng([int(seed), 20_000])
+    rng = np.random.default_rng([int(seed), 20_000])  # (a stream of its own, apart from the run's other draws)
     return np.sort(rng.choice(n_series, GLOBAL_CALIBRATION_SERIES, replace=False))
 
 

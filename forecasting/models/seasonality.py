@@ -25,7 +25,7 @@ import numpy as np
 
 __all__ = ["acf", "seasonality_test", "classical_indices", "deseasonalise", "reseasonalise",
            "trend_season_fit", "group_seasonal_indices", "profile_known_at", "smooth_circular",
-           "smoothing_window"]
+           "smoothing_window", "SEASONALITY_Z"]
 
 
 def acf(y: np.ndarray, nlags: int) -> np.ndarray:
@@ -43,7 +43,12 @@ def acf(y: np.ndarray, nlags: int) -> np.ndarray:
     return out
 
 
-def seasonality_test(y: np.ndarray, m: int, z: float = 1.645) -> bool:
+#: One-sided 95 % normal quantile of :func:`seasonality_test` (the M3 Theta method's 90 %
+#: two-sided test).
+SEASONALITY_Z = 1.645
+
+
+def seasonality_test(y: np.ndarray, m: int, z: float = SEASONALITY_Z) -> bool:
     """True when lag-``m`` autocorrelation is significant (one-sided 95 %, i.e. the
     two-sided 90 % test of the M3 Theta method); needs ``n > 2 m``."""
     n = y.size

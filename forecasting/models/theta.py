@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _kernels
 from .base import SeriesModel, check_horizon, line_fit
-from .seasonality import deseasonalise, reseasonalise
+from .seasonality import SEASONALITY_Z, deseasonalise, reseasonalise
 
 __all__ = ["Theta", "OptimisedTheta", "theta_forecast"]
 
@@ -154,7 +154,7 @@ class Theta(SeriesModel):
         out = np.empty((o.size, h))
         ok = np.zeros(o.size, dtype=np.bool_)
         _kernels.theta_origins(arr, o, h, max(int(self.season_length), 1), float(fixed["alpha"]),
-                               float(fixed.get("theta", self.theta)), float(fixed["l0"]), 1.645, out, ok)
+                               float(fixed.get("theta", self.theta)), float(fixed["l0"]), SEASONALITY_Z, out, ok)
         return [(out[k], None) if ok[k] else super(Theta, self).forecast_origins(arr, [int(o[k])], h)[0]
                 for k in range(o.size)]
 
