@@ -35,7 +35,6 @@ import json
 import logging
 import math
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
