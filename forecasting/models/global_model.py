@@ -672,7 +672,7 @@ class GlobalBoosting:
         seconds["features"] += time.perf_counter() - clock
         nq = len(fit.quantile_models)
         models = [fit.mean_model, *fit.quantile_models] if fit.mean_model is not None else []
-        packed = _pack_forest(models) if models else None
+        packed = _pack_forest(models) if models and quantile_series is None else None
         mean_packed = _pack_forest(models[:1]) if models and (effects or quantile_series is not None) else None
         quantile_packed = _pack_forest(models[1:]) if models and nq and quantile_series is not None else None
         wanted = None

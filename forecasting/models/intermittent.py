@@ -272,10 +272,13 @@ class ADIDA(SeriesModel):
     def forecast_origins(self, y, origins, h: int) -> list[tuple]:
         """:meth:`SeriesModel.forecast_origins` with the compiled fit per origin."""
         arr = self._checked_prefix(y, origins)
-        if arr is None or (self.bucket is not None and int(self.bucket) < 1):
+        try:
+            bucket = self._bucket()
+        except ValueError:  # the fit's own error, per origin
+            arr = None
+        if arr is None:
             return super().forecast_origins(y, origins, h)
         h = check_horizon(h)
-        bucket = self._bucket()
         return [(np.full(h, _kernels.adida_fit(arr, int(o), bucket, SES_GRID)[2]), None) for o in origins]
 
     def _fitted_params(self) -> dict:
