@@ -976,6 +976,47 @@ def _global_task(model: GlobalBoosting, panel: Panel, cutoff: int, origins: tupl
     return out
 
 
+def _global_quantile_fits(runner, gmodel: GlobalBoosting, fits: list, panel_ref, cutoffs: list, gfinal: GlobalForecast,
+                          users: np.ndarray, calibration: np.ndarray | None, plans: bool, fpromo, fprice):
+    """Quantile regressors of the global model, fitted once some series has chosen it.
+
+    Adds the pinball-loss regressors to the mean-only fits (the one before the first
+    backtest origin and the final one, side by side), predicts their quantiles at the
+    backtest origins for the calibration sample and at the end of the history for the
+    series in ``users``: what :func:`_global_quantiles` needs.
+
+    Returns
+    -------
+    gfinal : GlobalForecast
+        The final forecast with ``quantiles`` (``nan`` for the series not in ``users``).
+    gcal : list or None
+        ``(origin, qhat, scale)`` per backtest origin; ``None`` when a fit or the final
+        prediction failed (logged: the series keep their pooled-error quantiles).
+    """
+    from .models.global_model import fit_task, predict_task
+
+    T = int(gfinal.origins[0]) if gfinal.origins else int(gfinal.cutoff)
+    qfits = runner.map(fit_task, [(gmodel, panel_ref, f.cutoff, True, f) for f in fits])
+    shares = [tuple(int(c) for c in part) for part in np.array_split(cutoffs, max(1, min(runner.workers, len(cutoffs)))) if part.size]
+    tasks = [(gmodel, qfits[0], panel_ref, part, False, plans, None, None, calibration) for part in shares]
+    tasks.append((gmodel, qfits[-1], panel_ref, (T,), False, plans, fpromo, fprice, users))
+    results = runner.map(predict_task, tasks)
+    spent: dict = {}
+    for r in [*qfits, *results]:
+        for key, sec in r.seconds.items():
+            spent[key] = spent.get(key, 0.0) + sec
+    logger.info("forecast: global model quantile task seconds %s (%d series use the model)",
+                {k: round(v, 2) for k, v in spent.items()}, users.size)
+    failed = next((r.error for r in [*qfits, results[-1]] if r.error), "")
+    if failed or results[-1].quantiles is None:
+        logger.warning("forecast: global model quantile regressors failed (%s); the %d series that use the global "
+                       "model keep their pooled backtest-error quantiles", failed or "no quantiles", users.size)
+        return gfinal, None
+    gfinal.quantiles = results[-1].quantiles
+    gcal = [(o, r.quantiles[k], r.scale[k]) for r in results[:-1] if r.quantiles is not None for k, o in enumerate(r.origins)]
+    return gfinal, gcal
+
+
 def _prepare(history: pd.DataFrame, freq: str, end=None):
     """Validate the long frame and cut it into gap-free arrays, one per series.
 
@@ -1436,18 +1477,20 @@ def forecast(
                 # leakage, and the same "frozen parameters" scheme as the series models.
                 # Fits first (that one and the final one side by side), then the
                 # predictions, the backtest origins split into one share per worker and
-                # the final forecast: predicting 4 regressors for S x H rows per origin
-                # costs more than the fits from ~6 origins on, and as a single task it
-                # left the other workers idle.
+                # the final forecast: predicting for S x H rows per origin costs more
+                # than the fits from ~6 origins on, and as a single task it left the
+                # other workers idle. The mean regressors only: the quantile regressors
+                # (three of the four) serve only the series that choose the global
+                # model, and are fitted after the selection if any does (below; in
+                # aus_retail none does, and they took ~7 s of its ~20 s wall).
                 from .models.global_model import fit_task, predict_task
 
                 fit_at = ([cutoffs[0]] if cutoffs else []) + [T]
-                fits = runner.map(fit_task, [(gmodel, panel_ref, c, True) for c in fit_at])
-                calibration = _calibration_sample(n_series, int(seed))
+                fits = runner.map(fit_task, [(gmodel, panel_ref, c, False) for c in fit_at])
                 # biggest shares first, the final forecast (1 origin + 3 effect
                 # predictions) last, so that a process pool hands it to the first free worker
                 shares = [tuple(int(c) for c in part) for part in np.array_split(cutoffs, max(1, min(runner.workers, len(cutoffs)))) if part.size]
-                tasks = [(gmodel, fits[0], panel_ref, part, False, plans, None, None, calibration) for part in shares]
+                tasks = [(gmodel, fits[0], panel_ref, part, False, plans) for part in shares]
                 tasks.append((gmodel, fits[-1], panel_ref, (T,), True, plans, fpromo, fprice))
                 results = runner.map(predict_task, tasks)
             # (the backtest shares of one failed fit say so once)
@@ -1462,7 +1505,8 @@ def forecast(
             logger.info("forecast: global model task seconds %s", {k: round(v, 2) for k, v in spent.items()})
             gfinal = results[-1]
             by_origin = {o: r.mean[k] for r in results[:-1] for k, o in enumerate(r.origins)}
-            gcal = [(o, r.quantiles[k], r.scale[k]) for r in results[:-1] if r.quantiles is not None for k, o in enumerate(r.origins)]
+            if cfg.refit_backtest:
+                gcal = [(o, r.quantiles[k], r.scale[k]) for r in results[:-1] if r.quantiles is not None for k, o in enumerate(r.origins)]
             for i in range(n_series):
                 local = {c - start_pos[i]: by_origin[c][i] for c in by_origin if c - start_pos[i] >= 1}
                 externals[i] = {GLOBAL_MODEL: (local, gfinal.mean[0, i])}
@@ -1475,6 +1519,14 @@ def forecast(
         parts = _chunks(n_series, runner.workers * max(1, int(chunks_per_job))) if runner.backend != "serial" else [slice(0, n_series)]
         chunk_out = runner.map(_run_chunk, [(series[s], cfg, profiles[s], externals[s], series_effects[s]) for s in parts])
         outcomes = [o for chunk in chunk_out for o in chunk]
+
+        # ---- the global model's quantile regressors, for the series that chose it ----
+        chosen = np.array([o.model == GLOBAL_MODEL for o in outcomes], dtype=bool)
+        if uses_global and not cfg.refit_backtest and chosen.any() and gfinal.quantiles is None and qs:
+            t_q = time.perf_counter()
+            gfinal, gcal = _global_quantile_fits(runner, gmodel, fits, panel_ref, cutoffs, gfinal, np.flatnonzero(chosen),
+                                                 _calibration_sample(n_series, int(seed)), plans, fpromo, fprice)
+            global_seconds += time.perf_counter() - t_q
 
     means = np.stack([o.mean for o in outcomes]) if outcomes else np.empty((0, h))
     classes = np.array(["short" if o.short and o.demand_class != "no_demand" else o.demand_class for o in outcomes])

@@ -34,7 +34,9 @@ Design (each choice says why):
   ``o >= C`` reads periods ``< o`` only. The orchestrator fits once before the earliest
   backtest origin and forecasts every backtest origin with that fit (the "frozen
   parameters" scheme of the per-series models; ``refit_backtest=True`` fits at every
-  origin), and once on the whole history.
+  origin), and once on the whole history. It fits the mean regressors first and adds
+  the quantile regressors (:meth:`GlobalBoosting.add_quantiles`) only when some series
+  has chosen the global model.
 * **Fit and predict apart.** :meth:`GlobalBoosting.fit` returns the regressors (a few
   hundred kB), :meth:`GlobalBoosting.predict` forecasts any origins after the cutoff
   with them, so the orchestrator fits in one worker and splits the backtest origins'
@@ -545,7 +547,8 @@ class GlobalBoosting:
         cutoff : int
             Grid index of the first period not used for training.
         quantiles : bool
-            Also fit one pinball-loss regressor per quantile level.
+            Also fit one pinball-loss regressor per quantile level (the same as
+            :meth:`add_quantiles` on the mean-only fit).
 
         Returns
         -------
@@ -558,7 +561,40 @@ class GlobalBoosting:
         with threadpool_limits(1):
             return self._fit(panel, int(cutoff), quantiles)
 
-    def _fit(self, panel: Panel, cutoff: int, quantiles: bool) -> "GlobalFit":
+    def add_quantiles(self, panel: Panel, fit: "GlobalFit") -> "GlobalFit":
+        """Fit the pinball-loss regressors of a mean-only :meth:`fit`.
+
+        The training rows are drawn again with the same seed, so the result is the
+        fit that ``fit(panel, fit.cutoff, quantiles=True)`` would have given. The
+        orchestrator fits the quantile regressors only once some series has chosen
+        the global model: they are three of the four regressors, and most runs of
+        smooth series never use them.
+
+        Parameters
+        ----------
+        panel : Panel
+            The panel ``fit`` was trained on.
+        fit : GlobalFit
+            A fit of this model (mean regressor only, or already with quantiles).
+
+        Returns
+        -------
+        GlobalFit
+            ``fit`` with :attr:`GlobalFit.quantile_models`; ``fit`` itself when it
+            has them already, has no mean regressor, or the model has no quantiles.
+        """
+        if fit.mean_model is None or fit.quantile_models or not self.quantiles:
+            return fit
+        with threadpool_limits(1):
+            X, z, empty, seconds = self._training_matrix(panel, int(fit.cutoff))
+            clock = time.perf_counter()
+            qmodels = self._fit_quantiles(X, z, fit.mean_model)
+        seconds = {**fit.seconds, "features": fit.seconds.get("features", 0.0) + seconds["features"],
+                   "fit_quantiles": time.perf_counter() - clock}
+        return GlobalFit(fit.cutoff, fit.mean_model, qmodels, fit.empty, seconds=seconds)
+
+    def _training_matrix(self, panel: Panel, cutoff: int):
+        """Features ``X``, scaled targets ``z``, all-NaN feature mask and seconds."""
         clock = time.perf_counter()
         prep = self._prepare(panel, cutoff)
         start = prep[-1]
@@ -569,32 +605,40 @@ class GlobalBoosting:
         del prep, prices
         ok = scale > 0
         X, z = X[ok], np.minimum(target[ok] / scale[ok], 50.0)
-        seconds = {"features": time.perf_counter() - clock}
-        if z.size < 50 or not np.any(z > 0):
-            # Nothing to learn from (tiny or all-zero run): a flat zero forecast that the
-            # per-series backtest will rank last, never an exception.
-            return GlobalFit(int(cutoff), None, seconds=seconds)
         # A feature without any finite value (no price column, say) is constant 0 in
         # training and prediction alike; the binning cannot handle an all-NaN column.
         empty = ~np.isfinite(X).any(axis=0)
         X[:, empty] = 0.0
+        return X, z, empty, {"features": time.perf_counter() - clock}
+
+    def _fit_quantiles(self, X: np.ndarray, z: np.ndarray, mean_model) -> tuple:
+        """One pinball-loss regressor per level, binned with the mean regressor's bins."""
+        X64 = np.asarray(X, dtype=np.float64)  # what scikit-learn bins (its float64 copy)
+        bins = (mean_model._bin_mapper, X64, mean_model._bin_mapper.transform(X64)) if hasattr(mean_model, "_bin_mapper") else None
+        qmodels = []
+        for q in self.quantiles:
+            qm = self._regressor("quantile", float(q))
+            if bins is not None:
+                qm._shared_bins = bins
+            qmodels.append(qm.fit(X, z))
+            qm.__dict__.pop("_shared_bins", None)  # (unused if scikit-learn skipped the hook)
+        return tuple(qmodels)
+
+    def _fit(self, panel: Panel, cutoff: int, quantiles: bool) -> "GlobalFit":
+        X, z, empty, seconds = self._training_matrix(panel, cutoff)
+        if z.size < 50 or not np.any(z > 0):
+            # Nothing to learn from (tiny or all-zero run): a flat zero forecast that the
+            # per-series backtest will rank last, never an exception.
+            return GlobalFit(int(cutoff), None, seconds=seconds)
         clock = time.perf_counter()
         mean_model = self._regressor("poisson").fit(X, z)
         seconds["fit_mean"] = time.perf_counter() - clock
-        qmodels = []
+        qmodels: tuple = ()
         if quantiles and self.quantiles:
             clock = time.perf_counter()
-            X64 = np.asarray(X, dtype=np.float64)  # what scikit-learn bins (its float64 copy)
-            bins = (mean_model._bin_mapper, X64, mean_model._bin_mapper.transform(X64)) if hasattr(mean_model, "_bin_mapper") else None
-            for q in self.quantiles:
-                qm = self._regressor("quantile", float(q))
-                if bins is not None:
-                    qm._shared_bins = bins
-                qmodels.append(qm.fit(X, z))
-                qm.__dict__.pop("_shared_bins", None)  # (unused if scikit-learn skipped the hook)
-            del X64, bins
+            qmodels = self._fit_quantiles(X, z, mean_model)
             seconds["fit_quantiles"] = time.perf_counter() - clock
-        return GlobalFit(int(cutoff), mean_model, tuple(qmodels), empty, seconds=seconds)
+        return GlobalFit(int(cutoff), mean_model, qmodels, empty, seconds=seconds)
 
     def predict(
         self,
@@ -829,16 +873,19 @@ class GlobalFit:
     seconds: dict = field(default_factory=dict)
 
 
-def fit_task(model: GlobalBoosting, panel: Panel, cutoff: int, quantiles: bool) -> GlobalFit:
+def fit_task(model: GlobalBoosting, panel: Panel, cutoff: int, quantiles: bool,
+             base: GlobalFit | None = None) -> GlobalFit:
     """The orchestrator's fit task: :meth:`GlobalBoosting.fit` that never raises.
 
-    A failed fit (memory, a library error) must not sink the run: its ``error`` says
-    why, and :func:`predict_task` then returns ``nan`` forecasts, which the per-series
-    backtest turns into a fallback. Memory freed by the fit goes back to the OS.
+    With ``base`` (a mean-only fit at ``cutoff``) it adds the quantile regressors to
+    it instead (:meth:`GlobalBoosting.add_quantiles`). A failed fit (memory, a library
+    error) must not sink the run: its ``error`` says why, and :func:`predict_task` then
+    returns ``nan`` forecasts, which the per-series backtest turns into a fallback.
+    Memory freed by the fit goes back to the OS.
     """
     with threadpool_limits(1):
         try:
-            out = model.fit(panel, cutoff, quantiles=quantiles)
+            out = model.fit(panel, cutoff, quantiles=quantiles) if base is None else model.add_quantiles(panel, base)
         except Exception as exc:
             out = GlobalFit(int(cutoff), None, error=f"{type(exc).__name__}: {exc}")
     release_memory()

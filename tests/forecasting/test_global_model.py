@@ -145,3 +145,25 @@ def test_quantiles_of_a_sample_of_series_are_those_of_all_series():
     np.testing.assert_array_equal(part.quantiles[:, sample], full.quantiles[:, sample])
     others = np.setdiff1d(np.arange(40), sample)
     assert np.isnan(part.quantiles[:, others]).all() and np.isfinite(part.quantiles[:, sample]).all()
+
+
+def test_quantile_regressors_added_later_are_those_of_one_fit():
+    # the orchestrator fits the mean first and the quantiles only once a series chose
+    # the global model: the two steps give the regressors of one fit with quantiles
+    panel = _panel(seed=6)
+    model = GlobalBoosting(horizon=H, **FAST)
+    mean_only = fit_task(model, panel, 66, False)
+    assert mean_only.quantile_models == () and model.predict(mean_only, panel, (66,)).quantiles is None
+    later = fit_task(model, panel, 66, True, mean_only)
+    once = model.fit(panel, 66, quantiles=True)
+    assert later.mean_model is mean_only.mean_model and len(later.quantile_models) == 3
+    assert "fit_quantiles" in later.seconds
+    a, b = model.predict(later, panel, (66, 72)), model.predict(once, panel, (66, 72))
+    np.testing.assert_array_equal(a.mean, b.mean)
+    np.testing.assert_array_equal(a.quantiles, b.quantiles)
+    # nothing to add to: a fit that has them, a failed fit, a model without quantiles
+    assert model.add_quantiles(panel, later) is later
+    failed = GlobalFit(66, None, error="MemoryError: x")
+    assert model.add_quantiles(panel, failed) is failed
+    plain = GlobalBoosting(horizon=H, quantiles=(), **FAST)
+    assert plain.add_quantiles(panel, mean_only) is mean_only

@@ -361,3 +361,59 @@ def test_a_run_with_a_calibration_sample_changes_only_the_global_series_quantile
         np.testing.assert_array_equal(part.forecasts[col][other], full.forecasts[col][other])
         assert np.isfinite(part.forecasts[col]).all()
     assert (part.forecasts["q95"] >= part.forecasts["q90"]).all()
+
+
+def test_global_quantile_regressors_are_fitted_only_when_a_series_uses_them(monkeypatch):
+    hist = simulate_demand(n_skus=8, n_locations=3, periods=110, intermittent_share=0.3, seed=6)
+    kwargs = dict(horizon=H, season_length=52, seed=1, global_params=FAST_GLOBAL,
+                  candidates={"smooth": ["global", "combo"], "erratic": ["global", "combo"]})
+    calls = []
+    fit_quantiles = GlobalBoosting._fit_quantiles
+
+    def counted(self, *args):
+        calls.append(1)
+        return fit_quantiles(self, *args)
+
+    monkeypatch.setattr(GlobalBoosting, "_fit_quantiles", counted)
+    used = forecast(hist, **kwargs)
+    chosen = (used.selection["model"] == "global").to_numpy()
+    assert chosen.any() and len(calls) == 2  # the fit before the first origin and the final one
+
+    # a global model no series can use (no finite forecast): its quantile regressors
+    # are never fitted
+    calls.clear()
+    predict = GlobalBoosting.predict
+
+    def poor(self, *args, **kw):
+        out = predict(self, *args, **kw)
+        out.mean = np.full_like(out.mean, np.nan)
+        return out
+
+    monkeypatch.setattr(GlobalBoosting, "predict", poor)
+    unused = forecast(hist, **kwargs)
+    assert (unused.selection["model"] != "global").all() and calls == []
+    assert np.isfinite(unused.forecasts[["q50", "q90", "q95"]].to_numpy()).all()
+
+
+def test_failed_global_quantile_fit_keeps_pooled_quantiles_and_says_why(monkeypatch, caplog):
+    hist = simulate_demand(n_skus=8, n_locations=3, periods=110, intermittent_share=0.3, seed=6)
+    kwargs = dict(horizon=H, season_length=52, seed=1, global_params=FAST_GLOBAL,
+                  candidates={"smooth": ["global", "combo"], "erratic": ["global", "combo"]})
+    good = forecast(hist, **kwargs)
+
+    def broken(self, *args):
+        raise MemoryError("out of memory")
+
+    monkeypatch.setattr(GlobalBoosting, "_fit_quantiles", broken)
+    with caplog.at_level("WARNING", logger="forecasting.core"):
+        res = forecast(hist, **kwargs)
+    assert "quantile regressors failed (MemoryError: out of memory)" in caplog.text
+    # the means and the model choice stand; the global series' quantiles are the pooled
+    # backtest-error ones, finite and ordered, and differ from the regressors' ones
+    np.testing.assert_array_equal(res.forecasts["mean"], good.forecasts["mean"])
+    assert (res.selection["model"] == good.selection["model"]).all()
+    glob = (res.forecasts["model"] == "global").to_numpy()
+    assert glob.any() and np.isfinite(res.forecasts[["q50", "q90", "q95"]].to_numpy()).all()
+    assert (res.forecasts["q95"] >= res.forecasts["q90"]).all()
+    assert not np.array_equal(res.forecasts["q90"][glob], good.forecasts["q90"][glob])
+    np.testing.assert_array_equal(res.forecasts["q90"][~glob], good.forecasts["q90"][~glob])
