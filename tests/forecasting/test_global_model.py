@@ -131,20 +131,22 @@ def test_quantile_regressors_sharing_the_mean_fits_bins_grow_the_same_trees():
         np.testing.assert_array_equal(shared.predict(Xt), alone.predict(Xt))
 
 
-def test_quantiles_of_a_sample_of_series_are_those_of_all_series():
-    # the backtest's calibration sample: the mean for every series, the quantile
-    # regressors for the sampled ones only, the same values there, nan elsewhere
+def test_forecasts_of_a_subset_of_series_are_those_of_all_series():
+    # the backtest's calibration sample and the final quantiles of the series that
+    # chose the global model: the same values there, nan elsewhere
     panel = _panel(seed=5)
     model = GlobalBoosting(horizon=H, **FAST)
     fit = model.fit(panel, 62, quantiles=True)
     full = model.predict(fit, panel, (62, 70, 78))
     sample = np.array([1, 3, 4, 17, 30, 39])
-    part = predict_task(model, fit, panel, (62, 70, 78), False, False, quantile_series=sample)
-    np.testing.assert_array_equal(part.mean, full.mean)
+    part = predict_task(model, fit, panel, (62, 70, 78), False, False, series=sample)
     np.testing.assert_array_equal(part.scale, full.scale)
+    np.testing.assert_array_equal(part.mean[:, sample], full.mean[:, sample])
     np.testing.assert_array_equal(part.quantiles[:, sample], full.quantiles[:, sample])
     others = np.setdiff1d(np.arange(40), sample)
-    assert np.isnan(part.quantiles[:, others]).all() and np.isfinite(part.quantiles[:, sample]).all()
+    assert np.isnan(part.quantiles[:, others]).all() and np.isnan(part.mean[:, others]).all()
+    assert np.isfinite(part.quantiles[:, sample]).all() and np.isfinite(part.mean[:, sample]).all()
+    assert (full.mean[:, others] > 0).any()  # (the others were not all zero to begin with)
 
 
 def test_quantile_regressors_added_later_are_those_of_one_fit():
