@@ -70,11 +70,15 @@ def score(res, hist: pd.DataFrame, act: pd.DataFrame) -> tuple[pd.DataFrame, pd.
     rows = []
     for name, f in [*fc.groupby("cls", sort=True), ("all", fc)]:
         part = ps if name == "all" else ps.loc[ps["cls"] == name]
-        m = part["mase"]
+        m = part["mase"].to_numpy(float)
+        # (no MASE where the history has no scale: the no_demand class has none at all)
+        ok, r = m[np.isfinite(m)], part["rmsse"].to_numpy(float)
+        r = r[np.isfinite(r)]
         y, mean = f["qty"].to_numpy(float), f["mean"].to_numpy(float)
         rows.append({"class": name, "series": int(m.size), "p0": float(np.mean(y == 0)),
-                     "MASE": float(np.nanmean(m)), "MASE_med": float(np.nanmedian(m)),
-                     "RMSSE": float(np.nanmean(part["rmsse"])),
+                     "MASE": float(ok.mean()) if ok.size else np.nan,
+                     "MASE_med": float(np.median(ok)) if ok.size else np.nan,
+                     "RMSSE": float(r.mean()) if r.size else np.nan,
                      "WAPE": float(np.abs(y - mean).sum() / y.sum()) if y.sum() > 0 else np.nan,
                      "bias": float((mean - y).sum() / y.sum()) if y.sum() > 0 else np.nan})
     cov = coverage_by_class(fc.rename(columns={"qty": "actual"}), QUANTILES, by="cls")
