@@ -111,6 +111,11 @@ class Panel:
     has_promo: bool = False
     has_price: bool = False
 
+    def rows(self, index: np.ndarray) -> "Panel":
+        """The panel of the series ``index`` only (every feature reads its own series)."""
+        return Panel(self.y[index], self.promo[index], self.price[index], self.season_pos, self.season_length,
+                     self.has_promo, self.has_price)
+
     @staticmethod
     def season_positions(dates: pd.DatetimeIndex, season_length: int) -> np.ndarray:
         """Position in a yearly cycle of ``m`` bins from the day of the year.
@@ -161,6 +166,22 @@ class GlobalForecast:
     price_elasticity: np.ndarray | None = None
     error: str = ""
     seconds: dict = field(default_factory=dict)
+
+    def placed(self, index: np.ndarray, n_series: int) -> "GlobalForecast":
+        """This forecast of the series ``index`` as rows of an ``n_series`` panel (``nan`` elsewhere)."""
+
+        def grow(a: np.ndarray | None) -> np.ndarray | None:
+            if a is None:
+                return None
+            axis = 0 if a.ndim == 1 else 1  # (S,) effects; (O, S, ...) forecasts and levels
+            shape = list(a.shape)
+            shape[axis] = n_series
+            full = np.full(shape, np.nan)
+            np.moveaxis(full, axis, 0)[index] = np.moveaxis(a, axis, 0)
+            return full
+
+        return GlobalForecast(self.cutoff, grow(self.mean), grow(self.scale), self.origins, grow(self.quantiles),
+                              grow(self.promo_lift), grow(self.price_elasticity), self.error, dict(self.seconds))
 
 
 class _Boosting(HistGradientBoostingRegressor):
@@ -564,11 +585,13 @@ class GlobalBoosting:
     def add_quantiles(self, panel: Panel, fit: "GlobalFit") -> "GlobalFit":
         """Fit the pinball-loss regressors of a mean-only :meth:`fit`.
 
-        The training rows are drawn again with the same seed, so the result is the
-        fit that ``fit(panel, fit.cutoff, quantiles=True)`` would have given. The
-        orchestrator fits the quantile regressors only once some series has chosen
-        the global model: they are three of the four regressors, and in many runs
-        no series uses them (aus_retail: none of 152).
+        They learn from the mean regressor's training matrix (kept in
+        :attr:`GlobalFit.training`; rebuilt from ``panel`` with the same seeded rows
+        when absent) with its bins, so the result is the fit that ``fit(panel,
+        fit.cutoff, quantiles=True)`` would have given. The orchestrator fits the
+        quantile regressors only once some series has chosen the global model: they
+        are three of the four regressors, and in many runs no series uses them
+        (aus_retail: none of 152).
 
         Parameters
         ----------
@@ -586,7 +609,10 @@ class GlobalBoosting:
         if fit.mean_model is None or fit.quantile_models or not self.quantiles:
             return fit
         with threadpool_limits(1):
-            X, z, empty, seconds = self._training_matrix(panel, int(fit.cutoff))
+            if fit.training is not None:
+                (X, z), seconds = fit.training, {"features": 0.0}
+            else:
+                X, z, _, seconds = self._training_matrix(panel, int(fit.cutoff))
             clock = time.perf_counter()
             qmodels = self._fit_quantiles(X, z, fit.mean_model)
         # (the seconds of this step only: the mean fit's were reported with it)
@@ -634,11 +660,16 @@ class GlobalBoosting:
         mean_model = self._regressor("poisson").fit(X, z)
         seconds["fit_mean"] = time.perf_counter() - clock
         qmodels: tuple = ()
+        training = None
         if quantiles and self.quantiles:
             clock = time.perf_counter()
             qmodels = self._fit_quantiles(X, z, mean_model)
             seconds["fit_quantiles"] = time.perf_counter() - clock
-        return GlobalFit(int(cutoff), mean_model, qmodels, empty, seconds=seconds)
+        elif self.quantiles:
+            # kept for add_quantiles (~10 MB at max_rows 50,000): rebuilding it needs
+            # the whole panel's cumulative sums, ~0.3 GB at 20,000 series
+            training = (X, z)
+        return GlobalFit(int(cutoff), mean_model, qmodels, empty, seconds=seconds, training=training)
 
     def predict(
         self,
@@ -677,7 +708,7 @@ class GlobalBoosting:
             ``(S, H)`` planned promotions and prices of the periods after the history.
         series : numpy.ndarray, optional
             Indices of the series to forecast (default all); the others get ``nan``
-            means and quantiles and cost nothing but their level. The orchestrator
+            means, quantiles, levels and effects, and cost nothing. The orchestrator
             predicts the quantile regressors for the series that chose the global
             model and, at the backtest origins, for a calibration sample
             (``forecasting.core``).
@@ -697,11 +728,17 @@ class GlobalBoosting:
         (the others are 0 by construction: the prediction is multiplied by that level).
         """
         with threadpool_limits(1):
-            return self._predict(fit, panel, origins, effects, plans_known, future_promo, future_price,
-                                 series)
+            if series is None:
+                return self._predict(fit, panel, origins, effects, plans_known, future_promo, future_price)
+            # features read only their own series: forecast the sub-panel, then place
+            # the rows (the cumulative sums of 5,000 series, not of all 20,000)
+            idx = np.unique(np.asarray(series, dtype=int))
+            part = self._predict(fit, panel.rows(idx), origins, effects, plans_known,
+                                 None if future_promo is None else future_promo[idx],
+                                 None if future_price is None else future_price[idx])
+            return part.placed(idx, panel.y.shape[0])
 
-    def _predict(self, fit, panel, origins, effects, plans_known, future_promo, future_price,
-                 series=None) -> GlobalForecast:
+    def _predict(self, fit, panel, origins, effects, plans_known, future_promo, future_price) -> GlobalForecast:
         H = int(self.horizon)
         S, T = panel.y.shape
         origins = tuple(int(o) for o in origins) if origins else (int(fit.cutoff),)
@@ -719,12 +756,8 @@ class GlobalBoosting:
         models = [fit.mean_model, *fit.quantile_models] if fit.mean_model is not None else []
         packed = _pack_forest(models) if models else None
         mean_packed = _pack_forest(models[:1]) if models and effects and nq else packed
-        wanted = None
-        if series is not None:
-            wanted = np.zeros(S, dtype=bool)
-            wanted[np.asarray(series, dtype=int)] = True
         if nq:
-            out.quantiles = np.zeros((O, S, H, nq)) if wanted is None else np.full((O, S, H, nq), np.nan)
+            out.quantiles = np.zeros((O, S, H, nq))
         first = None
         every = np.arange(S)
         for k, o in enumerate(origins):
@@ -741,7 +774,7 @@ class GlobalBoosting:
             if fit.mean_model is None:
                 seconds["features"] += time.perf_counter() - clock
                 continue
-            alive = np.flatnonzero((level > 0) if wanted is None else (level > 0) & wanted)
+            alive = np.flatnonzero(level > 0)
             live = (alive[:, None] * H + np.arange(H)).ravel()  # flat (series, step) index
             prices = self._prices(panel, ffill, o) if panel.has_price else None
             Xl, sl = self._features(panel, p_prep, np.repeat(alive, H), np.full(live.size, o), np.tile(np.arange(1, H + 1), alive.size),
@@ -756,21 +789,15 @@ class GlobalBoosting:
             mean = np.zeros(S * H)
             mean[live] = preds[0] * sl
             out.mean[k] = np.maximum(np.nan_to_num(mean.reshape(S, H)), 0.0)
-            if wanted is not None:
-                out.mean[k, ~wanted] = np.nan
             for j in range(nq):
                 qv = np.zeros(S * H)
                 qv[live] = preds[1 + j] * sl
-                qv = qv.reshape(S, H)
-                if wanted is not None:
-                    qv[~wanted] = np.nan
-                out.quantiles[k, :, :, j] = qv
+                out.quantiles[k, :, :, j] = qv.reshape(S, H)
             seconds["predict"] += time.perf_counter() - clock
         if fit.mean_model is None:
             out.quantiles = None
         elif nq:
-            keep = slice(None) if wanted is None else wanted
-            out.quantiles[:, keep] = np.sort(np.maximum(np.nan_to_num(out.quantiles[:, keep]), 0.0), axis=3)
+            out.quantiles = np.sort(np.maximum(np.nan_to_num(out.quantiles), 0.0), axis=3)
         if effects and fit.mean_model is not None:
             Xl, sl, live = first
             model = fit.mean_model
@@ -855,6 +882,9 @@ class GlobalFit:
     seconds : dict
         Wall seconds of the fit's phases (``features``, ``fit_mean``,
         ``fit_quantiles``).
+    training : tuple or None
+        ``(X, z)``, the training features and scaled targets of a fit without
+        quantile regressors, for :meth:`GlobalBoosting.add_quantiles`.
     """
 
     cutoff: int
@@ -863,6 +893,7 @@ class GlobalFit:
     empty: np.ndarray | None = None
     error: str = ""
     seconds: dict = field(default_factory=dict)
+    training: tuple | None = None
 
 
 def fit_task(model: GlobalBoosting, panel: Panel, cutoff: int, quantiles: bool,

@@ -140,11 +140,20 @@ def test_forecasts_of_a_subset_of_series_are_those_of_all_series():
     full = model.predict(fit, panel, (62, 70, 78))
     sample = np.array([1, 3, 4, 17, 30, 39])
     part = predict_task(model, fit, panel, (62, 70, 78), False, False, series=sample)
-    np.testing.assert_array_equal(part.scale, full.scale)
+    np.testing.assert_array_equal(part.scale[:, sample], full.scale[:, sample])
     np.testing.assert_array_equal(part.mean[:, sample], full.mean[:, sample])
     np.testing.assert_array_equal(part.quantiles[:, sample], full.quantiles[:, sample])
     others = np.setdiff1d(np.arange(40), sample)
     assert np.isnan(part.quantiles[:, others]).all() and np.isnan(part.mean[:, others]).all()
+    assert np.isnan(part.scale[:, others]).all()
+    # with planned promotions and prices of the horizon and the effects, too
+    promo, price = (np.arange(40 * H).reshape(40, H) % 3 == 0).astype(float), np.full((40, H), 9.0)
+    whole = model.predict(fit, panel, (90,), effects=True, future_promo=promo, future_price=price)
+    some = model.predict(fit, panel, (90,), effects=True, future_promo=promo, future_price=price, series=sample)
+    for name in ("mean", "scale", "quantiles", "promo_lift", "price_elasticity"):
+        a, b = getattr(some, name), getattr(whole, name)
+        np.testing.assert_array_equal(np.take(a, sample, axis=int(a.ndim > 1)), np.take(b, sample, axis=int(b.ndim > 1)))
+        assert np.isnan(np.take(a, others, axis=int(a.ndim > 1))).all()
     assert np.isfinite(part.quantiles[:, sample]).all() and np.isfinite(part.mean[:, sample]).all()
     assert (full.mean[:, others] > 0).any()  # (the others were not all zero to begin with)
 
