@@ -993,10 +993,10 @@ def _global_quantile_fits(runner, gmodel: GlobalBoosting, fits: list, panel_ref,
         ``(origin, qhat, scale)`` per backtest origin; ``None`` when a fit or the final
         prediction failed (logged: the series keep their pooled-error quantiles).
     """
-    from .models.global_model import fit_task, predict_task
+    from .models.global_model import predict_task, quantile_task
 
     T = int(gfinal.origins[0]) if gfinal.origins else int(gfinal.cutoff)
-    qfits = runner.map(fit_task, [(gmodel, panel_ref, f.cutoff, True, f) for f in fits])
+    qfits = runner.map(quantile_task, [(gmodel, f) for f in fits])
     shares = [tuple(int(c) for c in part) for part in np.array_split(cutoffs, max(1, min(runner.workers, len(cutoffs)))) if part.size]
     tasks = [(gmodel, qfits[0], panel_ref, part, False, plans, None, None, calibration) for part in shares]
     tasks.append((gmodel, qfits[-1], panel_ref, (T,), False, plans, fpromo, fprice, users))

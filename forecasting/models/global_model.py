@@ -41,7 +41,7 @@ Design (each choice says why):
   hundred kB), :meth:`GlobalBoosting.predict` forecasts any origins after the cutoff
   with them, so the orchestrator fits in one worker and splits the backtest origins'
   predictions across all of them (:func:`fit_task`, :func:`predict_task`). Predicting
-  4 regressors for ``S x H`` rows per origin is the bulk of the cost with many origins
+  the regressors for ``S x H`` rows per origin is the bulk of the cost with many origins
   (at 4,000 weekly series, 13 origins: ~1.3 s per origin vs ~9 s for the 4 fits).
   ``predict`` builds the cumulative sums once over the whole panel and reads each
   origin's columns ``<= o`` (a prefix sum does not depend on later periods, bit for
@@ -582,21 +582,18 @@ class GlobalBoosting:
         with threadpool_limits(1):
             return self._fit(panel, int(cutoff), quantiles)
 
-    def add_quantiles(self, panel: Panel, fit: "GlobalFit") -> "GlobalFit":
+    def add_quantiles(self, fit: "GlobalFit") -> "GlobalFit":
         """Fit the pinball-loss regressors of a mean-only :meth:`fit`.
 
         They learn from the mean regressor's training matrix (kept in
-        :attr:`GlobalFit.training`; rebuilt from ``panel`` with the same seeded rows
-        when absent) with its bins, so the result is the fit that ``fit(panel,
-        fit.cutoff, quantiles=True)`` would have given. The orchestrator fits the
-        quantile regressors only once some series has chosen the global model: they
-        are three of the four regressors, and in many runs no series uses them
-        (aus_retail: none of 152).
+        :attr:`GlobalFit.training`) with its bins, so the result is the fit that
+        ``fit(panel, fit.cutoff, quantiles=True)`` would have given. The orchestrator
+        fits the quantile regressors only once some series has chosen the global
+        model: they are three of the four regressors, and in many runs no series uses
+        them (aus_retail: none of 152).
 
         Parameters
         ----------
-        panel : Panel
-            The panel ``fit`` was trained on.
         fit : GlobalFit
             A fit of this model (mean regressor only, or already with quantiles).
 
@@ -608,16 +605,14 @@ class GlobalBoosting:
         """
         if fit.mean_model is None or fit.quantile_models or not self.quantiles:
             return fit
+        if fit.training is None:
+            raise ValueError("this fit kept no training matrix; fit with quantiles=True instead")
         with threadpool_limits(1):
-            if fit.training is not None:
-                (X, z), seconds = fit.training, {"features": 0.0}
-            else:
-                X, z, _, seconds = self._training_matrix(panel, int(fit.cutoff))
             clock = time.perf_counter()
-            qmodels = self._fit_quantiles(X, z, fit.mean_model)
+            qmodels = self._fit_quantiles(*fit.training, fit.mean_model)
         # (the seconds of this step only: the mean fit's were reported with it)
-        seconds["fit_quantiles"] = time.perf_counter() - clock
-        return GlobalFit(fit.cutoff, fit.mean_model, qmodels, fit.empty, seconds=seconds)
+        return GlobalFit(fit.cutoff, fit.mean_model, qmodels, fit.empty,
+                         seconds={"fit_quantiles": time.perf_counter() - clock})
 
     def _training_matrix(self, panel: Panel, cutoff: int):
         """Features ``X``, scaled targets ``z``, all-NaN feature mask and seconds."""
@@ -896,21 +891,34 @@ class GlobalFit:
     training: tuple | None = None
 
 
-def fit_task(model: GlobalBoosting, panel: Panel, cutoff: int, quantiles: bool,
-             base: GlobalFit | None = None) -> GlobalFit:
+def fit_task(model: GlobalBoosting, panel: Panel, cutoff: int, quantiles: bool) -> GlobalFit:
     """The orchestrator's fit task: :meth:`GlobalBoosting.fit` that never raises.
 
-    With ``base`` (a mean-only fit at ``cutoff``) it adds the quantile regressors to
-    it instead (:meth:`GlobalBoosting.add_quantiles`). A failed fit (memory, a library
-    error) must not sink the run: its ``error`` says why, and :func:`predict_task` then
-    returns ``nan`` forecasts, which the per-series backtest turns into a fallback.
-    Memory freed by the fit goes back to the OS.
+    A failed fit (memory, a library error) must not sink the run: its ``error`` says
+    why, and :func:`predict_task` then returns ``nan`` forecasts, which the per-series
+    backtest turns into a fallback. Memory freed by the fit goes back to the OS.
     """
     with threadpool_limits(1):
         try:
-            out = model.fit(panel, cutoff, quantiles=quantiles) if base is None else model.add_quantiles(panel, base)
+            out = model.fit(panel, cutoff, quantiles=quantiles)
         except Exception as exc:
             out = GlobalFit(int(cutoff), None, error=f"{type(exc).__name__}: {exc}")
+    release_memory()
+    return out
+
+
+def quantile_task(model: GlobalBoosting, fit: GlobalFit) -> GlobalFit:
+    """The orchestrator's quantile task: :meth:`GlobalBoosting.add_quantiles` that never raises.
+
+    It needs no panel (the fit carries its training matrix), so a process pool ships
+    only the small fit. A failure comes back as a fit without regressors whose
+    ``error`` says why.
+    """
+    with threadpool_limits(1):
+        try:
+            out = model.add_quantiles(fit)
+        except Exception as exc:
+            out = GlobalFit(int(fit.cutoff), None, error=f"{type(exc).__name__}: {exc}")
     release_memory()
     return out
 

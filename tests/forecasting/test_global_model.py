@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.models.global_model import GlobalBoosting, GlobalFit, Panel, fit_task, predict_task
+from forecasting.models.global_model import GlobalBoosting, GlobalFit, Panel, fit_task, predict_task, quantile_task
 
 H = 6
 FAST = {"max_iter": 20, "max_rows": 5_000, "min_samples_leaf": 20}
@@ -165,16 +165,21 @@ def test_quantile_regressors_added_later_are_those_of_one_fit():
     model = GlobalBoosting(horizon=H, **FAST)
     mean_only = fit_task(model, panel, 66, False)
     assert mean_only.quantile_models == () and model.predict(mean_only, panel, (66,)).quantiles is None
-    later = fit_task(model, panel, 66, True, mean_only)
+    later = quantile_task(model, mean_only)
     once = model.fit(panel, 66, quantiles=True)
     assert later.mean_model is mean_only.mean_model and len(later.quantile_models) == 3
-    assert "fit_quantiles" in later.seconds
+    assert "fit_quantiles" in later.seconds and later.training is None and mean_only.training is not None
     a, b = model.predict(later, panel, (66, 72)), model.predict(once, panel, (66, 72))
     np.testing.assert_array_equal(a.mean, b.mean)
     np.testing.assert_array_equal(a.quantiles, b.quantiles)
     # nothing to add to: a fit that has them, a failed fit, a model without quantiles
-    assert model.add_quantiles(panel, later) is later
+    assert model.add_quantiles(later) is later
     failed = GlobalFit(66, None, error="MemoryError: x")
-    assert model.add_quantiles(panel, failed) is failed
+    assert model.add_quantiles(failed) is failed
     plain = GlobalBoosting(horizon=H, quantiles=(), **FAST)
-    assert plain.add_quantiles(panel, mean_only) is mean_only
+    assert plain.add_quantiles(mean_only) is mean_only
+    with pytest.raises(ValueError, match="no training matrix"):
+        model.add_quantiles(GlobalFit(66, mean_only.mean_model))
+    # the task never raises: the reason comes back in the fit
+    lost = quantile_task(model, GlobalFit(66, mean_only.mean_model))
+    assert lost.mean_model is None and "no training matrix" in lost.error
