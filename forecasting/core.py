@@ -1522,7 +1522,8 @@ def forecast(
 
         # ---- the global model's quantile regressors, for the series that chose it ----
         chosen = np.array([o.model == GLOBAL_MODEL for o in outcomes], dtype=bool)
-        if uses_global and not cfg.refit_backtest and chosen.any() and gfinal.quantiles is None and qs:
+        # (refit_backtest fitted them above, at its last cutoff and on the whole history)
+        if uses_global and not cfg.refit_backtest and chosen.any():
             t_q = time.perf_counter()
             gfinal, gcal = _global_quantile_fits(runner, gmodel, fits, panel_ref, cutoffs, gfinal, np.flatnonzero(chosen),
                                                  _calibration_sample(n_series, int(seed)), plans, fpromo, fprice)

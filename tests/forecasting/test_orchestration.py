@@ -345,12 +345,17 @@ def test_global_quantiles_calibrate_on_the_sampled_series_only(monkeypatch):
     assert core._calibration_sample(4, 7) is None
 
 
+def _global_run() -> tuple[pd.DataFrame, dict]:
+    """Demand and options of a small run in which some series choose the global model."""
+    hist = simulate_demand(n_skus=8, n_locations=3, periods=110, intermittent_share=0.3, seed=6)
+    return hist, dict(horizon=H, season_length=52, seed=1, global_params=FAST_GLOBAL,
+                      candidates={"smooth": ["global", "combo"], "erratic": ["global", "combo"]})
+
+
 def test_a_run_with_a_calibration_sample_changes_only_the_global_series_quantiles(monkeypatch):
     from forecasting import core
 
-    hist = simulate_demand(n_skus=8, n_locations=3, periods=110, intermittent_share=0.3, seed=6)
-    kwargs = dict(horizon=H, season_length=52, seed=1, global_params=FAST_GLOBAL,
-                  candidates={"smooth": ["global", "combo"], "erratic": ["global", "combo"]})
+    hist, kwargs = _global_run()
     full = forecast(hist, **kwargs)
     monkeypatch.setattr(core, "GLOBAL_CALIBRATION_SERIES", 10)
     part = forecast(hist, **kwargs)
@@ -364,9 +369,7 @@ def test_a_run_with_a_calibration_sample_changes_only_the_global_series_quantile
 
 
 def test_global_quantile_regressors_are_fitted_only_when_a_series_uses_them(monkeypatch):
-    hist = simulate_demand(n_skus=8, n_locations=3, periods=110, intermittent_share=0.3, seed=6)
-    kwargs = dict(horizon=H, season_length=52, seed=1, global_params=FAST_GLOBAL,
-                  candidates={"smooth": ["global", "combo"], "erratic": ["global", "combo"]})
+    hist, kwargs = _global_run()
     calls = []
     fit_quantiles = GlobalBoosting._fit_quantiles
 
@@ -396,9 +399,7 @@ def test_global_quantile_regressors_are_fitted_only_when_a_series_uses_them(monk
 
 
 def test_failed_global_quantile_fit_keeps_pooled_quantiles_and_says_why(monkeypatch, caplog):
-    hist = simulate_demand(n_skus=8, n_locations=3, periods=110, intermittent_share=0.3, seed=6)
-    kwargs = dict(horizon=H, season_length=52, seed=1, global_params=FAST_GLOBAL,
-                  candidates={"smooth": ["global", "combo"], "erratic": ["global", "combo"]})
+    hist, kwargs = _global_run()
     good = forecast(hist, **kwargs)
 
     def broken(self, *args):
