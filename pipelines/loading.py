@@ -524,6 +524,21 @@ class _Loaded:
     present: bool = False
 
 
+def _header_hint(name: str, header: list[str]) -> str:
+    """What the header holds instead of ``name``, with the usual cause of an export that
+    does not match the contract: another field separator, or another spelling."""
+    shown = ", ".join(repr(c) for c in header[:8]) + (", ..." if len(header) > 8 else "")
+    hint = f"; found: {shown}"
+    if len(header) == 1:
+        for sep, label in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")):
+            if sep in header[0]:
+                return hint + f"; the header is one column: the file seems separated by {label}, expected ','"
+    near = [c for c in header if c.lower() == name]
+    if near:
+        return hint + f"; {near[0]!r} differs only in case: column names are lower case"
+    return hint
+
+
 def _load_table(path: Path, contract: TableContract) -> _Loaded:
     findings = _Findings(path.name)
     raw, rows = _read_any(path, findings)
@@ -535,7 +550,9 @@ def _load_table(path: Path, contract: TableContract) -> _Loaded:
     for name in contract.required_columns:
         if name not in raw.column_names:
             findings.whole.append(
-                Violation(path.name, 1, name, "", "missing_column", f"{RULES['missing_column']} (expected columns: {', '.join(contract.required_columns)})")
+                Violation(path.name, 1, name, "", "missing_column",
+                          f"{RULES['missing_column']} (expected columns: {', '.join(contract.required_columns)}"
+                          f"{_header_hint(name, raw.column_names)})")
             )
     if raw.num_rows < contract.min_rows:
         findings.whole.append(Violation(path.name, 1, "-", "", "no_rows", RULES["no_rows"]))

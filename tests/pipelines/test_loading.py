@@ -449,6 +449,25 @@ def test_load_history_reports_bad_rows(tmp_path):
     with pytest.raises(InputError) as info:
         load_history(tmp_path / "cols.csv", freq="W-MON")
     assert [(v.row, v.column, v.rule) for v in info.value.violations] == [(1, "location", "missing_column")]
+    assert "found: 'sku', 'date', 'qty'" in info.value.violations[0].message
+
+
+@pytest.mark.parametrize(
+    ("header", "sep", "hint"),
+    [
+        ("sku;location;date;qty", ";", "the file seems separated by ';', expected ','"),
+        ("sku\tlocation\tdate\tqty", "\t", "the file seems separated by tabs, expected ','"),
+        ("SKU,location,date,Qty", ",", "'SKU' differs only in case: column names are lower case"),
+    ],
+)
+def test_missing_column_names_what_the_header_holds(tmp_path, header, sep, hint):
+    # ERP exports in European locales use ';'; spreadsheets capitalise headers
+    (tmp_path / "hist.csv").write_text(header + "\n" + sep.join(["A", "L", "2024-01-01", "1"]) + "\n")
+    with pytest.raises(InputError) as info:
+        load_history(tmp_path / "hist.csv", freq="W-MON")
+    first = info.value.violations[0]
+    assert (first.row, first.column, first.rule) == (1, "sku", "missing_column")
+    assert hint in first.message and "found: " in first.message
 
 
 def test_output_column_lists():
