@@ -145,23 +145,24 @@ def class_coverage(actuals: np.ndarray, res: Result) -> str:
         index=False, float_format=lambda v: f"{v:.3f}")
 
 
-def long_frame(ids: list[str], locations: list[str], trains: list[np.ndarray], end: pd.Timestamp) -> pd.DataFrame:
-    """Long training frame; every series ends at ``end`` (monthly, month starts)."""
+def long_frame(ids: list[str], locations: list[str], trains: list[np.ndarray], end: pd.Timestamp,
+               freq: str = "MS") -> pd.DataFrame:
+    """Long training frame; every series ends at ``end`` (period starts of ``freq``)."""
     parts = []
     for sku, loc, y in zip(ids, locations, trains):
-        dates = pd.date_range(end=end, periods=y.size, freq="MS")
+        dates = pd.date_range(end=end, periods=y.size, freq=freq)
         parts.append(pd.DataFrame({"sku": sku, "location": loc, "date": dates, "qty": y.astype(float)}))
     return pd.concat(parts, ignore_index=True)
 
 
 def run_supplyplan(frame: pd.DataFrame, ids: list[str], locations: list[str], h: int, m: int,
-                   n_jobs: int, options: dict) -> Result:
+                   n_jobs: int, options: dict, freq: str = "MS") -> Result:
     """supplyplan's public orchestrator on the long frame."""
     from forecasting import forecast
 
     with PeakMemory() as mem:
         t0 = time.perf_counter()
-        out = forecast(frame, horizon=h, freq="MS", season_length=m, quantiles=QUANTILES, n_jobs=n_jobs, **options)
+        out = forecast(frame, horizon=h, freq=freq, season_length=m, quantiles=QUANTILES, n_jobs=n_jobs, **options)
         seconds = time.perf_counter() - t0
     fc = out.forecasts.set_index(["sku", "location", "date"]).sort_index()
     order = pd.MultiIndex.from_arrays([ids, locations])
@@ -178,7 +179,7 @@ def run_supplyplan(frame: pd.DataFrame, ids: list[str], locations: list[str], h:
 
 
 def run_statsforecast(name: str, frame: pd.DataFrame, ids: list[str], locations: list[str], h: int, m: int,
-                      n_jobs: int) -> Result:
+                      n_jobs: int, freq: str = "MS") -> Result:
     """One statsforecast model, ``n_jobs`` processes, intervals at 80 and 90 %."""
     from statsforecast import StatsForecast
     from statsforecast import models as sfm
@@ -188,7 +189,7 @@ def run_statsforecast(name: str, frame: pd.DataFrame, ids: list[str], locations:
     df = df[["unique_id", "ds", "y"]]
     with PeakMemory() as mem:
         t0 = time.perf_counter()
-        sf = StatsForecast(models=[model], freq="MS", n_jobs=n_jobs)
+        sf = StatsForecast(models=[model], freq=freq, n_jobs=n_jobs)
         out = sf.forecast(df=df, h=h, level=[80, 90])
         seconds = time.perf_counter() - t0
     out = out.reset_index() if "unique_id" not in out.columns else out

