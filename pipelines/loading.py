@@ -524,9 +524,11 @@ class _Loaded:
     present: bool = False
 
 
-def _header_hint(name: str, header: list[str]) -> str:
-    """What the header holds instead of ``name``, with the usual cause of an export that
-    does not match the contract: another field separator, or another spelling."""
+def header_hint(name: str, header: list[str]) -> str:
+    """What the header holds instead of the missing column ``name``, with the usual cause
+    of an export that does not match the contract: another field separator, or another
+    spelling. Appended to every ``missing_column`` message (input tables and the
+    ``plan --forecast`` file)."""
     shown = ", ".join(repr(c) for c in header[:8]) + (", ..." if len(header) > 8 else "")
     hint = f"; found: {shown}"
     if len(header) == 1:
@@ -552,7 +554,7 @@ def _load_table(path: Path, contract: TableContract) -> _Loaded:
             findings.whole.append(
                 Violation(path.name, 1, name, "", "missing_column",
                           f"{RULES['missing_column']} (expected columns: {', '.join(contract.required_columns)}"
-                          f"{_header_hint(name, raw.column_names)})")
+                          f"{header_hint(name, raw.column_names)})")
             )
     if raw.num_rows < contract.min_rows:
         findings.whole.append(Violation(path.name, 1, "-", "", "no_rows", RULES["no_rows"]))

@@ -25,7 +25,7 @@ from optimization.budget import allocate_safety_stock
 from optimization.lp_data import lot_size
 from optimization.replenishment import PlanResult, PlanSettings, plan_replenishment
 from optimization.safety_stock import abc_classes, compute_safety_stock
-from pipelines.loading import Dataset, InputError, Violation, load_dataset
+from pipelines.loading import Dataset, InputError, Violation, header_hint, load_dataset
 from pipelines.progress import Progress
 from pipelines.publish import RunWriter, new_run_id
 from pipelines.settings import Settings
@@ -671,7 +671,9 @@ def read_forecast_file(path: Path, freq: str) -> pd.DataFrame:
     frame = pd.read_csv(path, dtype={"sku": str, "location": str})
     missing = [c for c in FORECAST_COLUMNS if c not in frame]
     if missing:
-        raise InputError([Violation(path.name, 1, c, "", "missing_column", f"required column {c!r} is missing") for c in missing])
+        raise InputError([Violation(path.name, 1, c, "", "missing_column",
+                                    f"required column {c!r} is missing{header_hint(c, [str(h) for h in frame.columns])}")
+                          for c in missing])
     violations: list[Violation] = []
     # ISO dates parse vectorised; only what that misses goes through the per-value parser.
     dates = pd.to_datetime(frame["date"], errors="coerce", format="ISO8601")

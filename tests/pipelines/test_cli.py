@@ -133,6 +133,11 @@ def test_plan_command_rejects_a_bad_forecast_file(small_demo_dir, tmp_path):
     result = runner.invoke(app, ["plan", "--config", str(config), "--forecast", str(fc_path), "--output", str(tmp_path / "p")])
     assert result.exit_code == 2
     assert "fc.csv" in result.output and "row 2" in result.output and "mean" in result.output
+    # a ';'-separated export is named as such, as for the input tables
+    fc_path.write_text("sku;location;date;mean\nA;X;2026-11-25;1\n")
+    result = runner.invoke(app, ["plan", "--config", str(config), "--forecast", str(fc_path), "--output", str(tmp_path / "p")])
+    assert result.exit_code == 2
+    assert "found: 'sku;location;date;mean'" in result.output and "separated by ';'" in result.output
 
 
 def test_forecast_command_rejects_an_unknown_frequency(history_csv, tmp_path):
