@@ -106,9 +106,12 @@ DEFAULT_CANDIDATES: dict[str, tuple[str, ...]] = {
     "smooth": (TOP_DOWN_MODEL, "combo", "theta", "global", SHAPE_MODEL),
     "erratic": (TOP_DOWN_MODEL, "combo", "theta", "global", "moving_average", SHAPE_MODEL),
     # ETS assumes a demand in every period; Croston-type models, TSB and temporal
-    # aggregation were built for zeros.
-    "intermittent": (TOP_DOWN_MODEL, "sba", "tsb", "adida", "croston", "global", "moving_average", SHAPE_MODEL),
-    "lumpy": (TOP_DOWN_MODEL, "sba", "tsb", "adida", "global", "moving_average", SHAPE_MODEL),
+    # aggregation were built for zeros. ``sba_seasonal`` is SBA under the series' own
+    # shrunk multiplicative season (a day-of-week profile of daily store demand); it
+    # needs two full seasons in the backtest's first training window.
+    "intermittent": (TOP_DOWN_MODEL, "sba_seasonal", "sba", "tsb", "adida", "croston", "global", "moving_average",
+                     SHAPE_MODEL),
+    "lumpy": (TOP_DOWN_MODEL, "sba_seasonal", "sba", "tsb", "adida", "global", "moving_average", SHAPE_MODEL),
     # Too little history to tell many models apart: simple, explainable ones and the
     # seasonal shape borrowed from the series' group.
     "short": ("moving_average", "naive", SHAPE_MODEL),
@@ -462,6 +465,9 @@ def _candidate_names(label: str, short: bool, min_train_len: int, cfg: ForecastC
     # Seasonal naive needs one full season in every backtest training window.
     if min_train_len < cfg.season_length:
         names = [n for n in names if n != "seasonal_naive"] or ["moving_average"]
+    # Without two seasons (or any season) SBA's seasonal variant is SBA: not a challenger.
+    if cfg.season_length < 2 or min_train_len < 2 * cfg.season_length:
+        names = [n for n in names if n != "sba_seasonal"] or ["moving_average"]
     return names
 
 

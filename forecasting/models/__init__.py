@@ -13,7 +13,7 @@ import inspect
 
 from .base import SeriesModel, check_series
 from .baseline import MovingAverage, Naive, SeasonalNaive
-from .intermittent import ADIDA, SBA, TSB, Croston
+from .intermittent import ADIDA, SBA, TSB, Croston, SeasonalSBA
 from .smoothing import ETS, AutoETS, AutoETSAdjusted, seasonal_indices
 from .theta import OptimisedTheta, Theta
 from .combination import Combination
@@ -39,6 +39,7 @@ __all__ = [
     "seasonal_indices",
     "Croston",
     "SBA",
+    "SeasonalSBA",
     "TSB",
     "ADIDA",
     "MODELS",
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 MODELS: dict[str, type[SeriesModel]] = {
-    cls.name: cls for cls in (Naive, SeasonalNaive, MovingAverage, ETS, AutoETS, AutoETSAdjusted, Theta, OptimisedTheta, Combination, STLForecaster, ARIMA, Croston, SBA, TSB, ADIDA)
+    cls.name: cls for cls in (Naive, SeasonalNaive, MovingAverage, ETS, AutoETS, AutoETSAdjusted, Theta, OptimisedTheta, Combination, STLForecaster, ARIMA, Croston, SBA, SeasonalSBA, TSB, ADIDA)
 }
 
 
@@ -62,7 +63,7 @@ def make_model(name: str, season_length: int = 1, **params) -> SeriesModel:
         the seasonally adjusted series); ``theta``, ``theta_opt``; ``stl``; ``combo``
         (mean of ``ets_auto``, ``theta`` and ``stl`` by default); ``arima`` (non-seasonal
         ARIMA on the seasonally adjusted series, order by AICc); intermittent ``croston``,
-        ``sba``, ``tsb``, ``adida``.
+        ``sba``, ``sba_seasonal`` (SBA with a shrunk multiplicative season), ``tsb``, ``adida``.
     season_length : int
         Season length, periods; passed to the models that take one.
     **params

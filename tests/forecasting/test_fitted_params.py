@@ -16,7 +16,7 @@ rng = np.random.default_rng(11)
 T = np.arange(72)
 SMOOTH = np.maximum(0, 50 + 0.3 * T + 10 * np.sin(2 * np.pi * T / 12) + rng.normal(0, 2, 72))
 SPARSE = np.where(rng.random(72) < 0.3, rng.integers(1, 6, 72), 0).astype(float)
-INTERMITTENT = ("croston", "sba", "tsb", "adida")
+INTERMITTENT = ("croston", "sba", "sba_seasonal", "tsb", "adida")
 
 # Keys each model must report (what a planner needs to read the forecast).
 EXPECTED = {
@@ -33,6 +33,7 @@ EXPECTED = {
     "arima": {"order", "ar", "ma", "sigma2", "seasonal"},
     "croston": {"alpha", "size", "interval", "rate"},
     "sba": {"alpha", "size", "interval", "factor", "rate"},
+    "sba_seasonal": {"alpha", "rate", "profile"},
     "tsb": {"alpha", "beta", "size", "probability", "rate"},
     "adida": {"bucket", "alpha", "rate"},
 }

@@ -86,3 +86,57 @@ def test_bad_parameters_are_rejected():
         TSB(alpha=0.0).fit(Y)
     with pytest.raises(ValueError):
         ADIDA(bucket=0).fit(Y)
+
+
+# ---- SBA under a multiplicative season ---------------------------------------------
+
+def _daily(n_series, days, seed, weekly=True):
+    """Poisson store-item demand (mean 0.2-1.5 a day) with a day-of-week profile."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_series):
+        profile = rng.dirichlet(np.full(7, 6.0)) * 7 if weekly else np.ones(7)
+        rate = rng.uniform(0.2, 1.5) * profile
+        out.append((rate, rng.poisson(np.tile(rate, days // 7 + 2)[:days]).astype(float)))
+    return out
+
+
+def test_seasonal_sba_by_hand():
+    from forecasting.models import SeasonalSBA
+    from forecasting.models.intermittent import multiplicative_profile
+
+    # open on two days of three, 3 units each: profile 1.5 / 1.5 / 0 (the least-squares
+    # season is exact, so nothing is shrunk); the closed days are left out of SBA, whose
+    # adjusted series is 2, 2, ... (a demand in every kept period): rate (1 - 0.1/2) 2.
+    y = np.array([3.0, 3.0, 0.0] * 8)
+    np.testing.assert_allclose(multiplicative_profile(y, 3), [1.5, 1.5, 0.0], atol=1e-12)
+    model = SeasonalSBA(season_length=3).fit(y)
+    assert model.rate_ == pytest.approx(0.95 * 2)
+    # the history ends after a closed day: the next period is an open one
+    np.testing.assert_allclose(model.predict(4), [2.85, 2.85, 0.0, 2.85])
+
+
+def test_seasonal_sba_without_a_season_is_sba():
+    from forecasting.models import SeasonalSBA
+
+    y = ((np.random.default_rng(4).random(120) < 0.3) * 2.0)
+    # no season, or too short for two cycles: exactly SBA
+    np.testing.assert_allclose(SeasonalSBA(season_length=1).fit(y).predict(5), SBA().fit(y).predict(5))
+    np.testing.assert_allclose(SeasonalSBA(season_length=7).fit(y[:13]).predict(5), SBA().fit(y[:13]).predict(5))
+    # noise only: the profile mostly shrinks to flat (James-Stein lets some noise through)
+    deviation = [np.mean(np.abs(SeasonalSBA(season_length=7).fit(y).profile_ - 1)) for _, y in _daily(40, 364, seed=5, weekly=False)]
+    assert np.median(deviation) == 0.0 and np.mean(deviation) < 0.04
+
+
+def test_seasonal_sba_follows_a_day_of_week_profile():
+    # held-out 28 days of 40 daily series: squared distance of the forecast from the
+    # true daily mean, against flat SBA (a day-of-week profile of Dirichlet(6) shares
+    # swings about +-35 % around the mean, which a flat forecast cannot follow)
+    from forecasting.models import SeasonalSBA
+
+    flat, seasonal = [], []
+    for rate, y in _daily(40, 730 + 28, seed=6):
+        truth = np.tile(rate, 200)[730 : 730 + 28]
+        flat.append(np.mean((SBA().fit(y[:730]).predict(28) - truth) ** 2))
+        seasonal.append(np.mean((SeasonalSBA(season_length=7).fit(y[:730]).predict(28) - truth) ** 2))
+    assert np.mean(seasonal) < 0.5 * np.mean(flat)

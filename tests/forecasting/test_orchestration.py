@@ -25,7 +25,7 @@ def test_candidate_table_defaults_overrides_and_unknown_names():
         assert names == tuple(n for n in DEFAULT_CANDIDATES[cls] if n in known)
     # top_down (only with declared aggregates) leads; without them combo is the default
     assert table["smooth"][:2] == ("top_down", "combo") and "sba" in table["intermittent"]
-    assert table["intermittent"][:2] == ("top_down", "sba") and "top_down" not in table["short"]
+    assert table["intermittent"][:3] == ("top_down", "sba_seasonal", "sba") and "top_down" not in table["short"]
     assert "combo" not in table["intermittent"] and "sba" not in table["smooth"]
     assert "seasonal_shape" in table["short"]
     assert candidate_table({"lumpy": ["croston"]})["lumpy"] == ("croston",)
@@ -50,6 +50,29 @@ def test_candidates_follow_the_demand_class():
     # every candidate is scored with all the metrics, and exactly one is chosen per series
     assert sc[["mase", "rmsse", "wape", "bias"]].notna().any().all()
     assert (res.scores.groupby(["sku", "location"])["chosen"].sum() == 1).all()
+
+
+def test_daily_intermittent_demand_keeps_its_day_of_week_profile():
+    # store-item demand by day (0.3 units a day on average, a weekday profile, closed
+    # on Sundays): SBA under the shrunk season is the intermittent default, it forecasts
+    # nothing for the closed day and more for the busy one; with weekly periods (m = 52,
+    # less than two seasons before the first origin) it is not even a candidate
+    rng = np.random.default_rng(12)
+    days = pd.date_range("2024-01-01", periods=420, freq="D")  # starts on a Monday
+    profile = np.array([0.6, 0.8, 0.8, 1.0, 1.4, 2.4, 0.0])
+    hist = pd.concat([pd.DataFrame({"sku": f"S{i}", "location": "STORE", "date": days,
+                                    "qty": rng.poisson(0.3 * profile[days.dayofweek]).astype(float)})
+                      for i in range(12)], ignore_index=True)
+    res = forecast(hist, horizon=14, freq="D", season_length=7, global_model=False)
+    sel = res.selection
+    assert set(sel["demand_class"]) <= {"intermittent", "lumpy"}
+    assert (sel["model"] == "sba_seasonal").mean() >= 0.75
+    fc = res.forecasts[res.forecasts["model"] == "sba_seasonal"]
+    by_day = fc.groupby(fc["date"].dt.dayofweek)["mean"].mean()
+    assert by_day[6] < 0.1 * by_day[5] and by_day[5] > 1.5 * by_day[[0, 1, 2, 3]].max()
+    weekly = simulate_demand(n_skus=4, n_locations=2, periods=120, intermittent_share=1.0, seed=4)
+    res = forecast(weekly, horizon=H, season_length=52, global_model=False)
+    assert "sba_seasonal" not in set(res.scores["model"])
 
 
 def _seasonal_group(n_members, periods, peak, seed, sku_prefix, start=0):
