@@ -192,3 +192,29 @@ def test_docstring_examples_of_the_new_models(module):
 
     mod = importlib.import_module(f"forecasting.models.{module}")
     assert doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+def test_stl_smooths_a_noisy_season_over_more_cycles():
+    # Daily Poisson demand, mean 3 with a fixed day-of-week profile: the remainder is far
+    # noisier than the season, so the season is re-estimated over many cycles with a
+    # local constant, and the carried-forward week is much nearer the true profile than
+    # a 13-week local line's. A clean monthly season that drifts keeps the local line.
+    from forecasting.models.stl import STLForecaster
+
+    rng = np.random.default_rng(3)
+    profile = np.array([0.7, 0.8, 0.9, 1.0, 1.2, 1.6, 0.8])
+    adaptive, fixed = [], []
+    for _ in range(20):
+        rate = 3.0 * np.tile(profile, 120)
+        y = rng.poisson(rate).astype(float)
+        model = STLForecaster(season_length=7).fit(y)
+        assert model.degree_ == 0 and model.span_ > 13
+        truth = 3.0 * np.tile(profile, 2)
+        adaptive.append(np.mean((model.predict(14) - truth) ** 2))
+        fixed.append(np.mean((STLForecaster(season_length=7, seasonal=13).fit(y).predict(14) - truth) ** 2))
+    assert np.mean(adaptive) < 0.5 * np.mean(fixed)
+    t = np.arange(240)
+    drifting = 100 + (10 + 0.05 * t) * np.sin(2 * np.pi * t / 12) + rng.normal(0, 1, 240)
+    model = STLForecaster(season_length=12).fit(drifting)
+    assert (model.span_, model.degree_) == (13, 1)
+    assert model.fitted_params()["seasonal_window"] == 13
