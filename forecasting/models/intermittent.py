@@ -14,10 +14,9 @@ it (the interval from the start of the series).
 Croston-type forecasts are flat, which throws away a stable season that intermittent
 demand often has: store-item demand by day of week, a shop closed on Sundays.
 :class:`SeasonalSBA` runs SBA on the seasonally adjusted series and puts a shrunk
-multiplicative profile back on (the "seasonal Croston" idea of deseasonalising the
-series before Croston, e.g. Syntetos and Boylan 2021, *Intermittent Demand
-Forecasting*, ch. 9); where the profile is indistinguishable from noise it shrinks to
-flat and the model is SBA.
+multiplicative profile back on (forecasting with decomposition, Hyndman and
+Athanasopoulos, FPP3 section 5.7, with SBA as the model of the adjusted series); where
+the profile is indistinguishable from noise it shrinks to flat and the model is SBA.
 """
 
 from __future__ import annotations
@@ -140,7 +139,13 @@ def multiplicative_profile(y: np.ndarray, season_length: int) -> np.ndarray:
     trend plus one dummy per cycle position by least squares, smoothed across
     neighbouring positions, shrunk towards no season by the positive-part James-Stein
     factor) and ``ybar`` is the mean demand per period. A profile that the data cannot
-    tell from noise therefore comes out flat (all 1).
+    tell from noise therefore comes out flat (all 1). The shrinkage is one factor for
+    the whole profile, so at low volume a closed day keeps a small factor (about 0.15
+    for a shop selling 0.75 a day over 60 weeks); shrinking each position by its own
+    sampling variance (normal empirical Bayes with variance proportional to the mean)
+    would send it to 0 but estimated the profiles of simulated daily demand no better
+    (``benchmarks/forecast_daily.py`` data, squared error of the held-out profile
+    0.0169 against 0.0161; scratch, outside the repo).
 
     Parameters
     ----------

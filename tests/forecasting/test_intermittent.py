@@ -140,3 +140,27 @@ def test_seasonal_sba_follows_a_day_of_week_profile():
         flat.append(np.mean((SBA().fit(y[:730]).predict(28) - truth) ** 2))
         seasonal.append(np.mean((SeasonalSBA(season_length=7).fit(y[:730]).predict(28) - truth) ** 2))
     assert np.mean(seasonal) < 0.5 * np.mean(flat)
+
+
+def test_seasonal_sba_frozen_origins_skip_closed_days_like_a_fit():
+    # the backtest's one-pass re-run (adjusted series, kept periods only) equals one
+    # fit per origin with the first origin's profile, closed days included
+    import copy
+
+    from forecasting.models import SeasonalSBA
+
+    rng = np.random.default_rng(8)
+    profile = np.array([1.0, 1.2, 0.8, 1.1, 1.5, 1.4, 0.0])
+    y = rng.poisson(1.5 * np.tile(profile, 80) * (rng.random(560) < 0.5)).astype(float)
+    # (the shrinkage leaves a closed day's factor at about 0.15 here; a floor above it
+    # exercises the path that leaves such days out)
+    model = SeasonalSBA(season_length=7, floor=0.3).fit(y[:420])
+    assert model.profile_[6] < model.floor < model.profile_[:6].min()
+    frozen = model.frozen()
+    origins = [421, 430, 475, 500, 551]
+    got = frozen.forecast_origins(y, origins, 9)
+    for (f, err), o in zip(got, origins):
+        assert err is None
+        np.testing.assert_allclose(f, copy.copy(frozen).fit(y[:o]).predict(9), rtol=1e-12)
+        closed = (np.arange(o, o + 9) % 7) == 6
+        assert f[closed].max() < 0.3 * f[~closed].min()
