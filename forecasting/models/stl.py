@@ -29,9 +29,9 @@ against the season that ``n = K var(R) / var(S) > 13`` (``K = 20``), the season 
 re-estimated with a window of ``n`` cycles (at most ``10 c + 1`` for ``c`` cycles: R's
 ``s.window = "periodic"``, the mean of each cycle position) and a local *constant*
 (``seasonal_deg=0``): a local line extrapolated to the series' end doubles the
-variance there. A loess estimate's variance is about ``c sigma^2 / n_s`` for ``n_s``
-points (``c`` about 2 at the end), so this keeps the noise of the carried-forward cycle
-near a tenth of the seasonal variance. A clear season that drifts (decades of monthly
+variance there. A loess estimate's variance is about ``kappa sigma^2 / n_s`` for
+``n_s`` points (``kappa`` about 2 at the end), so this keeps the noise of the
+carried-forward cycle near a tenth of the seasonal variance. A clear season that drifts (decades of monthly
 retail) keeps the 13-cycle local line.
 
 Measured (scratch runs outside the repo, the ``stl`` model alone, MASE): M3 monthly
@@ -180,10 +180,8 @@ class STLForecaster(SeriesModel):
                 span, degree = int(self.seasonal), 1
                 res = STL(y, period=m, seasonal=span, robust=robust).fit()
             else:
-                cycles = y.size // m
-                span, degree = LOCAL_SPAN, 1
-                res = STL(y, period=m, seasonal=span, robust=robust).fit()
-                span, degree = seasonal_span(cycles, float(np.var(res.seasonal)), float(np.var(res.resid)))
+                res = STL(y, period=m, seasonal=LOCAL_SPAN, robust=robust).fit()
+                span, degree = seasonal_span(y.size // m, float(np.var(res.seasonal)), float(np.var(res.resid)))
                 if degree == 0:  # too noisy for a 13-cycle window: smooth over more cycles
                     res = STL(y, period=m, seasonal=span, seasonal_deg=degree, robust=robust).fit()
             self.span_, self.degree_ = span, degree
