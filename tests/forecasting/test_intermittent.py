@@ -110,7 +110,7 @@ def test_seasonal_sba_by_hand():
     # adjusted series is 2, 2, ... (a demand in every kept period): rate (1 - 0.1/2) 2.
     y = np.array([3.0, 3.0, 0.0] * 8)
     np.testing.assert_allclose(multiplicative_profile(y, 3), [1.5, 1.5, 0.0], atol=1e-12)
-    model = SeasonalSBA(season_length=3).fit(y)
+    model = SeasonalSBA(season_length=3, alpha=0.1).fit(y)
     assert model.rate_ == pytest.approx(0.95 * 2)
     # the history ends after a closed day: the next period is an open one
     np.testing.assert_allclose(model.predict(4), [2.85, 2.85, 0.0, 2.85])
@@ -121,8 +121,11 @@ def test_seasonal_sba_without_a_season_is_sba():
 
     y = ((np.random.default_rng(4).random(120) < 0.3) * 2.0)
     # no season, or too short for two cycles: exactly SBA
-    np.testing.assert_allclose(SeasonalSBA(season_length=1).fit(y).predict(5), SBA().fit(y).predict(5))
-    np.testing.assert_allclose(SeasonalSBA(season_length=7).fit(y[:13]).predict(5), SBA().fit(y[:13]).predict(5))
+    np.testing.assert_allclose(SeasonalSBA(season_length=1, alpha=0.1).fit(y).predict(5), SBA().fit(y).predict(5))
+    np.testing.assert_allclose(SeasonalSBA(season_length=7, alpha=0.1).fit(y[:13]).predict(5), SBA().fit(y[:13]).predict(5))
+    # with alpha estimated it is SBA at the estimated alpha
+    model = SeasonalSBA(season_length=1).fit(y)
+    np.testing.assert_allclose(model.predict(5), SBA(alpha=model.alpha_).fit(y).predict(5))
     # noise only: the profile mostly shrinks to flat (James-Stein lets some noise through)
     deviation = [np.mean(np.abs(SeasonalSBA(season_length=7).fit(y).profile_ - 1)) for _, y in _daily(40, 364, seed=5, weekly=False)]
     assert np.median(deviation) == 0.0 and np.mean(deviation) < 0.04
@@ -164,3 +167,21 @@ def test_seasonal_sba_frozen_origins_skip_closed_days_like_a_fit():
         np.testing.assert_allclose(f, copy.copy(frozen).fit(y[:o]).predict(9), rtol=1e-12)
         closed = (np.arange(o, o + 9) % 7) == 6
         assert f[closed].max() < 0.3 * f[~closed].min()
+
+
+def test_sba_alpha_follows_how_fast_the_rate_moves():
+    # steady rate: the longest memory on the grid; a rate that jumps fourfold half-way
+    # through the scored part: a short memory
+    from forecasting.models import SeasonalSBA
+    from forecasting.models.intermittent import SBA_ALPHA_GRID, sba_alpha
+
+    rng = np.random.default_rng(9)
+    steady = [sba_alpha(rng.poisson(0.5, 600).astype(float)) for _ in range(10)]
+    jump = [sba_alpha(rng.poisson(np.r_[np.full(400, 0.3), np.full(200, 1.2)]).astype(float)) for _ in range(10)]
+    assert np.median(steady) <= 0.03 and np.median(jump) >= 0.08
+    assert set(steady + jump) <= set(SBA_ALPHA_GRID.tolist())
+    assert sba_alpha(np.zeros(30)) == 0.1 and sba_alpha(np.array([1.0, 0, 2])) == 0.1
+    # the frozen copy of the backtest keeps the alpha estimated at its first origin
+    y = rng.poisson(np.tile([0.2, 0.4, 0.3, 0.5, 0.9, 1.4, 0.1], 60)).astype(float)
+    model = SeasonalSBA(season_length=7).fit(y[:300])
+    assert model.fitted_params()["alpha_estimated"] and model.frozen().alpha == model.alpha_
