@@ -103,7 +103,7 @@ def sba_alpha(x: np.ndarray, grid: np.ndarray | None = None) -> float:
     best, best_sse = 0.1, np.inf
     for alpha in grid:
         _kernels.croston_states(x, origins, float(alpha), z, p)
-        f = (1.0 - alpha / 2.0) * np.where(z > 0, z / p, 0.0)
+        f = SBA(alpha=float(alpha))._factor() * np.where(z > 0, z / p, 0.0)  # SBA's own bias factor
         sse = float(np.sum((x[start:] - f) ** 2))
         if sse < best_sse:
             best, best_sse = float(alpha), sse
