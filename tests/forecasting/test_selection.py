@@ -79,3 +79,30 @@ def test_backtest_shorter_than_a_season_is_flagged(small_history, caplog):
     with caplog.at_level("WARNING", logger="forecasting.core"):
         forecast(small_history, horizon=8, freq="W-MON", season_length=4, global_model=False)
     assert "less than one season" not in caplog.text
+
+
+def test_origins_spanning_less_than_two_windows_keep_the_default():
+    # better at each of 3 origins 6 periods apart with an 18-period horizon: the
+    # origins span 5/3 horizons, one stretch of time, so nothing is tested
+    base = np.ones(3)
+    theta = base - np.array([0.30, 0.28, 0.31])
+    assert select_candidate({"combo": base, "theta": theta}, "combo") == "theta"
+    assert select_candidate({"combo": base, "theta": theta}, "combo", horizon=18, step=6) == "combo"
+    # a fourth origin makes two disjoint windows: testable, and significant
+    base4, theta4 = np.ones(4), np.ones(4) - np.array([0.30, 0.28, 0.31, 0.29])
+    assert select_candidate({"combo": base4, "theta": theta4}, "combo", horizon=18, step=6) == "theta"
+
+
+@pytest.mark.parametrize("k, step, horizon", [(4, 6, 18), (6, 4, 13), (13, 4, 13)])
+def test_overlap_corrected_test_keeps_its_level(k, step, horizon):
+    # no challenger is better: per-period score differences are independent noise, and
+    # each origin's score is their mean over its (overlapping) window; a default lost
+    # more often than alpha would mean the overlap correction undercounts
+    rng = np.random.default_rng(7)
+    n, switched = 2000, 0
+    for _ in range(n):
+        e = rng.standard_normal((k - 1) * step + horizon)
+        d = np.array([e[o * step:o * step + horizon].mean() for o in range(k)])
+        pick = select_candidate({"combo": np.full(k, 5.0), "theta": 5.0 + d}, "combo", 0.1, horizon=horizon, step=step)
+        switched += pick == "theta"
+    assert 0.03 < switched / n < 0.13
