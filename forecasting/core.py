@@ -1204,7 +1204,11 @@ def forecast(
         Seed of the global model's row sample and boosting (everything else is
         deterministic).
     backtest_windows : int
-        Rolling origins per series (each forecasts ``H`` periods).
+        Rolling origins per series (each forecasts ``H`` periods). A challenger can
+        replace a class's first candidate only when the origins span at least two
+        horizons, ``(backtest_windows - 1) * backtest_step >= H``; the default 3
+        origins ``H // 3`` apart span 5/3 and keep the first candidate
+        (:func:`~forecasting.backtest.select_candidate`).
     backtest_step : int, optional
         Periods between origins; default ``max(1, H // 3)``.
     max_multiple : float
@@ -1358,6 +1362,12 @@ def forecast(
         logger.warning("forecast: the backtest's test periods span %d periods, less than one season (%d); "
                        "set backtest_windows >= %d (step %d) so that errors cover every season phase",
                        span, m, math.ceil((m - h) / cfg.backtest_step) + 1, cfg.backtest_step)
+    if cfg.selection_alpha < 1 and (cfg.backtest_windows - 1) * cfg.backtest_step < h:
+        # not a warning: keeping the first candidate is the better bet on such evidence
+        logger.info("forecast: the backtest's origins span less than two horizons, so every series keeps its "
+                    "class's first candidate (challengers are scored, not switched to); set backtest_windows "
+                    ">= %d (step %d) to let a consistently better challenger win",
+                    math.ceil(h / cfg.backtest_step) + 1, cfg.backtest_step)
     last_date = grid[-1]
     T = len(grid)
     n_series = len(series)

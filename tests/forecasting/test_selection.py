@@ -106,3 +106,13 @@ def test_overlap_corrected_test_keeps_its_level(k, step, horizon):
         pick = select_candidate({"combo": np.full(k, 5.0), "theta": 5.0 + d}, "combo", 0.1, horizon=horizon, step=step)
         switched += pick == "theta"
     assert 0.03 < switched / n < 0.13
+
+
+def test_too_few_windows_to_switch_is_logged(small_history, caplog):
+    with caplog.at_level("INFO", logger="forecasting.core"):
+        forecast(small_history, horizon=8, freq="W-MON", season_length=4, global_model=False)
+    assert "span less than two horizons" in caplog.text and "backtest_windows >= 5 (step 2)" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="forecasting.core"):
+        forecast(small_history, horizon=8, freq="W-MON", season_length=4, global_model=False, backtest_windows=5)
+    assert "span less than two horizons" not in caplog.text
