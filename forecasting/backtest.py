@@ -227,21 +227,21 @@ def select_candidate(per_origin: Mapping[str, np.ndarray], default: str | None, 
       per-period differences and no better challenger, the default is lost at a rate
       of 0.08-0.12 at ``alpha = 0.1`` (``test_selection.py``). But on real series the
       switches made at 3 origins ``horizon / 3`` apart (the orchestrator's default,
-      ``k_eff = 5/3``) lost out of sample. Held-out MASE with
-      the rule (``benchmarks/forecast_coverage.py --skip-peers``): M3 monthly 0.8369 ->
-      0.8351, quarterly 1.1014 -> 1.0952, yearly 2.7010 -> 2.6633, other 1.8504 ->
-      1.8194; aus_retail lower in 3 of 4 windows, higher in its benchmark window
-      (1.2381 -> 1.2397); tourism 0.9787 / 1.0411 / 0.7671 / 0.7667 -> 0.9825 /
-      1.0411 / 0.7686 / 0.7662; PBS 4.8173 -> 4.8718, all of it one policy saw-tooth series (a safety-net
-      threshold reset every January) that the global model had won; simulated daily
-      demand (``benchmarks/forecast_daily.py``) 0.8422 -> 0.8442. More origins
-      (``backtest_windows``) make switching possible again: the demo's 13 origins 4
-      weeks apart span 4.7 horizons (its hold-out MASE stays 0.710).
+      ``k_eff = 5/3``) lost out of sample. Held-out MASE with the rule
+      (``benchmarks/forecast_coverage.py --skip-peers``): M3 monthly 0.8369 -> 0.8351,
+      quarterly 1.1014 -> 1.0952, yearly 2.7010 -> 2.6633, other 1.8504 -> 1.8194;
+      aus_retail lower in 3 of 4 windows, higher in its benchmark window (1.2381 ->
+      1.2397); tourism 0.9787 / 1.0411 / 0.7671 / 0.7667 -> 0.9825 / 1.0411 / 0.7686 /
+      0.7662; PBS 4.8173 -> 4.8718, all of it one policy saw-tooth series (a
+      safety-net threshold reset every January) that the global model had won;
+      simulated daily demand (``benchmarks/forecast_daily.py``) 0.8422 -> 0.8442.
+      More origins (``backtest_windows``) make switching possible again: the demo's 13
+      origins 4 weeks apart span 4.7 horizons (its hold-out MASE stays 0.710).
 
     With the plain test a series left its combination for a challenger that had merely
-    been lucky on a few correlated origins. With the first two rules: M3 monthly (3 origins
-    6 months apart, horizon 18) MASE 0.8447 -> 0.8396; the demo hold-out (13 origins 4
-    weeks apart, horizon 13) MASE 0.705 -> 0.692, WAPE 0.537 -> 0.514, and the squared
+    been lucky on a few correlated origins. With the first two rules: M3 monthly (3
+    origins 6 months apart, horizon 18) MASE 0.8447 -> 0.8396; the demo hold-out (13
+    origins 4 weeks apart, horizon 13) MASE 0.705 -> 0.692, WAPE 0.537 -> 0.514, and the squared
     error of the mean forecast against the generator's true mean over the first two
     weeks fell from 0.178 to 0.093 of the irreducible demand variance (analysis outside
     the repository, against the demo generator's hidden truth); aus_retail

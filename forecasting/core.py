@@ -1207,7 +1207,7 @@ def forecast(
         Rolling origins per series (each forecasts ``H`` periods). A challenger can
         replace a class's first candidate only when the origins span at least two
         horizons, ``(backtest_windows - 1) * backtest_step >= H``; the default 3
-        origins ``H // 3`` apart span 5/3 and keep the first candidate
+        origins ``H // 3`` apart span less and keep the first candidate
         (:func:`~forecasting.backtest.select_candidate`).
     backtest_step : int, optional
         Periods between origins; default ``max(1, H // 3)``.
