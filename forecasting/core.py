@@ -45,7 +45,8 @@ from pandas.tseries.frequencies import to_offset
 from threadpoolctl import threadpool_limits
 
 from . import metrics as _metrics
-from .backtest import UnstableForecast, check_forecast, forecast_cap, forecast_caps, rolling_origins, select_candidate
+from .backtest import (UnstableForecast, check_forecast, effective_windows, forecast_cap, forecast_caps, rolling_origins,
+                       select_candidate)
 from .classify import classification_window, classify_demand
 from .models import MODELS, Combination, make_model
 from .models.global_model import GlobalBoosting, GlobalForecast, Panel
@@ -1362,7 +1363,7 @@ def forecast(
         logger.warning("forecast: the backtest's test periods span %d periods, less than one season (%d); "
                        "set backtest_windows >= %d (step %d) so that errors cover every season phase",
                        span, m, math.ceil((m - h) / cfg.backtest_step) + 1, cfg.backtest_step)
-    if cfg.selection_alpha < 1 and (cfg.backtest_windows - 1) * cfg.backtest_step < h:
+    if cfg.selection_alpha < 1 and effective_windows(cfg.backtest_windows, h, cfg.backtest_step) < 2:
         # not a warning: keeping the first candidate is the better bet on such evidence
         logger.info("forecast: the backtest's origins span less than two horizons, so every series keeps its "
                     "class's first candidate (challengers are scored, not switched to); set backtest_windows "

@@ -116,3 +116,11 @@ def test_too_few_windows_to_switch_is_logged(small_history, caplog):
     with caplog.at_level("INFO", logger="forecasting.core"):
         forecast(small_history, horizon=8, freq="W-MON", season_length=4, global_model=False, backtest_windows=5)
     assert "span less than two horizons" not in caplog.text
+
+
+def test_effective_windows_counts_disjoint_horizons():
+    from forecasting.backtest import effective_windows
+
+    assert effective_windows(3, 18, 6) == pytest.approx(5 / 3)  # the orchestrator's default spacing
+    assert effective_windows(4, 18, 6) == pytest.approx(2.0)
+    assert effective_windows(3, 4, 4) == 3.0 and effective_windows(3) == 3.0  # no overlap
