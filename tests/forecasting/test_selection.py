@@ -1,6 +1,7 @@
 """The selection rule: the default stays unless a challenger wins consistently."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from forecasting import forecast
@@ -124,3 +125,17 @@ def test_effective_windows_counts_disjoint_horizons():
     assert effective_windows(3, 18, 6) == pytest.approx(5 / 3)  # the orchestrator's default spacing
     assert effective_windows(4, 18, 6) == pytest.approx(2.0)
     assert effective_windows(3, 4, 4) == 3.0 and effective_windows(3) == 3.0  # no overlap
+
+
+def test_failed_default_hands_over_to_the_next_listed_candidate():
+    # 5 periods of a new SKU: ``ets_auto`` cannot be fitted at the first origins (3 and 4
+    # periods), so it is out; ``moving_average`` is next in the table and stays the
+    # default although ``naive`` scores lower on these few origins.
+    dates = pd.date_range("2024-01-01", periods=5, freq="W-MON")
+    hist = pd.DataFrame({"sku": "NEW", "location": "D1", "date": dates, "qty": [1.0, 4.0, 6.0, 9.0, 12.0]})
+    res = forecast(hist, horizon=4, freq="W-MON", season_length=52, backtest_windows=2, backtest_step=1,
+                   candidates={"short": ("ets_auto", "moving_average", "naive")})
+    sel = res.selection.iloc[0]
+    assert "ets_auto failed in backtest" in sel["fallback"]
+    assert sel["mase_naive"] < sel["mase_moving_average"]
+    assert sel["model"] == "moving_average"
