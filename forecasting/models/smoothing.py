@@ -223,6 +223,10 @@ class ETS(SeriesModel):
 # The ETS family selected by AICc
 # ---------------------------------------------------------------------------------------
 
+#: Cycles whose classical decomposition gives the alternative seasonal starting states
+#: of :class:`AutoETS` (R's ``ets`` starts its optimisation from the first 3).
+SEASON_START_CYCLES = 3
+
 _ERR = {"A": 0, "M": 1}
 _TREND = {"N": 0, "A": 1, "Ad": 2}
 _SEAS = {"N": 0, "A": 1, "M": 2}
@@ -243,17 +247,22 @@ def _forms(positive: bool, seasonal: bool, damped: bool | None) -> list[tuple[st
     return out
 
 
-def _initial_states(y: np.ndarray, m: int, season: str, line: bool = True) -> tuple[float, float, np.ndarray]:
+def _initial_states(y: np.ndarray, m: int, season: str, line: bool = True,
+                    cycles: int | None = None) -> tuple[float, float, np.ndarray]:
     """Heuristic starting states (Hyndman et al. 2008, section 2.6.1): seasonal indices
-    from classical decomposition of the first cycles, level and slope from a straight line
-    through the first ``max(10, 2m)`` seasonally adjusted values (``line=False``: only
-    the seasonal indices, level and slope 0, for a caller that has them fixed)."""
+    from classical decomposition, level and slope from a straight line through the first
+    ``max(10, 2m)`` seasonally adjusted values (``line=False``: only the seasonal
+    indices, level and slope 0, for a caller that has them fixed).
+
+    The indices come from the whole series (``cycles=None``) or from its first
+    ``cycles`` cycles (R's ``ets`` starts from the first 3), see :class:`AutoETS`.
+    """
     from .base import line_fit
     from .seasonality import classical_indices
 
     n = y.size
     if season != "N":
-        first = y
+        first = y[: cycles * m] if cycles and n >= cycles * m else y
         s0 = classical_indices(first, m, season == "M")
         pos = np.arange(n) % m
         adj = y / s0[pos] if season == "M" else y - s0[pos]
@@ -280,7 +289,9 @@ class AutoETS(SeriesModel):
     the initial level and slope are estimated by maximum likelihood (Nelder-Mead on
     ``-2 log L = n log(sum e_t^2 / n) + 2 sum log|yhat_t|``, the last term only for
     multiplicative error), the seasonal starting indices come from classical
-    decomposition; the form with the smallest
+    decomposition of the whole series, and for the chosen form also from its first
+    :data:`SEASON_START_CYCLES` cycles when it has at least one cycle more; the start
+    with the better likelihood is kept (``fitted_params()["season_start"]``); the form with the smallest
     ``AICc = -2 log L + 2k + 2k(k+1)/(n-k-1)`` wins, ``k`` counting smoothing parameters,
     initial states and the variance as R does. Point forecasts:
     ``f_{T+h} = (l_T + phi_h b_T) (x) s_{T+h-m(k+1)}`` with ``phi_h = phi + ... + phi^h``
@@ -353,7 +364,8 @@ class AutoETS(SeriesModel):
         and slope fixed.
 
         What a later backtest origin still computes from its (longer) training window:
-        the classical-decomposition seasonal starting states and, for ``m >
+        the classical-decomposition seasonal starting states (of the whole window, or of
+        its first cycles, which every window shares, as the fit chose) and, for ``m >
         max_season``, the shrunk profile of :func:`seasonal_indices`, then one run of
         the state recursion. This differs from statsforecast's
         ``cross_validation(refit=False)``, which keeps every initial state, seasonal ones
@@ -365,7 +377,8 @@ class AutoETS(SeriesModel):
         # The training windows of a rolling-origin backtest all start at period 0, so
         # the starting level and slope stay valid too: keeping them makes a frozen refit
         # on the same data reproduce the fit exactly.
-        params["fixed"] = {**self.params_, "l0": self.l0_, "b0": self.b0_}
+        params["fixed"] = {**self.params_, "l0": self.l0_, "b0": self.b0_,
+                           "season_start_cycles": self.season_start_cycles_}
         return type(self)(**params)
 
     @staticmethod
@@ -377,9 +390,50 @@ class AutoETS(SeriesModel):
             raise ValueError(f"bad ETS form {form!r}; e.g. 'ANN', 'AAdN', 'MAM'")
         return e, t, s
 
-    def _fit(self, y: np.ndarray) -> None:
+    def _fit_form(self, z: np.ndarray, e: str, t: str, s: str, m: int, scale: float,
+                  cycles: int | None) -> tuple | None:
+        """Fit one form: ``(aicc, code, (e, t, s), params, final states)``, or ``None``
+        when its likelihood is unstable. ``cycles``: seasonal start from the first
+        cycles (:func:`_initial_states`); with ``fixed`` parameters only the filter runs."""
         from . import _kernels
 
+        n = z.size
+        mm = m if s != "N" else 1
+        # frozen with its starting level and slope: only the seasonal indices needed
+        has_start = bool(self.fixed) and "l0" in self.fixed and "b0" in self.fixed
+        l0, b0, s0 = _initial_states(z, mm, s, line=not has_start, cycles=cycles)
+        if e == "M" and l0 <= 0:
+            l0 = float(np.mean(z[: min(n, 10)]))
+        x0 = np.array([0.1, 0.01, 0.01, 0.97 if t == "Ad" else 1.0, l0, b0])
+        states = np.empty(2 + mm)
+        if self.fixed:
+            x = x0.copy()
+            x[0] = self.fixed["alpha"]
+            x[1] = self.fixed.get("beta", 0.0)
+            x[2] = self.fixed.get("gamma", 0.0)
+            x[3] = self.fixed.get("phi", 1.0)
+            x[4] = self.fixed.get("l0", x[4])
+            x[5] = self.fixed.get("b0", x[5])
+            lik = _kernels.ets_filter(z, _ERR[e], _TREND[t], _SEAS[s], mm, x[0], x[1], x[2],
+                                      x[3], x[4], x[5], s0, states)
+        else:
+            active = np.array([True, t != "N", s != "N", t == "Ad", True, t != "N"])
+            step = np.array([0.1, 0.01, 0.05, 0.02, 0.1 * scale, 0.1 * scale + abs(b0)])
+            x, lik = _kernels.nelder_mead_ets(x0, step, active, z, _ERR[e], _TREND[t], _SEAS[s], mm,
+                                              s0, int(self.max_evals), 1e-8)
+        if not lik < _kernels.BIG:
+            return None
+        if not self.fixed:  # (with fixed parameters the filter above left the states)
+            _kernels.ets_filter(z, _ERR[e], _TREND[t], _SEAS[s], mm, x[0], x[1], x[2], x[3], x[4], x[5],
+                                s0, states)
+        k = 2 + (t != "N") * 2 + (t == "Ad") + (s != "N") * m + 1
+        if n - k - 1 <= 0:
+            aicc = lik + 2 * k  # AIC: too few points for the small-sample term
+        else:
+            aicc = lik + 2 * k + 2.0 * k * (k + 1) / (n - k - 1)
+        return float(aicc), f"{e}{t}{s}", (e, t, s), x.copy(), states.copy()
+
+    def _fit(self, y: np.ndarray) -> None:
         m = max(int(self.season_length), 1)
         n = y.size
         self.profile_ = np.zeros(0)
@@ -409,46 +463,31 @@ class AutoETS(SeriesModel):
         scale = float(np.mean(np.abs(z))) or 1.0
         best = None
         self.aicc_ = {}
+        start = int((self.fixed or {}).get("season_start_cycles") or 0)
         for e, t, s in forms:
-            code = f"{e}{t}{s}"
-            mm = m if s != "N" else 1
-            # frozen with its starting level and slope: only the seasonal indices needed
-            has_start = bool(self.fixed) and "l0" in self.fixed and "b0" in self.fixed
-            l0, b0, s0 = _initial_states(z, mm, s, line=not has_start)
-            if e == "M" and l0 <= 0:
-                l0 = float(np.mean(z[: min(n, 10)]))
-            x0 = np.array([0.1, 0.01, 0.01, 0.97 if t == "Ad" else 1.0, l0, b0])
-            states = np.empty(2 + mm)
-            if self.fixed:
-                x = x0.copy()
-                x[0] = self.fixed["alpha"]
-                x[1] = self.fixed.get("beta", 0.0)
-                x[2] = self.fixed.get("gamma", 0.0)
-                x[3] = self.fixed.get("phi", 1.0)
-                x[4] = self.fixed.get("l0", x[4])
-                x[5] = self.fixed.get("b0", x[5])
-                lik = _kernels.ets_filter(z, _ERR[e], _TREND[t], _SEAS[s], mm, x[0], x[1], x[2],
-                                          x[3], x[4], x[5], s0, states)
-            else:
-                active = np.array([True, t != "N", s != "N", t == "Ad", True, t != "N"])
-                step = np.array([0.1, 0.01, 0.05, 0.02, 0.1 * scale, 0.1 * scale + abs(b0)])
-                x, lik = _kernels.nelder_mead_ets(x0, step, active, z, _ERR[e], _TREND[t], _SEAS[s], mm,
-                                                  s0, int(self.max_evals), 1e-8)
-            if not lik < _kernels.BIG:
+            fit = self._fit_form(z, e, t, s, m, scale, start or None)
+            if fit is None:
                 continue
-            if not self.fixed:  # (with fixed parameters the filter above left the states)
-                _kernels.ets_filter(z, _ERR[e], _TREND[t], _SEAS[s], mm, x[0], x[1], x[2], x[3], x[4], x[5],
-                                    s0, states)
-            k = 2 + (t != "N") * 2 + (t == "Ad") + (s != "N") * m + 1
-            if n - k - 1 <= 0:
-                aicc = lik + 2 * k  # AIC: too few points for the small-sample term
-            else:
-                aicc = lik + 2 * k + 2.0 * k * (k + 1) / (n - k - 1)
-            self.aicc_[code] = float(aicc)
-            if best is None or aicc < best[0]:
-                best = (aicc, code, (e, t, s), x.copy(), states.copy())
+            self.aicc_[fit[1]] = fit[0]
+            if best is None or fit[0] < best[0]:
+                best = fit
         if best is None:
             raise ValueError("no ETS form could be fitted (unstable likelihood)")
+        self.season_start_cycles_ = start
+        if not self.fixed and best[2][2] != "N" and n >= (SEASON_START_CYCLES + 1) * m:
+            # The seasonal starting states are not estimated (m more parameters for
+            # Nelder-Mead), so the whole series' average season stood in for the one at
+            # its start. On decades of data whose season drifts that average belongs to
+            # no year, and the likelihood can then prefer a season that hardly moves
+            # (gamma ~ 0), which forecasts the average instead of the latest season.
+            # The chosen form is refitted from the first cycles' season (R's starting
+            # point) and kept if its likelihood is better: one step towards estimating
+            # the starting states by maximum likelihood, as R's ets does.
+            alt = self._fit_form(z, *best[2], m, scale, SEASON_START_CYCLES)
+            if alt is not None and alt[0] < best[0]:
+                best = alt
+                self.aicc_[best[1]] = best[0]
+                self.season_start_cycles_ = SEASON_START_CYCLES
         _, self.form_, (e, t, s), x, states = best
         self.components_ = (e, t, s)
         self.params_ = {"alpha": float(x[0])}
@@ -466,6 +505,8 @@ class AutoETS(SeriesModel):
         out = {"form": self.form_, **self.params_, "l0": self.l0_}
         if t != "N":
             out["b0"] = self.b0_
+        if s != "N":
+            out["season_start"] = f"first {self.season_start_cycles_} cycles" if self.season_start_cycles_ else "whole series"
         out["level"] = float(self.states_[0])
         if t != "N":
             out["trend"] = float(self.states_[1])

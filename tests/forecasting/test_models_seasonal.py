@@ -218,3 +218,31 @@ def test_stl_smooths_a_noisy_season_over_more_cycles():
     model = STLForecaster(season_length=12).fit(drifting)
     assert (model.span_, model.degree_) == (13, 1)
     assert model.fitted_params()["seasonal_window"] == 13
+
+
+def _drifting_season(n: int = 300) -> np.ndarray:
+    t = np.arange(n)
+    # the seasonal peak moves by half a year over the 25 years
+    return 500 * (1 + 0.4 * np.sin(2 * np.pi * t / 12 + np.pi * t / n)) * np.random.default_rng(1).lognormal(0, 0.05, n)
+
+
+def test_ets_season_start_from_the_first_cycles_when_it_fits_better(monkeypatch):
+    from forecasting.models import smoothing
+
+    y = _drifting_season()
+    model = AutoETS(season_length=12).fit(y)
+    assert model.fitted_params()["season_start"] == "first 3 cycles"
+    # without the alternative start the best likelihood is worse: it is kept only when better
+    monkeypatch.setattr(smoothing, "SEASON_START_CYCLES", 10**6)
+    whole = AutoETS(season_length=12).fit(y)
+    assert whole.fitted_params()["season_start"] == "whole series"
+    assert min(model.aicc_.values()) < min(whole.aicc_.values())
+    # a backtest's frozen refit keeps the start: same data, same forecast; longer data runs
+    frozen = model.frozen()
+    np.testing.assert_allclose(frozen.fit(y).predict(12), model.predict(12), rtol=1e-10)
+    assert np.isfinite(model.frozen().fit(np.r_[y, y[-12:]]).predict(12)).all()
+
+
+def test_ets_season_start_needs_a_cycle_beyond_the_first_three():
+    y = _drifting_season()[:47]  # 3 cycles and 11 periods: the first cycles are the series
+    assert AutoETS(season_length=12).fit(y).fitted_params()["season_start"] == "whole series"
