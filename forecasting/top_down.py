@@ -190,7 +190,11 @@ class TopDown:
         self.names = names
         self.member_of = codes
         self.window = int(window)
-        Y = np.asarray(Y, dtype=float)
+        # Before its first row a member has no demand (``_prepare`` leaves NaN there): it
+        # adds nothing to its aggregate, and its own window starts at its start anyway.
+        # NaN would make the aggregate missing wherever any member had not started yet,
+        # and every running sum of that member missing from its start on.
+        Y = np.nan_to_num(np.asarray(Y, dtype=float), nan=0.0)
         self.totals = np.zeros((len(names), Y.shape[1]))
         np.add.at(self.totals, codes[has], Y[has])
         start_pos = np.asarray(start_pos, dtype=int)

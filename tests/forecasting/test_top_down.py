@@ -195,3 +195,27 @@ def test_a_refresh_shares_the_refreshed_aggregate():
     bare = refresh(hist, before, **OPTS)
     assert not (bare.selection["model"] == TOP_DOWN_MODEL).any()
     assert bare.selection.loc[td.to_numpy(), "refresh"].str.startswith("stand_in:").all()
+
+
+def test_a_member_that_starts_later_counts_as_zero_before_its_start():
+    """A dealer listed after the others (a new outlet, or a series that starts in a later
+    month, as on real data) has no rows before its start; its aggregate is the sum of
+    the members that existed, not a missing value (it used to stop the run)."""
+    hist, regions = _network(skus=("A",))
+    late = hist["location"].eq("N3") & (hist["date"] < hist["date"].min() + pd.Timedelta(weeks=60))
+    hist = hist.loc[~late]
+    res = forecast(hist, top_down=regions, **OPTS)
+    agg = res.top_down
+    assert np.isfinite(res.forecasts[["mean", "q90", "q95"]].to_numpy()).all()
+    north = hist[hist["location"].str.startswith("N")].groupby("date")["qty"].sum()
+    from forecasting.core import _prepare
+
+    keys, _, grid, start_pos, Y, *_ = _prepare(hist, "W-MON")
+    top = TopDown(top_down_labels(keys, regions), Y, start_pos, 52)
+    g = top.member_of[int(np.flatnonzero(keys["location"].to_numpy() == "N0")[0])]
+    np.testing.assert_allclose(top.totals[g], north.reindex(grid).to_numpy())
+    n3 = int(np.flatnonzero(keys["location"].to_numpy() == "N3")[0])
+    cut = Y.shape[1]
+    own = Y[n3, cut - 52:cut].sum()
+    assert top.share(n3, cut) == pytest.approx(own / north.iloc[-52:].sum())
+    assert agg is not None and (res.selection.loc[res.selection["location"] == "N3", "model"] != "").all()
