@@ -220,3 +220,38 @@ def test_aggregate_fill_rate_groups_the_vmi_dealer_rows_only(small_demo_dir, tmp
     assert 1 - (classic["expected_shortage"] * d / q).sum() / d.sum() == pytest.approx(0.97, abs=1e-4)
     with pytest.raises(ValueError, match="aggregate_fill_rate"):
         type(settings.plan).model_validate({**settings.plan.model_dump(), "safety_stock_budget": 10.0})
+
+def test_a_monthly_network_with_a_late_starting_dealer(small_demo_dir, tmp_path):
+    """The nightly job on monthly buckets (``freq: MS``), as a planner with a monthly ERP
+    extract would run it, where one dealer's history starts months after the others'
+    (real data rarely starts everywhere at once). This stopped the run before the
+    top-down aggregates treated a member's periods before its start as zero."""
+    data = tmp_path / "data"
+    shutil.copytree(small_demo_dir, data)
+    (data / "promotions.csv").unlink(missing_ok=True)
+    weekly = pd.read_csv(data / "demand.csv", parse_dates=["date"])
+    weekly["date"] = weekly["date"].dt.to_period("M").dt.to_timestamp()
+    monthly = weekly.groupby(["sku", "location", "date"], as_index=False).agg(
+        qty=("qty", "sum"), promo=("promo", "max"), price=("price", "mean"))
+    # the first and last months are partial weeks' sums: keep whole months only
+    months = sorted(monthly["date"].unique())
+    monthly = monthly[monthly["date"].between(months[1], months[-2])]
+    dealer = sorted(monthly.loc[monthly["location"].str.startswith("DLR"), "location"].unique())[0]
+    late = (monthly["location"] == dealer) & (monthly["date"] < months[8])
+    monthly = monthly.loc[~late]
+    monthly.to_csv(data / "demand.csv", index=False, date_format="%Y-%m-%d")
+    inbound = pd.read_csv(data / "inbound.csv")
+    inbound["arrival_date"] = str((pd.Timestamp(months[-1])).date())
+    inbound.to_csv(data / "inbound.csv", index=False)
+    config = make_config(tmp_path, data, freq="MS",
+                         forecast={"horizon": 6, "season_length": 12, "backtest_windows": 3, "backtest_step": 2,
+                                   "top_down": "region"},
+                         plan={"horizon": 6}, backtest={"weeks": 4, "ma_periods": 3, "forecast_every": 2})
+    result = runner.invoke(app, ["nightly", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    run = latest_run(tmp_path / "out")
+    fc = read_table(run, "forecasts")
+    assert fc["date"].min() == pd.Timestamp(months[-1])
+    assert (fc["date"].dt.day == 1).all() and fc["date"].nunique() == 6
+    assert fc[["mean", "q90", "q95"]].notna().all().all() and (fc["mean"] >= 0).all()
+    assert set(fc.loc[fc["location"] == dealer, "sku"]) == set(monthly.loc[monthly["location"] == dealer, "sku"])
