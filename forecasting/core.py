@@ -32,6 +32,7 @@ which is why they are not part of the per-series step.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import math
@@ -47,7 +48,7 @@ from threadpoolctl import threadpool_limits
 
 from . import metrics as _metrics
 from .backtest import (UnstableForecast, check_forecast, effective_windows, forecast_cap, forecast_caps, rolling_origins,
-                       select_candidate)
+                       season_windows, select_candidate)
 from .classify import classification_window, classify_demand
 from .models import MODELS, Combination, make_model
 from .models.global_model import GlobalBoosting, GlobalForecast, Panel
@@ -1359,6 +1360,14 @@ def forecast(
         seed=int(seed),
     )
     keys, series, grid, start_pos, Y, promo, price = _prepare(history, freq, end)
+    windows = season_windows(len(grid), h, m, cfg.backtest_windows, cfg.backtest_step)
+    if windows != cfg.backtest_windows:
+        logger.info("forecast: %d backtest origins instead of %d, so that the first one has a full season (%d "
+                    "periods) of history: with %d periods, %d origins %d apart would leave it %d, and the "
+                    "seasonal candidates (seasonal naive, the group's shape) could not be scored at all",
+                    windows, cfg.backtest_windows, m, len(grid), cfg.backtest_windows, cfg.backtest_step,
+                    len(grid) - h - (cfg.backtest_windows - 1) * cfg.backtest_step)
+        cfg = dataclasses.replace(cfg, backtest_windows=windows)
     span = (cfg.backtest_windows - 1) * cfg.backtest_step + h
     if m >= 2 and span < m:
         # Errors from part of the cycle only: selection and quantiles then learn the
@@ -1415,9 +1424,12 @@ def forecast(
         # The backtest origins see the profile as known before the earliest origin (one
         # season of members suffices there), the final fit the one from all history, so
         # the shape's backtest score is not flattered by the periods it is scored on.
-        pooled = pooled_profiles(fit_series, start_pos, group_of, m)
+        # A run with under two seasons of history (two years of weekly data or less)
+        # pools its members' single seasons: one dealer's season is noise there, but a
+        # group's is not, and without it every forecast of the run is non-seasonal.
+        pooled = pooled_profiles(fit_series, start_pos, group_of, m, min_seasons=2 if T >= 2 * m else 1)
         first_origin = T - h - (cfg.backtest_windows - 1) * cfg.backtest_step
-        early = pooled_profiles(fit_series, start_pos, group_of, m, end=first_origin, min_seasons=1) if first_origin > m else {}
+        early = pooled_profiles(fit_series, start_pos, group_of, m, end=first_origin, min_seasons=1) if first_origin >= m else {}
         for i, y in enumerate(series):
             short_series = y.size < 2 * m
             if not short_series and groups is None:
