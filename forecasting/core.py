@@ -1361,15 +1361,18 @@ def forecast(
     )
     keys, series, grid, start_pos, Y, promo, price = _prepare(history, freq, end)
     windows = season_windows(len(grid), h, m, cfg.backtest_windows, cfg.backtest_step)
-    if windows != cfg.backtest_windows:
+    reduced = windows != cfg.backtest_windows
+    if reduced:
         logger.info("forecast: %d backtest origins instead of %d, so that the first one has a full season (%d "
                     "periods) of history: with %d periods, %d origins %d apart would leave it %d, and the "
-                    "seasonal candidates (seasonal naive, the group's shape) could not be scored at all",
+                    "seasonal candidates (seasonal naive, the group's shape) could not be scored at all; the "
+                    "errors then cover %d of the season's periods (short history, not the configuration)",
                     windows, cfg.backtest_windows, m, len(grid), cfg.backtest_windows, cfg.backtest_step,
-                    len(grid) - h - (cfg.backtest_windows - 1) * cfg.backtest_step)
+                    len(grid) - h - (cfg.backtest_windows - 1) * cfg.backtest_step,
+                    min(m, (windows - 1) * cfg.backtest_step + h))
         cfg = dataclasses.replace(cfg, backtest_windows=windows)
     span = (cfg.backtest_windows - 1) * cfg.backtest_step + h
-    if m >= 2 and span < m:
+    if m >= 2 and span < m and not reduced:
         # Errors from part of the cycle only: selection and quantiles then learn the
         # bias of those season phases (e.g. lagging a rising season) and carry it to
         # the next ones (measured on the demo network: 6 origins 4 weeks apart gave

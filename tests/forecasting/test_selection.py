@@ -82,6 +82,26 @@ def test_backtest_shorter_than_a_season_is_flagged(small_history, caplog):
     assert "less than one season" not in caplog.text
 
 
+def test_short_runs_keep_a_season_before_the_first_origin(caplog):
+    """Two years of weekly history: 13 origins 4 apart would leave the first 43 weeks;
+    the run takes 10 (the first at 55) and says why, without advising more windows."""
+    rng = np.random.default_rng(0)
+    dates = pd.date_range("2024-01-01", periods=104, freq="W-MON")
+    hist = pd.DataFrame({"sku": "A", "location": "L", "date": dates, "qty": rng.poisson(10, 104).astype(float)})
+    with caplog.at_level("INFO", logger="forecasting.core"):
+        res = forecast(hist, horizon=13, freq="W-MON", season_length=52, backtest_windows=13, backtest_step=4,
+                       global_model=False, n_jobs=1)
+    assert res.selection["n_origins"].iloc[0] == 10
+    assert "10 backtest origins instead of 13" in caplog.text and "would leave it 43" in caplog.text
+    assert "less than one season" not in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="forecasting.core"):
+        res = forecast(pd.concat([hist.assign(date=hist["date"] - pd.Timedelta(weeks=104)), hist]), horizon=13,
+                       freq="W-MON", season_length=52, backtest_windows=13, backtest_step=4, global_model=False,
+                       n_jobs=1)
+    assert res.selection["n_origins"].iloc[0] == 13 and "origins instead" not in caplog.text
+
+
 def test_origins_spanning_less_than_two_windows_keep_the_default():
     # better at each of 3 origins 6 periods apart with an 18-period horizon: the
     # origins span 5/3 horizons, one stretch of time, so nothing is tested
