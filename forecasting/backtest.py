@@ -191,7 +191,10 @@ def season_windows(n: int, horizon: int, season_length: int, windows: int, step:
 
     ``k = min(K, floor((n - H - m) / step) + 1)`` when the configured ``K`` origins
     ``step`` apart would leave the first origin ``n - H - (K - 1) step`` under one
-    season ``m`` of history but the last origin ``n - H`` has one; else ``K``.
+    season ``m`` of history but the last origin ``n - H`` has one, and the ``k``
+    origins still span two disjoint windows (:func:`effective_windows` ``>= 2``, else a
+    seasonal challenger could be scored but never chosen, and the quantiles would only
+    lose errors); else ``K``.
 
     With two years of weekly history and one year of origins (``n = 104``, ``H = 13``,
     ``K = 13``, ``step = 4``) the first origin has 43 weeks: no candidate that needs a
@@ -226,6 +229,8 @@ def season_windows(n: int, horizon: int, season_length: int, windows: int, step:
     13
     >>> season_windows(60, 13, 52, 13, 4)
     13
+    >>> season_windows(78, 13, 52, 13, 4)  # four origins would span 1.9 windows
+    13
     """
     k = int(windows)
     m = int(season_length)
@@ -234,7 +239,8 @@ def season_windows(n: int, horizon: int, season_length: int, windows: int, step:
     room = int(n) - int(horizon) - m
     if room < 0 or room >= (k - 1) * int(step):
         return k
-    return max(1, min(k, room // int(step) + 1))
+    fewer = max(1, min(k, room // int(step) + 1))
+    return fewer if effective_windows(fewer, horizon, step) >= 2 else k
 
 
 def effective_windows(k: int, horizon: int | None = None, step: int | None = None) -> float:
