@@ -73,13 +73,33 @@ def test_rejects_bad_input():
         group_seasonal_indices(np.ones(2 * M), M, np.ones(M - 1))
 
 
-def test_short_series_get_the_plain_combination():
+def test_under_one_season_is_the_plain_combination():
     rng = np.random.default_rng(0)
-    y = rng.poisson(10, 80).astype(float)  # under two seasons
+    y = rng.poisson(10, 40).astype(float)  # under one season
     grouped = GroupSeasonCombination(1 + 0.5 * WAVE, season_length=M).fit(y)
     plain = Combination(season_length=M).fit(y)
     np.testing.assert_array_equal(grouped.predict(H), plain.predict(H))
     assert grouped.seasonal_.size == 0 and "adjustment" not in grouped.fitted_params()
+
+
+def test_one_to_two_seasons_take_the_group_season_at_the_series_strength():
+    """80 weeks: the group's shape at the strength the series shows, estimated beside a
+    level and a trend; a series without a season is not given the group's."""
+    g = 1 + 0.6 * WAVE
+    t = np.arange(80)
+    half = 30 * (1 + 0.3 * WAVE)[t % M] * (1 + 0.002 * t)  # half the group's depth, a slow rise
+    fit = GroupSeasonCombination(g, season_length=M).fit(half)
+    np.testing.assert_allclose(fit.seasonal_, 1 + 0.3 * WAVE, atol=0.02)
+    assert fit.fitted_params()["adjustment"] == "group_season"
+    f = fit.predict(H)
+    truth = 30 * (1 + 0.3 * WAVE)[(80 + np.arange(H)) % M] * (1 + 0.002 * (80 + np.arange(H)))
+    assert np.abs(f / truth - 1).max() < 0.05
+    # a flat series in a seasonal group: (almost) no season, and no trend made of one
+    rng = np.random.default_rng(0)
+    flat = rng.poisson(10, 80).astype(float)
+    fit = GroupSeasonCombination(g, season_length=M).fit(flat)
+    assert np.ptp(fit.seasonal_) < 0.3 * np.ptp(g)
+    assert np.all(np.abs(fit.predict(H) - 10) < 2.5)
 
 
 def test_uses_the_profile_of_its_time_and_a_frozen_refit_reproduces_the_fit():
@@ -137,17 +157,19 @@ def test_grouped_run_forecasts_closer_to_the_true_season():
 
 
 def test_backtest_copies_optimise_each_mode_once():
-    # origin 0 under two seasons (plain), later origins over two seasons (grouped)
+    # origin 0 under one season (plain), later origins over one (95: the group's season at
+    # the series' strength) and over two seasons (grouped)
     rng = np.random.default_rng(2)
     y = rng.poisson(20 * (1 + 0.5 * WAVE)[T % M]).astype(float)
-    first = GroupSeasonCombination(1 + 0.5 * WAVE, season_length=M).fit(y[:95])
+    first = GroupSeasonCombination(1 + 0.5 * WAVE, season_length=M).fit(y[:45])
     assert first.seasonal_.size == 0
+    mid = first.frozen().fit(y[:95])
     a = first.frozen().fit(y[:110])
     b = first.frozen().fit(y[:120])
-    assert a.seasonal_.size == M and b.seasonal_.size == M
-    # the grouped origins reuse the parameters of the plain fit at origin 0
-    alpha = [m.fitted_params()["members"]["theta"]["alpha"] for m in (first.inner_, a.inner_, b.inner_)]
-    assert alpha[0] == alpha[1] == alpha[2]
+    assert mid.seasonal_.size == M and a.seasonal_.size == M and b.seasonal_.size == M
+    # the adjusted origins reuse the parameters of the plain fit at origin 0
+    alpha = [m.fitted_params()["members"]["theta"]["alpha"] for m in (first.inner_, mid.inner_, a.inner_, b.inner_)]
+    assert alpha[0] == alpha[1] == alpha[2] == alpha[3]
     assert a.inner_.season_length == 1 and all(mm.season_length == 1 for mm in a.inner_.members_)
     fresh = GroupSeasonCombination(1 + 0.5 * WAVE, season_length=M).fit(y[:120])
     np.testing.assert_array_equal(fresh.seasonal_, b.seasonal_)
