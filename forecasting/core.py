@@ -806,6 +806,15 @@ def forecast_series(
     cls = classify_demand(y[-classification_window(y, cfg.season_length, h):])
     short = n < cfg.min_obs
     origins = rolling_origins(n, h, cfg.backtest_windows, cfg.backtest_step, cfg.min_train)
+    if not short:
+        # A series long enough for its own models but younger than the backtest (the
+        # run's origins reach further back than it exists) had its earliest origins
+        # clipped to ``min_train`` periods; a fit on a few periods fails or explodes, and
+        # any failure disqualifies a candidate, so the class default lost its role to
+        # whatever fits on three points. Such origins go while two others remain.
+        kept = [o for o in origins if o >= h]
+        if len(kept) >= 2:
+            origins = kept
     min_train_len = min(origins) if origins else n
     available = set(external) | ({SHAPE_MODEL} if profile is not None else set())
     names = _candidate_names(cls.label, short, min_train_len, cfg, available)

@@ -102,6 +102,20 @@ def test_short_runs_keep_a_season_before_the_first_origin(caplog):
     assert res.selection["n_origins"].iloc[0] == 13 and "origins instead" not in caplog.text
 
 
+def test_a_series_younger_than_the_backtest_drops_its_clipped_origins():
+    """One year of smooth weekly demand under a year of origins: the origins that would
+    train on 3, 7 or 11 weeks (clipped to ``min_train``) go, so the class default is not
+    disqualified by a fit on three points and keeps its role."""
+    rng = np.random.default_rng(4)
+    dates = pd.date_range("2025-01-06", periods=52, freq="W-MON")
+    hist = pd.DataFrame({"sku": "A", "location": "L", "date": dates, "qty": rng.poisson(40, 52).astype(float)})
+    res = forecast(hist, horizon=13, freq="W-MON", season_length=52, backtest_windows=13, backtest_step=4,
+                   global_model=False, n_jobs=1)
+    sel = res.selection.iloc[0]
+    assert sel["n_origins"] == 7  # 15, 19, ..., 39
+    assert sel["model"] == "combo" and sel["fallback"] == "" and np.isfinite(sel["score_combo"])
+
+
 def test_origins_spanning_less_than_two_windows_keep_the_default():
     # better at each of 3 origins 6 periods apart with an 18-period horizon: the
     # origins span 5/3 horizons, one stretch of time, so nothing is tested
