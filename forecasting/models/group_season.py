@@ -79,6 +79,9 @@ class GroupSeasonCombination(SeriesModel):
     ----------
     seasonal_ : numpy.ndarray
         The ``m`` indices used (empty for the plain combination).
+    season_source_ : str
+        ``"group_and_own"`` (two seasons or more), ``"group_at_own_strength"`` (one to
+        two) or ``""`` (plain); reported as ``season_source`` in ``fitted_params``.
     inner_ : Combination
         The fitted combination (of the adjusted series with ``season_length=1``, or of
         the series itself).
@@ -126,13 +129,16 @@ class GroupSeasonCombination(SeriesModel):
         if grouped:
             self.seasonal_ = group_seasonal_indices(y, m, profile_known_at(self.profile, self.known_from, y.size),
                                                     self.window)
+            self.season_source_ = "group_and_own"
         elif m >= 2 and y.size >= m and (borrowed := _borrowed_indices(y, self.profile, self.known_from, m)) is not None:
             # one to two seasons: too few for indices of the series' own, enough for the
             # strength at which it follows its group's season (one coefficient)
             self.seasonal_ = borrowed
+            self.season_source_ = "group_at_own_strength"
             grouped = True
         else:
             self.seasonal_ = np.empty(0)
+            self.season_source_ = ""
         x = y / self.seasonal_[np.arange(y.size) % m] if grouped else y
         modes = self._frozen if self._frozen is not None else {}
         if grouped and grouped not in modes and False in modes:
@@ -217,6 +223,9 @@ class GroupSeasonCombination(SeriesModel):
         if self.seasonal_.size:
             out["adjustment"] = "group_season"
             out["season_amplitude"] = float(np.ptp(self.seasonal_)) / 2.0
+            # which rule made the indices: the group's profile with the series' own
+            # deviations (two seasons or more), or at the series' strength alone (one to two)
+            out["season_source"] = self.season_source_
         return out
 
     def _predict(self, h: int) -> np.ndarray:

@@ -91,6 +91,7 @@ def test_one_to_two_seasons_take_the_group_season_at_the_series_strength():
     fit = GroupSeasonCombination(g, season_length=M).fit(half)
     np.testing.assert_allclose(fit.seasonal_, 1 + 0.3 * WAVE, atol=0.02)
     assert fit.fitted_params()["adjustment"] == "group_season"
+    assert fit.fitted_params()["season_source"] == "group_at_own_strength"
     f = fit.predict(H)
     truth = 30 * (1 + 0.3 * WAVE)[(80 + np.arange(H)) % M] * (1 + 0.002 * (80 + np.arange(H)))
     assert np.abs(f / truth - 1).max() < 0.05
@@ -116,6 +117,7 @@ def test_uses_the_profile_of_its_time_and_a_frozen_refit_reproduces_the_fit():
     np.testing.assert_array_equal(b.seasonal_, group_seasonal_indices(y, M, late))
     params = b.fitted_params()
     assert params["adjustment"] == "group_season" and set(params["members"]) == {"ets_auto", "theta", "stl"}
+    assert params["season_source"] == "group_and_own"
     with pytest.raises(ValueError, match="no seasonal profile"):
         model.fit(y[:105])
 
