@@ -247,6 +247,13 @@ class ProtectionPair:
         ``ratio`` about ``mean_l``.
     ratio : numpy.ndarray or None
         :math:`\sigma_L / \sigma_{L+R}` of the errors (:func:`lead_spread_ratio`).
+    supply_risk, supply_gap : numpy.ndarray or None
+        A supplier that runs out: with probability :math:`\pi` per review period
+        (``supply_risk``) a row's replenishment comes :math:`u` units short
+        (``supply_gap``), so its position after ordering is :math:`S - u` instead of
+        :math:`S` and :meth:`shortage` is :math:`(1 - \pi)\,ES(S) + \pi\,ES(S - u)`
+        (see :func:`optimization.safety_stock.compute_safety_stock`, "Supplier
+        stock-outs"). None: a supplier that always ships.
     """
 
     kind: np.ndarray
@@ -258,18 +265,45 @@ class ProtectionPair:
     review: np.ndarray
     errors: np.ndarray | None = None
     ratio: np.ndarray | None = None
+    supply_risk: np.ndarray | None = None
+    supply_gap: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.kind = np.asarray(self.kind, dtype=object)
         self._offset = np.where(self.q >= 1.0, 0.5, 0.0)
         self._parts = [(k, np.flatnonzero(self.kind == k)) for k in np.unique(self.kind)]
+        self._behind = None  # (rows, their pair without the supplier), built on first use
 
     def take(self, rows: np.ndarray) -> "ProtectionPair":
         """The pair of a subset of rows (positions)."""
         def cut(a):
             return None if a is None else a[rows]
         return ProtectionPair(self.kind[rows], self.mean_p[rows], self.sigma_p[rows], self.mean_l[rows],
-                              self.sigma_l[rows], self.q[rows], self.review[rows], cut(self.errors), cut(self.ratio))
+                              self.sigma_l[rows], self.q[rows], self.review[rows], cut(self.errors), cut(self.ratio),
+                              cut(self.supply_risk), cut(self.supply_gap))
+
+    def with_supply(self, risk: np.ndarray, gap: np.ndarray) -> "ProtectionPair":
+        """The same rows behind a supplier that runs out (``supply_risk``, ``supply_gap``)."""
+        return ProtectionPair(self.kind, self.mean_p, self.sigma_p, self.mean_l, self.sigma_l, self.q, self.review,
+                              self.errors, self.ratio, np.asarray(risk, dtype=float), np.asarray(gap, dtype=float))
+
+    def _mix(self, own, level: np.ndarray) -> np.ndarray:
+        """``own`` at ``level``, mixed with its value at ``level - gap`` where the supplier may run out."""
+        out = own(level)
+        if self.supply_risk is None:
+            return out
+        if self._behind is None:
+            risky = np.flatnonzero((self.supply_risk > 0) & (self.supply_gap > 0))
+            plain = ProtectionPair(*(None if a is None else a[risky] for a in (
+                self.kind, self.mean_p, self.sigma_p, self.mean_l, self.sigma_l, self.q, self.review,
+                self.errors, self.ratio)))
+            self._behind = (risky, plain)
+        risky, part = self._behind
+        if len(risky):
+            pi = self.supply_risk[risky]
+            lower = np.asarray(level, dtype=float)[risky] - self.supply_gap[risky]
+            out[risky] = (1.0 - pi) * out[risky] + pi * getattr(part, own.__name__)(lower)
+        return out
 
     def _moments(self, period: str):
         return (self.mean_p, self.sigma_p) if period == "P" else (self.mean_l, self.sigma_l)
@@ -333,14 +367,21 @@ class ProtectionPair:
         r"""Expected units short per period :math:`ES(S)` at order-up-to level ``level`` (units).
 
         See the module docstring; rows with :math:`q` below a millionth of the
-        protection period's spread use the limit :math:`q \to 0`.
+        protection period's spread use the limit :math:`q \to 0`. Behind a supplier that
+        may run out, the mixture of ``supply_risk``.
         """
+        return self._mix(self._shortage, level)
+
+    def slope(self, level: np.ndarray) -> np.ndarray:
+        r""":math:`dES/dS` (units short per period per unit of level, <= 0)."""
+        return self._mix(self._slope, level)
+
+    def _shortage(self, level: np.ndarray) -> np.ndarray:
         small, q, ((gp, _, hp), (gl, _, hl), (_, _, hp2), (_, _, hl2)) = self._at_ends(level, True)
         spread = ((hp - hp2) - (hl - hl2)) / q
         return np.clip(np.where(small, gp - gl, spread) / self.review, 0.0, None)
 
-    def slope(self, level: np.ndarray) -> np.ndarray:
-        r""":math:`dES/dS` (units short per period per unit of level, <= 0)."""
+    def _slope(self, level: np.ndarray) -> np.ndarray:
         small, q, ((gp, fp, _), (gl, fl, _), (gp2, _, _), (gl2, _, _)) = self._at_ends(level, False)
         out = np.where(small, fp - fl, (gp2 - gp - gl2 + gl) / q) / self.review
         return np.clip(out, None, 0.0)

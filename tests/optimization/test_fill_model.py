@@ -61,6 +61,26 @@ def test_shortage_is_the_mean_increment_over_a_uniform_position(kind, lot):
     assert pair.slope(np.array([level]))[0] == pytest.approx(numeric, rel=1e-4, abs=1e-8)
 
 
+def test_behind_a_supplier_that_runs_out_the_shortage_is_the_mixture():
+    # Two rows; the second's supplier comes 6 units short with probability 0.1 per period.
+    both = ProtectionPair(np.array(["gamma", "normal"], dtype=object), np.array([8.0, 8.0]), np.array([4.2, 4.2]),
+                          np.array([4.0, 4.0]), np.array([3.0, 3.0]), np.array([12.0, 0.0]), np.array([1.0, 1.0]))
+    risky = both.with_supply(np.array([0.0, 0.1]), np.array([0.0, 6.0]))
+    level = np.array([9.0, 11.0])
+    plain, mixed = both.shortage(level), risky.shortage(level)
+    assert mixed[0] == plain[0]
+    expected = 0.9 * plain[1] + 0.1 * both.take(np.array([1])).shortage(np.array([5.0]))[0]
+    assert mixed[1] == pytest.approx(expected, rel=1e-12)
+    assert mixed[1] > plain[1]
+    # the slope is still the shortage's derivative, and a subset keeps its supplier
+    h = 1e-4
+    numeric = (risky.shortage(level + h) - risky.shortage(level - h)) / (2 * h)
+    np.testing.assert_allclose(risky.slope(level), numeric, rtol=1e-4, atol=1e-8)
+    assert risky.take(np.array([1])).shortage(level[1:])[0] == pytest.approx(mixed[1], rel=1e-12)
+    # so the row needs more stock for the same target
+    assert solve_fill(risky, plain)[1] > solve_fill(both, plain)[1] + 0.1
+
+
 def test_a_larger_lot_needs_less_safety_stock_for_the_same_fill():
     pairs = [_pair("gamma", lot) for lot in (1.0, 8.0, 20.0)]
     safety = [solve_fill(p, np.array([0.03 * 4.0]))[0] for p in pairs]
