@@ -1066,17 +1066,10 @@ def _lot_phase_variance(pol: pd.DataFrame, link: pd.Series, lot_size: np.ndarray
     no lots), ``P`` the supplier's protection periods and ``d_c`` the child's mean demand
     per period (see :func:`compute_safety_stock`).
     """
-    n = len(pol)
-    out = np.zeros(n)
+    out = np.zeros(len(pol))
     if link.empty or lot_size is None:
         return out
-    key = pd.MultiIndex.from_frame(pol[["sku", "location"]].astype(str))
-    pos = pd.Series(np.arange(n), index=key)
-    ckey = pd.MultiIndex.from_arrays([link.index.get_level_values(0).astype(str), link.index.get_level_values(1).astype(str)])
-    child = pos.reindex(ckey).to_numpy()
-    parent = pos.reindex(pd.MultiIndex.from_arrays([ckey.get_level_values(0), link.astype(str).to_numpy()])).to_numpy()
-    ok = ~(pd.isna(child) | pd.isna(parent))
-    child, parent = child[ok].astype(int), parent[ok].astype(int)
+    child, parent = _supply_links(pol, link)
     lot = lot_size[child]
     m = per_period[child] * periods[parent]
     use = lot > 1.0
