@@ -494,13 +494,14 @@ def compute_safety_stock(
     level), the row's mean wait is, by Little's law,
     :math:`W = E[B_s] / \bar d_s` periods (column ``supplier_delay``; the METRIC
     approximation: Sherbrooke 1968, *Operations Research* 16(1); Axsäter 2006,
-    *Inventory Control*, 2nd ed., section 10.2). Rows the lot-sized fill model sets
-    (``fill_model="increment"``) take the stock-out as what it is, a replenishment that
-    comes short all at once: with probability :math:`\pi_s` per period (column
-    ``supplier_risk``) the position after ordering is :math:`S - u_c` instead of
-    :math:`S`, :math:`u_c = (\bar d_c / \bar d_s)\,E[B_s] / \pi_s` the row's share
-    of the supplier's backorders when it is short, so the shortage their fill rate
-    limits is
+    *Inventory Control*, 2nd ed., section 10.2), of which :math:`T = W / \pi_s` when
+    the supplier is short, capped at the supplier's protection period (the receipts it
+    has ordered by then arrive within it; :func:`_supplier_risk`). Rows the lot-sized
+    fill model sets (``fill_model="increment"``) take the stock-out as what it is, a
+    replenishment that comes short all at once: with probability :math:`\pi_s` per
+    period (column ``supplier_risk``) the position after ordering is :math:`S - u_c`
+    instead of :math:`S`, :math:`u_c = \bar d_c T` the row's share of the supplier's
+    backorders when it is short, so the shortage their fill rate limits is
 
     .. math:: (1 - \pi_s)\,ES_c(S) + \pi_s\,ES_c(S - u_c)
 
@@ -837,7 +838,7 @@ def compute_safety_stock(
         single = single[~is_supplier[single]]
     # a supplier whose stock a group sets below is not known yet: its rows plan without it
     known = ~(grouped[parent] & (pair is not None))
-    delay, risk, gap = _supplier_risk(child[known], parent[known], n, shortage, cdf, per_period)
+    delay, risk, gap = _supplier_risk(child[known], parent[known], n, shortage, cdf, per_period, periods)
     if pair is None:
         risk[:] = 0.0
     if pair is not None and risk.any():
@@ -1093,19 +1094,41 @@ def _supply_links(pol: pd.DataFrame, link: pd.Series) -> tuple[np.ndarray, np.nd
 
 
 def _supplier_risk(child: np.ndarray, parent: np.ndarray, n: int, shortage: np.ndarray, cdf: np.ndarray,
-                   per_period: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   per_period: np.ndarray, periods: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean wait, stock-out risk and gap of each row behind a supplying row (0 without one).
 
     With the supplier's expected backorders :math:`E[B_s]` (its expected shortage per
-    review cycle, units), its demand :math:`d_s` and the probability :math:`\pi_s` that it
-    is short in a cycle (1 - its cdf at its level): the wait :math:`W = E[B_s] / d_s`
-    (periods), the risk :math:`\pi_s` and the gap :math:`u_c = (d_c / d_s)\,E[B_s] /
-    \pi_s` (units), the row's share of the supplier's backorders when it is short. See
+    review cycle, units), its demand :math:`d_s` per period, its protection period
+    :math:`P_s` and the probability :math:`\pi_s` that it is short in a cycle (1 - its
+    cdf at its level), a row waits, when the supplier is short,
+    :math:`T = \min(E[B_s] / (\pi_s d_s), P_s)` periods: the supplier's backorders
+    over its demand rate (Little's law), but never longer than until the receipts it has
+    ordered by then, which cover its protection period. The row's gap is its own demand
+    over that wait, :math:`u_c = d_c T` (its share :math:`d_c / d_s` of the backorders),
+    and its mean wait :math:`W = \pi_s T` (METRIC's :math:`E[B_s] / d_s` where the cap
+    does not bind). Without the cap, a supplier with a heavy-tailed, lumpy demand (a
+    few dealer orders of an intermittent SKU) would leave a dealer a gap of months of
+    its demand, which no stock level on the fill model's grid could cover. See
     :func:`compute_safety_stock`, "Supplier stock-outs".
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        W (periods), :math:`\pi_s` and :math:`u_c` (units) per row.
     """
     delay, risk, gap = np.zeros(n), np.zeros(n), np.zeros(n)
     if not len(child):
         return delay, risk, gap
+    backorders = np.nan_to_num(shortage[parent], nan=0.0).clip(min=0.0)
+    rate = per_period[parent]
+    pi = np.clip(1.0 - np.nan_to_num(cdf[parent], nan=1.0), 0.0, 1.0)
+    live = (pi > 1e-9) & (backorders > 0) & (rate > 0)
+    wait = np.divide(backorders, pi * rate, out=np.zeros(len(child)), where=live)
+    wait = np.minimum(wait, np.maximum(periods[parent], 1.0))
+    risk[child] = np.where(live, pi, 0.0)
+    gap[child] = per_period[child] * wait
+    delay[child] = risk[child] * wait
+    return delay, risk, gap
     backorders = np.nan_to_num(shortage[parent], nan=0.0).clip(min=0.0)
     rate = per_period[parent]
     pi = np.clip(1.0 - np.nan_to_num(cdf[parent], nan=1.0), 0.0, 1.0)

@@ -726,6 +726,28 @@ def test_a_dealer_waits_for_its_dcs_backorders():
     assert (alone["supplier_delay"] == 0).all()
 
 
+def test_a_dealer_waits_no_longer_than_its_dcs_protection_period():
+    # Lumpy demand at the DC (errors 8x the mean; a gamma with a heavy tail, since 15
+    # origins are too few for the normality test) puts the DC's expected backorders when
+    # short at many periods of its demand. Its receipts arrive within its protection
+    # period (2 + 1), so a dealer's gap is at most 3 periods of its own demand, and its
+    # target stays within reach.
+    dealers = ["D0", "D1"]
+    fc = pd.concat([_forecast("A", loc, 6, 0.5) for loc in dealers], ignore_index=True)
+    err = pd.concat([_errors(0.0, 4.0, 15, 6, i, loc=loc) for i, loc in enumerate(dealers)])
+    pol = _policy([("A", loc, 1, 1, 0.9) for loc in dealers] + [("A", "DC", 2, 1, 0.9)])
+    pol["parent"] = ["DC", "DC", "PLANT"]
+    pol["fill_rate"] = [0.95, 0.95, np.nan]
+    ss = compute_safety_stock(fc, err, pol).set_index("location")
+    assert ss.loc["DC", "distribution"] == "gamma"
+    uncapped = ss.loc["DC", "expected_shortage"] / 1.0
+    risk = ss.loc[dealers, "supplier_risk"].to_numpy()
+    np.testing.assert_allclose(risk, 0.1, rtol=1e-6)
+    assert uncapped / 0.1 > 3  # E[B] / (pi d) would be longer than the protection period
+    np.testing.assert_allclose(ss.loc[dealers, "supplier_delay"], 0.1 * 3)
+    assert ss.loc[dealers, "expected_shortage"].to_numpy() == pytest.approx(0.05 * 0.5, rel=1e-3)
+
+
 def _two_echelon_fill(levels, dc_level, demand, lead_dealer=1, lead_dc=2):
     """Dealer fill rate behind a DC, both periodic order-up-to with backorders, simulated.
 
