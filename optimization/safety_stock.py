@@ -512,11 +512,11 @@ def compute_safety_stock(
     for longer cycles. Without it the children's targets assume a supplier that never
     runs out: on the 52-week demo replay (seed 0) the plan's own levels gave fill 0.9820
     with unlimited DC stock but 0.9797 behind the planned DCs, whose dealers ended 2.3 %
-    of weeks below their levels with the DC holding less than a lot. With it 0.9801, for
-    0.7 % more dealer stock (METRIC's mean delay alone: 0.9798). The DCs' expected
+    of weeks below their levels with the DC holding less than a lot. With it 0.98001,
+    for 0.6 % more dealer stock (METRIC's mean delay alone: 0.9798). The DCs' expected
     backorders (about 146 units a week) match the shortfall the replay measured (178);
-    what still escapes the model is that a DC stays short for weeks and hits the
-    dealers that needed stock most.
+    what still escapes the model is who bears it: a DC runs out when its dealers'
+    demand runs above forecast, and theirs stays above it in the weeks after.
 
     **Distribution** (column ``distribution``; ``distribution="auto"``):
 
