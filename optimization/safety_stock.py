@@ -841,8 +841,6 @@ def compute_safety_stock(
     # a supplier whose stock a group sets below is not known yet: its rows plan without it
     known = ~(grouped[parent] & (pair is not None))
     delay, risk, gap = _supplier_risk(child[known], parent[known], n, shortage, cdf, per_period, periods)
-    if pair is None:
-        risk[:] = 0.0
     if pair is not None and risk.any():
         pair = pair.with_supply(risk, gap)
     if len(single):
