@@ -287,9 +287,9 @@ class ProtectionPair:
         return ProtectionPair(self.kind, self.mean_p, self.sigma_p, self.mean_l, self.sigma_l, self.q, self.review,
                               self.errors, self.ratio, np.asarray(risk, dtype=float), np.asarray(gap, dtype=float))
 
-    def _mix(self, own, level: np.ndarray) -> np.ndarray:
-        """``own`` at ``level``, mixed with its value at ``level - gap`` where the supplier may run out."""
-        out = own(level)
+    def _mix(self, name: str, level: np.ndarray) -> np.ndarray:
+        """Method ``name`` at ``level``, mixed with its value at ``level - gap`` where the supplier may run out."""
+        out = getattr(self, name)(level)
         if self.supply_risk is None:
             return out
         if self._behind is None:
@@ -302,7 +302,7 @@ class ProtectionPair:
         if len(risky):
             pi = self.supply_risk[risky]
             lower = np.asarray(level, dtype=float)[risky] - self.supply_gap[risky]
-            out[risky] = (1.0 - pi) * out[risky] + pi * getattr(part, own.__name__)(lower)
+            out[risky] = (1.0 - pi) * out[risky] + pi * getattr(part, name)(lower)
         return out
 
     def _moments(self, period: str):
@@ -370,11 +370,11 @@ class ProtectionPair:
         protection period's spread use the limit :math:`q \to 0`. Behind a supplier that
         may run out, the mixture of ``supply_risk``.
         """
-        return self._mix(self._shortage, level)
+        return self._mix("_shortage", level)
 
     def slope(self, level: np.ndarray) -> np.ndarray:
         r""":math:`dES/dS` (units short per period per unit of level, <= 0)."""
-        return self._mix(self._slope, level)
+        return self._mix("_slope", level)
 
     def _shortage(self, level: np.ndarray) -> np.ndarray:
         small, q, ((gp, _, hp), (gl, _, hl), (_, _, hp2), (_, _, hl2)) = self._at_ends(level, True)

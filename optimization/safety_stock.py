@@ -833,8 +833,9 @@ def compute_safety_stock(
         # suppliers first: the rows they supply are planned against their stock-outs
         first = single[is_supplier[single]]
         if len(first):
-            safety[first] = solve_fill(pair.take(first), (1.0 - beta[first]) * per_period[first])
-            shortage[first] = pair.take(first).shortage(mean_p[first] + safety[first]) * review[first]
+            suppliers = pair.take(first)
+            safety[first] = solve_fill(suppliers, (1.0 - beta[first]) * per_period[first])
+            shortage[first] = suppliers.shortage(mean_p[first] + safety[first]) * review[first]
             cdf[first] = _dist_loss(first, dist, mean_p, sigma, None if mat_all is None else mat_all[first],
                                     safety[first])[1]
         single = single[~is_supplier[single]]

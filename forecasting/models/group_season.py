@@ -47,7 +47,7 @@ import numpy as np
 
 from .base import SeriesModel
 from .combination import Combination
-from .seasonality import group_seasonal_indices, profile_known_at, smoothing_window
+from .seasonality import MIN_INDEX, group_seasonal_indices, profile_known_at, smoothing_window
 
 __all__ = ["GroupSeasonCombination", "OPTIONS"]
 
@@ -175,7 +175,6 @@ class GroupSeasonCombination(SeriesModel):
         result as there.
         """
         from . import _kernels
-        from .seasonality import MIN_INDEX
 
         slow = super().forecast_origins
         origins = [int(o) for o in origins]
@@ -254,8 +253,6 @@ def _borrowed_indices(y: np.ndarray, profile, known_from, m: int) -> np.ndarray 
         was known after ``y.size`` periods, it is not ``m`` finite factors with a positive
         mean, or the series has no positive mean.
     """
-    from .seasonality import MIN_INDEX
-
     try:
         g = np.asarray(profile_known_at(profile, known_from, y.size), dtype=float)
     except ValueError:
