@@ -109,16 +109,26 @@ def mase_scale_m3(train: np.ndarray, m: int = 12) -> float:
 
 
 def scores(trains: list[np.ndarray], actuals: np.ndarray, res: Result, m: int = 12) -> dict:
-    """sMAPE (%), MASE, coverage of q90/q95 of one system, means over series; and the
+    """sMAPE (%), MASE, coverage of q90/q95 of one system, means over series; the
     median MASE over series (``mase_median``), which one series with a zero-like
-    in-sample scale cannot dominate."""
+    in-sample scale cannot dominate; and ``spl``, the scaled pinball loss of q90 and q95
+    (their mean), which, unlike coverage, also penalises bands wider than they need be.
+
+    ``spl = mean_i mean_{h, q} rho_q(y_{i,h} - Q_{i,h}(q)) / scale_i`` with
+    ``rho_q(u) = max(q u, (q - 1) u)`` and ``scale_i`` MASE's in-sample scale (the
+    scaled pinball loss of the M5 uncertainty competition; Makridakis et al. 2022, IJF
+    38(4)). Lower is better; it is comparable between systems on the same data only."""
     f = res.mean
     denom = np.abs(actuals) + np.abs(f)
     smape = np.where(denom > 0, 200.0 * np.abs(actuals - f) / np.where(denom > 0, denom, 1.0), 0.0)
     scale = np.array([mase_scale_m3(t, m) for t in trains])
     with np.errstate(divide="ignore", invalid="ignore"):
         mase = np.mean(np.abs(actuals - f), axis=1) / scale
+    pinball = sum(np.maximum(q * (actuals - Q), (q - 1) * (actuals - Q)) for q, Q in ((0.9, res.q90), (0.95, res.q95)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spl = np.mean(pinball, axis=1) / 2 / scale
     return {
+        "spl": float(np.mean(spl[np.isfinite(spl)])),
         "smape": float(np.mean(np.mean(smape, axis=1))),
         "mase": float(np.mean(mase[np.isfinite(mase)])),
         "mase_median": float(np.median(mase[np.isfinite(mase)])),

@@ -21,7 +21,8 @@ from scipy import stats
 
 from .classify import recent_window
 
-__all__ = ["rolling_origins", "forecast_cap", "forecast_caps", "check_forecast", "effective_windows", "season_windows", "select_candidate",
+__all__ = ["rolling_origins", "forecast_cap", "forecast_caps", "check_forecast", "effective_windows", "season_windows", "default_backtest",
+           "select_candidate",
            "UnstableForecast"]
 
 
@@ -184,6 +185,78 @@ def check_forecast(values: np.ndarray, h: int, cap: float) -> np.ndarray:
 def _t_quantile(p: float, df: float) -> float:
     # scipy's ppf costs ~0.1 ms a call; a run asks for the same few (level, df) pairs
     return float(stats.t.ppf(p, df))
+
+
+#: Most origins the automatic backtest places (:func:`default_backtest`); a season longer
+#: than these can span at the default step is covered by spacing them further apart.
+MAX_AUTO_WINDOWS = 13
+
+
+def default_backtest(horizon: int, season_length: int, windows: int | None = None,
+                     step: int | None = None) -> tuple[int, int]:
+    """Backtest origins and their spacing, filling in what the caller left unset.
+
+    The step defaults to ``max(1, H // 3)``. The number of origins defaults to the
+    fewest, at least 3, whose test periods span a season,
+
+    ``K = max(3, ceil((m - H) / step) + 1)``, so that ``(K - 1) step + H >= m``,
+
+    and at most :data:`MAX_AUTO_WINDOWS`; when that many origins at the default step
+    cannot span the season, the step widens to ``ceil((m - H) / (K_max - 1))``. A
+    value the caller gives is kept (an explicit step with too short a span leaves the
+    span short; :func:`forecasting.forecast` warns).
+
+    Why a season: the errors then come from every phase of it. From part of the cycle,
+    model selection and the quantiles learn that part's errors and carry them to the
+    rest (demo network, 6 origins 4 weeks apart: held-out q90 coverage 0.945, MASE
+    0.775; 13 origins, one year: 0.919, 0.749), and one event inside a short span
+    stands for all of the run's risk: fpp3's weekly ansett passengers, 13 weeks held
+    out 13 weeks before the end, after 1992's jump of business class, got q90 bands
+    1.57 x the mean wide from 3 origins (span 21 weeks) and 0.60 x from 11 (AutoETS
+    0.38 x; coverage 1.000, 0.910 and 0.900; ``benchmarks/forecast_coverage.py
+    --unseen --only ansett``). Monthly data with a horizon of a season or more (M3,
+    aus_retail, 3 origins) are unchanged.
+
+    Parameters
+    ----------
+    horizon : int
+        ``H``, periods forecast from each origin.
+    season_length : int
+        ``m``, periods per cycle (1: none).
+    windows : int, optional
+        ``K``, origins; None for the rule above.
+    step : int, optional
+        Periods between origins; None for ``max(1, H // 3)`` (widened as above).
+
+    Returns
+    -------
+    tuple of int
+        ``(K, step)``.
+
+    Examples
+    --------
+    >>> default_backtest(13, 52)      # weekly: 11 origins 4 weeks apart span 53 weeks
+    (11, 4)
+    >>> default_backtest(18, 12)      # monthly, horizon over a season
+    (3, 6)
+    >>> default_backtest(4, 52)       # 13 origins, spread to span the season
+    (13, 4)
+    >>> default_backtest(13, 52, windows=5)
+    (5, 4)
+    """
+    h, m = int(horizon), int(season_length)
+    auto_step = step is None
+    step = max(1, h // 3) if auto_step else int(step)
+    if windows is not None:
+        return int(windows), step
+    if m <= h:
+        return 3, step
+    k = math.ceil((m - h) / step) + 1
+    if k > MAX_AUTO_WINDOWS:
+        k = MAX_AUTO_WINDOWS
+        if auto_step:
+            step = max(step, math.ceil((m - h) / (MAX_AUTO_WINDOWS - 1)))
+    return max(3, k), step
 
 
 def season_windows(n: int, horizon: int, season_length: int, windows: int, step: int) -> int:

@@ -47,8 +47,8 @@ from pandas.tseries.frequencies import to_offset
 from threadpoolctl import threadpool_limits
 
 from . import metrics as _metrics
-from .backtest import (UnstableForecast, check_forecast, effective_windows, forecast_cap, forecast_caps, rolling_origins,
-                       season_windows, select_candidate)
+from .backtest import (UnstableForecast, check_forecast, default_backtest, effective_windows, forecast_cap, forecast_caps,
+                       rolling_origins, season_windows, select_candidate)
 from .classify import classification_window, classify_demand
 from .models import MODELS, Combination, make_model
 from .models.global_model import GlobalBoosting, GlobalForecast, Panel
@@ -1173,7 +1173,7 @@ def forecast(
     n_jobs: int = 1,
     seed: int = 0,
     *,
-    backtest_windows: int = 3,
+    backtest_windows: int | None = None,
     backtest_step: int | None = None,
     max_multiple: float = 3.0,
     min_obs: int | None = None,
@@ -1220,14 +1220,19 @@ def forecast(
     seed : int
         Seed of the global model's row sample and boosting (everything else is
         deterministic).
-    backtest_windows : int
-        Rolling origins per series (each forecasts ``H`` periods). A challenger can
+    backtest_windows : int, optional
+        Rolling origins per series (each forecasts ``H`` periods). Default: the fewest,
+        at least 3 and at most 13, whose test periods span a season (11 for weekly data,
+        ``H = 13``, ``m = 52``; 3 when ``H >= m``;
+        :func:`~forecasting.backtest.default_backtest`), fewer when the history is too
+        short for them (:func:`~forecasting.backtest.season_windows`). A challenger can
         replace a class's first candidate only when the origins span at least two
-        horizons, ``(backtest_windows - 1) * backtest_step >= H``; the default 3
-        origins ``H // 3`` apart span less and keep the first candidate
+        horizons, ``(backtest_windows - 1) * backtest_step >= H``; 3 origins ``H // 3``
+        apart span less and keep the first candidate
         (:func:`~forecasting.backtest.select_candidate`).
     backtest_step : int, optional
-        Periods between origins; default ``max(1, H // 3)``.
+        Periods between origins; default ``max(1, H // 3)``, wider when 13 origins at
+        that step cannot span a season.
     max_multiple : float
         Forecasts above ``max_multiple`` x the maximum of the recent history count as
         an explosion (fallback); all outputs are capped there. The recent window spans
@@ -1343,7 +1348,7 @@ def forecast(
         raise ValueError(f"selection_alpha must be in (0, 1], got {selection_alpha}")
     if not max_multiple > 1:
         raise ValueError(f"max_multiple must be > 1, got {max_multiple}")
-    if int(backtest_windows) < 1:
+    if backtest_windows is not None and int(backtest_windows) < 1:
         raise ValueError(f"backtest_windows must be >= 1, got {backtest_windows}")
     if backtest_step is not None and int(backtest_step) < 1:
         raise ValueError(f"backtest_step must be >= 1, got {backtest_step}")
@@ -1353,11 +1358,12 @@ def forecast(
         raise ValueError(f"select_by_intermittent must be mase, rmsse, wape or None, got {select_by_intermittent!r}")
     qs = check_quantiles(quantiles)
     table = candidate_table(candidates)
+    windows, step = default_backtest(h, m, backtest_windows, backtest_step)
     cfg = ForecastConfig(
         horizon=h,
         season_length=m,
-        backtest_windows=int(backtest_windows),
-        backtest_step=int(backtest_step) if backtest_step else max(1, h // 3),
+        backtest_windows=windows,
+        backtest_step=step,
         max_multiple=float(max_multiple),
         min_obs=int(min_obs) if min_obs is not None else 2 * h,
         candidates=table,

@@ -32,8 +32,13 @@ class ForecastSettings(_Section):
     horizon: int = Field(13, ge=1, description="periods to forecast")
     season_length: int = Field(52, ge=1, description="periods per seasonal cycle")
     quantiles: list[float] = Field(default_factory=lambda: [0.5, 0.9, 0.95])
-    backtest_windows: int = Field(3, ge=1, description="rolling origins per series")
-    backtest_step: int | None = Field(None, ge=1, description="periods between origins (default horizon // 3)")
+    backtest_windows: int | None = Field(
+        None, ge=1,
+        description="rolling origins per series (default: the fewest, 3 to 13, whose test periods span a season; "
+                    "forecasting.backtest.default_backtest)",
+    )
+    backtest_step: int | None = Field(None, ge=1, description="periods between origins (default horizon // 3, "
+                                      "wider when 13 origins cannot span a season)")
     max_multiple: float = Field(3.0, gt=1, description="cap as a multiple of the recent history's max (forecasting.backtest.forecast_cap)")
     n_jobs: int = Field(2, ge=1, description="local worker processes")
     scheduler: str | None = Field(None, description="Dask scheduler address, e.g. tcp://host:8786 (else local processes)")

@@ -36,9 +36,49 @@ def test_unseen_data_sets_are_the_official_competition_splits():
     expected = {"m1-monthly": (617, 18, 12, "MS"), "m1-quarterly": (203, 8, 4, "QS"), "m1-yearly": (181, 6, 1, "YS"),
                 "tcomp-monthly": (366, 24, 12, "MS"), "tcomp-quarterly": (427, 8, 4, "QS"),
                 "tcomp-yearly": (518, 4, 1, "YS")}
-    assert set(UNSEEN) == set(expected) and not set(UNSEEN) & set(DATASETS)
+    ansett = {f"ansett-{c}" for c in (0, 13, 26, 39)}
+    assert set(UNSEEN) == set(expected) | ansett and not set(UNSEEN) & set(DATASETS)
     for name, (n, h, m, freq) in expected.items():
         ids, locs, trains, actuals, h_, m_, freq_, end = UNSEEN[name]()
         assert (len(ids), h_, m_, freq_) == (n, h, m, freq) and actuals.shape == (n, h)
         assert len(set(zip(ids, locs))) == n
         assert np.isfinite(actuals).all() and all(np.isfinite(t).all() and (t >= 0).all() for t in trains)
+
+
+def test_ansett_windows_are_weekly_and_hold_out_the_weeks_before_the_cut():
+    from benchmarks.forecast_coverage import ansett
+
+    ids, locs, trains, actuals, h, m, freq, end = ansett(0)
+    assert (len(ids), h, m, freq) == (30, 13, 52, "W-MON") and actuals.shape == (30, 13)
+    assert len(set(zip(ids, locs))) == 30
+    # the data end in 1992 W47 (Monday 16 November); training ends 13 weeks before
+    assert end == pd.Timestamp("1992-08-17") and end.dayofweek == 0
+    assert sorted({t.size + h for t in trains}) == [176, 283]  # business class starts in 1989
+    # the filled weeks are the mean of their neighbours, nothing else is touched
+    raw = pd.read_csv(__import__("tsdata").__path__[0] + "/fpp3/ansett.csv")
+    mel_syd = raw[(raw["Airports"] == "MEL-SYD") & (raw["Class"] == "Economy")]["Passengers"].to_numpy(float)
+    full = dict(zip(ids, (np.r_[t, a] for t, a in zip(trains, actuals))))
+    y = full["MEL-SYD/Economy"]
+    assert y.size == mel_syd.size + 1  # one week (1987 W38) missing in the file
+    gap = int(np.flatnonzero(~np.isin(y, mel_syd))[0])
+    assert y[gap] == (y[gap - 1] + y[gap + 1]) / 2
+    np.testing.assert_array_equal(np.delete(y, gap), mel_syd)
+    ids13, _, trains13, actuals13, *_, end13 = ansett(13)
+    assert end13 == pd.Timestamp("1992-05-18")
+    for key, train, test in zip(ids13, trains13, actuals13):
+        np.testing.assert_array_equal(test, full[key][-26:-13])
+        np.testing.assert_array_equal(train, full[key][:-26])
+
+
+def test_scaled_pinball_loss_charges_both_a_miss_and_a_band_too_wide():
+    from benchmarks._accuracy import Result, scores
+
+    trains = [np.array([1.0, 2, 3, 4])]  # m = 1: in-sample MAE of the naive forecast is 1
+    actuals = np.array([[10.0]])
+    res = Result("x", mean=np.array([[9.0]]), q90=np.array([[8.0]]), q95=np.array([[12.0]]), seconds=0, peak_mib=0)
+    # q90 misses by 2: 0.9 * 2 = 1.8; q95 above by 2: 0.05 * 2 = 0.1; mean of the two, over scale 1
+    assert scores(trains, actuals, res, m=1)["spl"] == pytest.approx(0.95)
+    tight = Result("t", res.mean, np.array([[10.0]]), np.array([[10.5]]), 0, 0)
+    wide = Result("w", res.mean, np.array([[30.0]]), np.array([[40.0]]), 0, 0)
+    s_tight, s_wide = (scores(trains, actuals, r, m=1) for r in (tight, wide))
+    assert s_tight["cov90"] == s_wide["cov90"] == 1.0 and s_tight["spl"] < s_wide["spl"]

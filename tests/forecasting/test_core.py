@@ -3,6 +3,7 @@ import pandas as pd
 import pytest
 
 from forecasting import ForecastResult, forecast
+from forecasting.backtest import default_backtest
 from forecasting.models import ETS
 
 from forecasting_sim import make_small_history, simulate_demand
@@ -56,7 +57,9 @@ def test_selection_and_errors_tables(small_result):
     assert np.allclose(err["error"], err["actual"] - err["forecast"])
     assert (err["date"] == err["origin"] + pd.to_timedelta(7 * err["step"], unit="D")).all()
     long = err[(err["sku"] == "SKU-0001") & (err["location"] == "DLR-01")]
-    assert long["origin"].nunique() == 3 and len(long) == 3 * H
+    k, step = default_backtest(H, 52)  # 11 origins 4 weeks apart: they span a season
+    assert long["origin"].nunique() == k and len(long) == k * H
+    assert (np.diff(np.sort(long["origin"].unique())) == np.timedelta64(7 * step, "D")).all()
     assert long["date"].max() == hist["date"].max()
     # the errors belong to the model that was used: its mean MASE is the chosen score
     for (sku, loc), row in sel.iterrows():
@@ -110,7 +113,10 @@ def _series_with_model_errors(monkeypatch, mode):
         monkeypatch.setattr(ETS, "_predict", lambda self, h: np.full(h, np.nan))
     if mode == "explode":
         monkeypatch.setattr(ETS, "_predict", lambda self, h: np.full(h, 1e9))
-    return forecast(hist, horizon=H, freq="W-MON", season_length=52, candidates={"smooth": ("ets", "seasonal_naive", "moving_average"), "erratic": ("ets", "seasonal_naive", "moving_average")})
+    # three origins: too little evidence for a challenger to replace the next listed candidate
+    return forecast(hist, horizon=H, freq="W-MON", season_length=52, backtest_windows=3,
+                    candidates={"smooth": ("ets", "seasonal_naive", "moving_average"),
+                                "erratic": ("ets", "seasonal_naive", "moving_average")})
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from forecasting import forecast
+from forecasting.backtest import default_backtest
 from forecasting.core import DEFAULT_CANDIDATES, GLOBAL_MODEL, candidate_table
 from forecasting.models import MODELS
 from forecasting.models.global_model import GlobalBoosting, Panel
@@ -223,7 +224,7 @@ def test_global_model_is_a_scored_candidate_and_promo_effect_is_visible():
     assert "mase_global" in res.selection.columns
     assert res.selection["mase_global"].notna().all()
     scored = res.scores[res.scores["model"] == GLOBAL_MODEL]
-    assert len(scored) == 40 and scored["n_origins"].eq(3).all()
+    assert len(scored) == 40 and scored["n_origins"].eq(default_backtest(H, 52)[0]).all()
     eff = res.effects
     assert list(eff.columns) == ["sku", "location", "group", "n_promo_periods", "promo_lift", "price_elasticity",
                                  "promo_factor", "post_promo_factor"]

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from forecasting import forecast
-from forecasting.backtest import select_candidate
+from forecasting.backtest import default_backtest, select_candidate
 
 
 def test_consistent_small_improvement_switches():
@@ -74,12 +74,32 @@ def test_selection_alpha_is_validated_and_changes_choices(small_history):
 
 def test_backtest_shorter_than_a_season_is_flagged(small_history, caplog):
     with caplog.at_level("WARNING", logger="forecasting.core"):
-        forecast(small_history, horizon=8, freq="W-MON", season_length=52, global_model=False)
+        forecast(small_history, horizon=8, freq="W-MON", season_length=52, global_model=False, backtest_windows=3)
     assert "less than one season" in caplog.text and "backtest_windows >= 23 (step 2)" in caplog.text  # 22 * 2 + 8 = 52
     caplog.clear()
     with caplog.at_level("WARNING", logger="forecasting.core"):
         forecast(small_history, horizon=8, freq="W-MON", season_length=4, global_model=False)
     assert "less than one season" not in caplog.text
+
+
+def test_by_default_the_origins_span_a_season(small_history, caplog):
+    # 130 weeks, horizon 8: 23 origins 2 weeks apart would be needed at the default step,
+    # so 13 origins spread 4 weeks apart (12 * 4 + 8 = 56 >= 52)
+    assert default_backtest(8, 52) == (13, 4)
+    with caplog.at_level("WARNING", logger="forecasting.core"):
+        res = forecast(small_history, horizon=8, freq="W-MON", season_length=52, global_model=False)
+    assert "less than one season" not in caplog.text
+    err = res.errors
+    origins = np.sort(err.loc[(err["sku"] == "SKU-0001") & (err["location"] == "DLR-01"), "origin"].unique())
+    assert len(origins) == 13 and (np.diff(origins) == np.timedelta64(28, "D")).all()
+    span = (origins[-1] - origins[0]) / np.timedelta64(7, "D") + 8
+    assert span >= 52
+    # weekly data and a 13-week horizon: 11 origins at the default step of 4
+    assert default_backtest(13, 52) == (11, 4)
+    # a horizon of a season or more keeps 3 origins; what the caller sets is kept
+    assert default_backtest(18, 12) == (3, 6) and default_backtest(12, 12) == (3, 4)
+    assert default_backtest(13, 52, windows=5, step=2) == (5, 2)
+    assert default_backtest(4, 52, step=1) == (13, 1)  # an explicit step is not widened
 
 
 def test_short_runs_keep_a_season_before_the_first_origin(caplog):
