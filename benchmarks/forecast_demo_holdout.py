@@ -15,6 +15,9 @@ Prints, overall and per demand class (the class the quantiles are calibrated in,
   series, then mean; the M5 score, which rates the mean where MASE rates the median: for
   a series that sells in few weeks MASE favours forecasting zero), WAPE and bias
   (``sum(f - y) / sum(y)``) of the mean forecast;
+- ``SPL``, the scaled pinball loss of q90 and q95 (their mean; per series over the
+  MASE scale, then mean), which charges a band for a miss and for being wider than it
+  need be (``benchmarks._accuracy.scores``);
 - coverage of q50 / q90 / q95 (``forecasting.quantiles.coverage_by_class``): ``q90<=``
   is the share of actuals at or below the quantile, ``P(Y <= Q)``, the figure the
   issue's target is about; ``q90<`` the share strictly below, ``P(Y < Q)``. Demand is
@@ -31,6 +34,7 @@ difference of a few points between two runs with care.
 by ``select_by`` like the others (``select_by_intermittent=None``).
 ``--history-weeks N`` keeps only the last ``N`` weeks of history before the hidden weeks
 (``104``: a customer whose extract holds two years, exactly two seasons).
+``--compare-windows K`` runs it again with ``K`` backtest origins.
 ``--compare-alpha A`` runs the forecast a second time with ``selection_alpha=A``
 (``1.0`` = plain minimum of the backtest scores) and prints the same table.
 """
@@ -53,7 +57,7 @@ QUANTILES = (0.5, 0.9, 0.95)
 
 def score(res, hist: pd.DataFrame, act: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-class table and per-series MASE and RMSSE of one forecast result."""
-    from forecasting.metrics import mase, rmsse
+    from forecasting.metrics import mase, mase_scale, pinball_loss, rmsse
     from forecasting.quantiles import coverage_by_class, quantile_column
 
     sel = res.selection
@@ -66,9 +70,11 @@ def score(res, hist: pd.DataFrame, act: pd.DataFrame) -> tuple[pd.DataFrame, pd.
     per_series = []
     for (sku, loc), g in fc.groupby(["sku", "location"], sort=False):
         y, f = g["qty"].to_numpy(float), g["mean"].to_numpy(float)
+        scale = mase_scale(train[(sku, loc)], 52)
+        pin = np.mean([pinball_loss(y, g[quantile_column(q)].to_numpy(float), q) for q in (0.9, 0.95)])
         per_series.append((g["cls"].iloc[0], g["model"].iloc[0], mase(y, f, train[(sku, loc)], 52),
-                           rmsse(y, f, train[(sku, loc)])))
-    ps = pd.DataFrame(per_series, columns=["cls", "model", "mase", "rmsse"])
+                           rmsse(y, f, train[(sku, loc)]), pin / scale if scale > 0 else np.nan))
+    ps = pd.DataFrame(per_series, columns=["cls", "model", "mase", "rmsse", "spl"])
     rows = []
     for name, f in [*fc.groupby("cls", sort=True), ("all", fc)]:
         part = ps if name == "all" else ps.loc[ps["cls"] == name]
@@ -76,11 +82,14 @@ def score(res, hist: pd.DataFrame, act: pd.DataFrame) -> tuple[pd.DataFrame, pd.
         # (no MASE where the history has no scale: the no_demand class has none at all)
         ok, r = m[np.isfinite(m)], part["rmsse"].to_numpy(float)
         r = r[np.isfinite(r)]
+        sp = part["spl"].to_numpy(float)
+        sp = sp[np.isfinite(sp)]
         y, mean = f["qty"].to_numpy(float), f["mean"].to_numpy(float)
         rows.append({"class": name, "series": int(m.size), "p0": float(np.mean(y == 0)),
                      "MASE": float(ok.mean()) if ok.size else np.nan,
                      "MASE_med": float(np.median(ok)) if ok.size else np.nan,
                      "RMSSE": float(r.mean()) if r.size else np.nan,
+                     "SPL": float(sp.mean()) if sp.size else np.nan,
                      "WAPE": float(np.abs(y - mean).sum() / y.sum()) if y.sum() > 0 else np.nan,
                      "bias": float((mean - y).sum() / y.sum()) if y.sum() > 0 else np.nan})
     cov = coverage_by_class(fc.rename(columns={"qty": "actual"}), QUANTILES, by="cls")
@@ -103,6 +112,8 @@ def main() -> None:
                    help="also run with intermittent and lumpy series ranked by select_by (MASE) like the others")
     p.add_argument("--compare-no-top-down", action="store_true",
                    help="also run without the configured forecast.top_down aggregates")
+    p.add_argument("--compare-windows", type=int, default=None,
+                   help="also run with this many backtest origins (forecast.backtest_windows; the step as configured)")
     p.add_argument("--history-weeks", type=int, default=0,
                    help="keep only the last N weeks of history before the hidden weeks (a customer with a short "
                         "extract, e.g. 104: two years); default all")
@@ -134,6 +145,8 @@ def main() -> None:
         runs.append(("no promotion calendar", {"future": None}))
     if args.compare_select_intermittent:
         runs.append(("intermittent and lumpy ranked by select_by", {"future": plan, "select_by_intermittent": None}))
+    if args.compare_windows is not None:
+        runs.append((f"backtest_windows={args.compare_windows}", {"future": plan, "backtest_windows": args.compare_windows}))
     aggregates = forecast_top_down(ds, settings)
     if args.compare_no_top_down and aggregates is not None:
         runs.append(("no top-down aggregates", {"future": plan, "top_down": None}))
