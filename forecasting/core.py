@@ -60,6 +60,7 @@ from .quantiles import (
     integer_quantiles,
     quantile_column,
     quantiles_from_errors,
+    seasonal_noise,
 )
 from .shapes import ALL_GROUP, BorrowedShape, pooled_profiles
 from .models.group_season import OPTIONS as GROUP_SEASON_OPTIONS, GroupSeasonCombination
@@ -1589,6 +1590,9 @@ def forecast(
     err_values = np.concatenate([o.errors for o in outcomes])
     err_origins = np.concatenate([o.origins for o in outcomes]).astype(int)
     levels = np.array([float(np.mean(y)) for y in series])
+    # each series' noise before its first backtest origin: the quantiles' prior scale
+    noise = np.array([seasonal_noise(y[:int(o.origins.min())], m) if o.origins.size else 0.0
+                      for y, o in zip(series, outcomes)])
     caps = np.array([o.cap for o in outcomes])
     qres = quantiles_from_errors(
         means,
@@ -1607,6 +1611,7 @@ def forecast(
         # folds: the grid position of the origin, shared by all series cut there
         err_folds=start_pos[err_series] + err_origins,
         calibrate=calibrate,
+        noise=noise,
     )
     values = qres.values
     models = np.array([o.model for o in outcomes])

@@ -84,7 +84,7 @@ from .core import (
 from .models import MODELS, Combination, GroupSeasonCombination, make_model
 from .models.group_season import OPTIONS as GROUP_SEASON_OPTIONS
 from .parallel import TaskRunner, release_memory
-from .quantiles import check_quantiles, integer_quantiles, quantile_column, quantiles_from_errors
+from .quantiles import check_quantiles, integer_quantiles, quantile_column, quantiles_from_errors, seasonal_noise
 from .promotions import effect_matrix
 from .top_down import TOP_DOWN_MODEL, TopDown, top_down_labels
 from .shapes import ALL_GROUP, BorrowedShape, pooled_profiles
@@ -587,12 +587,20 @@ def refresh(
         dclass = prev_rows["demand_class"].astype(str).to_numpy() if "demand_class" in prev_rows else np.array(["smooth"] * len(old))
         classes = np.where(short & (dclass != "no_demand"), "short", dclass)
         levels = np.array([float(np.mean(series[i])) for i in old])
+        # the prior's noise from the history before each series' first origin, as the
+        # full run computed it (forecasting.quantiles, step 2)
+        first = np.full(len(old), len(grid) + 1)
+        if len(sub):
+            in_grid = fold < len(grid)
+            np.minimum.at(first, e_series[in_grid], fold[in_grid])
+        noise = np.array([seasonal_noise(series[i][:max(0, int(first[j]) - int(start_pos[i]) + 1)], m)
+                          if first[j] < len(grid) else 0.0 for j, i in enumerate(old)])
         caps = np.array([forecast_cap(series[i], max_multiple, m, h) for i in old])
         qres = quantiles_from_errors(
             means_old, e_series, sub["step"].to_numpy(int), sub["error"].to_numpy(float), levels, classes, qs,
             short=short, cap=caps, min_pool=min_pool, short_widen=short_widen,
             err_origins=fold.astype(np.int64), err_forecasts=sub["forecast"].to_numpy(float),
-            err_folds=fold, calibrate=calibrate,
+            err_folds=fold, calibrate=calibrate, noise=noise,
         )
         values_old = integer_quantiles(qres.values, [bool(np.all(series[i] == np.round(series[i]))) for i in old])
         error_scale = qres.scales

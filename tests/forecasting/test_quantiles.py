@@ -242,3 +242,40 @@ def test_cross_fitting_by_time_keeps_held_out_coverage_when_origins_overlap():
     # origins 100x apart: no window holds another origin's errors = leave one origin out
     q90_origin, _ = coverage(o * 100)
     assert q90 - q90_origin > 0.008
+
+
+def test_the_prior_follows_each_series_noise_not_only_its_level():
+    # Two kinds of series at the same level: calm ones (noise 1) and noisy ones (noise 4),
+    # each erring in proportion to its noise; a newcomer of each kind has one origin only.
+    from forecasting.quantiles import seasonal_noise
+
+    rng = np.random.default_rng(3)
+    n, H = 120, 6
+    noise = np.where(np.arange(n) % 2 == 0, 1.0, 4.0)
+    s, h, e = _errors(n, H, 3, 0.8 * noise, rng)
+    keep = (s < n - 2) | (h <= H)  # all series keep their errors ...
+    first_origin_only = np.zeros(s.size, bool)
+    for i in (n - 2, n - 1):  # ... but the last two keep one origin's worth (H errors)
+        idx = np.flatnonzero(s == i)
+        first_origin_only[idx[H:]] = True
+    keep &= ~first_origin_only
+    s, h, e = s[keep], h[keep], e[keep]
+    means = np.full((n, H), 50.0)
+    level = np.full(n, 50.0)
+    cls = np.array(["smooth"] * n)
+    by_level = quantiles_from_errors(means, s, h, e, level, cls, (0.9,))
+    by_noise = quantiles_from_errors(means, s, h, e, level, cls, (0.9,), noise=noise)
+    mae = np.array([np.abs(e[s == i]).mean() for i in range(n)])
+    n_err = np.bincount(s, minlength=n)
+    ratio = np.median(mae[:-2] / noise[:-2])
+    # s_i = (n_i MAE_i + 3 H r d_i) / (n_i + 3 H) with r the class's median MAE / noise
+    expected = (n_err * mae + 3 * H * ratio * noise) / (n_err + 3 * H)
+    np.testing.assert_allclose(by_noise.scales, expected, rtol=1e-12)
+    # a newcomer's band follows its kind: the noisy one's is about 4 x the calm one's
+    calm, noisy = by_noise.scales[n - 2], by_noise.scales[n - 1]
+    assert noisy / calm > (by_level.scales[n - 1] / by_level.scales[n - 2]) and noisy / calm > 2.5
+    # a series without noise (flat history before its first origin) keeps the level prior
+    flat = quantiles_from_errors(means, s, h, e, level, cls, (0.9,), noise=np.where(np.arange(n) == 0, 0.0, noise))
+    assert flat.scales[0] == pytest.approx(
+        (n_err[0] * mae[0] + H * np.median(mae[n_err >= 2 * H] / 50.0) * 50.0) / (n_err[0] + H))
+    assert seasonal_noise([2.0, 2.0, 2.0], 1) == 0.0 and seasonal_noise([3.0], 4) == 0.0

@@ -35,6 +35,8 @@ def test_unchanged_history_reproduces_means_and_models(history, previous):
     assert len(sel) == len(previous.selection)
     assert (sel["model"] == sel["model_r"]).all()
     assert (sel["selected_model"] == sel["model"]).all()
+    # the same error scales: the prior's noise is taken before the same first origins
+    np.testing.assert_allclose(sel["error_scale_r"], sel["error_scale"], rtol=1e-9)
     assert set(again.selection["refresh"]) <= {"states", "full"}
     assert again.selection["refresh_of"].nunique() == 1
     assert again.metrics["refresh"] == 1.0
