@@ -1388,7 +1388,12 @@ def forecast(
                     min(m, (windows - 1) * cfg.backtest_step + h))
         cfg = dataclasses.replace(cfg, backtest_windows=windows)
     span = (cfg.backtest_windows - 1) * cfg.backtest_step + h
-    if m >= 2 and span < m and not reduced:
+    needed = math.ceil((m - h) / cfg.backtest_step) + 1 if m > h else cfg.backtest_windows
+    # only when the history has room for the origins the advice asks for (a season before
+    # the first): else season_windows would cut them back, and a nested call that is
+    # passed an already reduced count (the top-down aggregates) must not warn
+    room = len(grid) - h - (needed - 1) * cfg.backtest_step >= m
+    if m >= 2 and span < m and not reduced and room:
         # Errors from part of the cycle only: selection and quantiles then learn the
         # bias of those season phases (e.g. lagging a rising season) and carry it to
         # the next ones (measured on the demo network: 6 origins 4 weeks apart gave
@@ -1396,7 +1401,7 @@ def forecast(
         # 0.749).
         logger.warning("forecast: the backtest's test periods span %d periods, less than one season (%d); "
                        "set backtest_windows >= %d (step %d) so that errors cover every season phase",
-                       span, m, math.ceil((m - h) / cfg.backtest_step) + 1, cfg.backtest_step)
+                       span, m, needed, cfg.backtest_step)
     if cfg.selection_alpha < 1 and effective_windows(cfg.backtest_windows, h, cfg.backtest_step) < 2:
         # not a warning: keeping the first candidate is the better bet on such evidence
         logger.info("forecast: the backtest's origins span less than two horizons, so every series keeps its "

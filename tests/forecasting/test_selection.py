@@ -101,6 +101,15 @@ def test_by_default_the_origins_span_a_season(small_history, caplog):
     assert default_backtest(13, 52, windows=5, step=2) == (5, 2)
     assert default_backtest(4, 52, step=1) == (13, 1)  # an explicit step is not widened
 
+    # two years: 10 origins are all that leave a season before the first, so asking for
+    # them (as the top-down aggregates' nested run is asked) is not flagged
+    two_years = small_history[small_history["date"] >= small_history["date"].max() - pd.Timedelta(weeks=103)]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="forecasting.core"):
+        forecast(two_years, horizon=13, freq="W-MON", season_length=52, global_model=False, backtest_windows=10,
+                 backtest_step=4)
+    assert "less than one season" not in caplog.text
+
 
 def test_short_runs_keep_a_season_before_the_first_origin(caplog):
     """Two years of weekly history: 13 origins 4 apart would leave the first 43 weeks;
