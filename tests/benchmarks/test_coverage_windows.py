@@ -69,16 +69,3 @@ def test_ansett_windows_are_weekly_and_hold_out_the_weeks_before_the_cut():
         np.testing.assert_array_equal(test, full[key][-26:-13])
         np.testing.assert_array_equal(train, full[key][:-26])
 
-
-def test_scaled_pinball_loss_charges_both_a_miss_and_a_band_too_wide():
-    from benchmarks._accuracy import Result, scores
-
-    trains = [np.array([1.0, 2, 3, 4])]  # m = 1: in-sample MAE of the naive forecast is 1
-    actuals = np.array([[10.0]])
-    res = Result("x", mean=np.array([[9.0]]), q90=np.array([[8.0]]), q95=np.array([[12.0]]), seconds=0, peak_mib=0)
-    # q90 misses by 2: 0.9 * 2 = 1.8; q95 above by 2: 0.05 * 2 = 0.1; mean of the two, over scale 1
-    assert scores(trains, actuals, res, m=1)["spl"] == pytest.approx(0.95)
-    tight = Result("t", res.mean, np.array([[10.0]]), np.array([[10.5]]), 0, 0)
-    wide = Result("w", res.mean, np.array([[30.0]]), np.array([[40.0]]), 0, 0)
-    s_tight, s_wide = (scores(trains, actuals, r, m=1) for r in (tight, wide))
-    assert s_tight["cov90"] == s_wide["cov90"] == 1.0 and s_tight["spl"] < s_wide["spl"]

@@ -1,0 +1,20 @@
+"""The benchmarks' scores (benchmarks._accuracy), on hand-checkable numbers."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("psutil")
+
+
+def test_scaled_pinball_loss_charges_both_a_miss_and_a_band_too_wide():
+    from benchmarks._accuracy import Result, scores
+
+    trains = [np.array([1.0, 2, 3, 4])]  # m = 1: in-sample MAE of the naive forecast is 1
+    actuals = np.array([[10.0]])
+    res = Result("x", mean=np.array([[9.0]]), q90=np.array([[8.0]]), q95=np.array([[12.0]]), seconds=0, peak_mib=0)
+    # q90 misses by 2: 0.9 * 2 = 1.8; q95 above by 2: 0.05 * 2 = 0.1; mean of the two, over scale 1
+    assert scores(trains, actuals, res, m=1)["spl"] == pytest.approx(0.95)
+    tight = Result("t", res.mean, np.array([[10.0]]), np.array([[10.5]]), 0, 0)
+    wide = Result("w", res.mean, np.array([[30.0]]), np.array([[40.0]]), 0, 0)
+    s_tight, s_wide = (scores(trains, actuals, r, m=1) for r in (tight, wide))
+    assert s_tight["cov90"] == s_wide["cov90"] == 1.0 and s_tight["spl"] < s_wide["spl"]
