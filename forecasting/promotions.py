@@ -93,8 +93,28 @@ def post_promotion(promo: np.ndarray) -> np.ndarray:
     return out
 
 
-def _local_baseline(Y: np.ndarray, clean: np.ndarray, window: int, min_clean: int) -> np.ndarray:
-    """Mean of the clean periods within ``window`` periods of each period (nan if too few)."""
+def local_baseline(Y: np.ndarray, clean: np.ndarray, window: int, min_clean: int) -> np.ndarray:
+    """Local baseline ``b_t``: the mean of the clean periods within ``window`` periods.
+
+    ``b_t = mean{y_u : |u - t| <= w, u clean}`` (module docstring), nan where fewer than
+    ``min_clean`` clean periods are in reach.
+
+    Parameters
+    ----------
+    Y : numpy.ndarray, shape (S, T)
+        Demand per period (units), no nan.
+    clean : numpy.ndarray of bool, shape (S, T)
+        Periods that are neither a promotion nor right after one.
+    window : int
+        ``w``, periods either side.
+    min_clean : int
+        Fewest clean periods for a usable baseline.
+
+    Returns
+    -------
+    numpy.ndarray, shape (S, T)
+        Baseline demand (units per period).
+    """
     S, T = Y.shape
     vals = np.where(clean, Y, 0.0)
     cs = np.concatenate([np.zeros((S, 1)), np.cumsum(vals, axis=1)], axis=1)
@@ -154,7 +174,7 @@ def estimate_effects(
     p = (np.asarray(promo) > 0) & live
     post = post_promotion(p) & live
     clean = live & ~p & ~post
-    base = _local_baseline(np.where(live, Y, 0.0), clean, int(window), int(min_clean))
+    base = local_baseline(np.where(live, Y, 0.0), clean, int(window), int(min_clean))
     codes, g = np.unique(np.asarray(groups, dtype=object).astype(str), return_inverse=True)
     G = len(codes)
 
