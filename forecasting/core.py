@@ -64,7 +64,7 @@ from .quantiles import (
 )
 from .shapes import ALL_GROUP, BorrowedShape, pooled_profiles
 from .models.group_season import OPTIONS as GROUP_SEASON_OPTIONS, GroupSeasonCombination
-from .promotions import effect_matrix, estimate_effects
+from .promotions import backtest_multipliers, effect_matrix, estimate_effects
 from .top_down import TOP_DOWN_MODEL, aggregate_top_down, top_down_labels
 
 __all__ = [
@@ -511,17 +511,27 @@ class _Backtest:
         Fresh fit at every origin (``refit_backtest``).
     max_multiple : float
         Guardrail cap as a multiple of the training data's maximum.
+    fit_y : numpy.ndarray, optional
+        What the models fit (base demand: ``y`` with the promotions divided out).
+    multiplier : numpy.ndarray, optional
+        Promotion multiplier of every period of ``y``; each target period's base forecast
+        is multiplied by it before scoring.
+    origin_multipliers : mapping, optional
+        Origin -> the ``H`` multipliers of its target periods, estimated from the data
+        before that origin; they take the place of ``multiplier`` for that origin.
     """
 
     def __init__(self, y: np.ndarray, origins: Sequence[int], horizon: int, season_length: int,
                  select_by: str, refit: bool = False, max_multiple: float = 3.0,
-                 fit_y: np.ndarray | None = None, multiplier: np.ndarray | None = None):
+                 fit_y: np.ndarray | None = None, multiplier: np.ndarray | None = None,
+                 origin_multipliers: Mapping[int, np.ndarray] | None = None):
         self.y = y
         # models fit on ``fit_y`` (base demand, promotions divided out); their forecasts
         # are scored on ``y`` after multiplying each target period by ``multiplier``
         # (the promotion effect known at the origin; see forecasting.promotions)
         self.fit_y = y if fit_y is None else fit_y
         self.multiplier = multiplier
+        self.origin_multipliers = dict(origin_multipliers or {})
         self.origins = list(origins)
         self.h = int(horizon)
         self.m = int(season_length)
@@ -649,7 +659,8 @@ class _Backtest:
         self.mult = np.ones((o.size, h))
         if self.multiplier is not None:
             for k, (ok, length) in enumerate(zip(o, self.lengths)):
-                self.mult[k, :length] = self.multiplier[ok : ok + length]
+                at = self.origin_multipliers.get(int(ok))
+                self.mult[k, :length] = self.multiplier[ok : ok + length] if at is None else at[:length]
         # the cap each origin's forecast is held to, from the history before it only; on
         # the models' scale (base demand, promotions divided out), like the raw forecasts
         # it checks: a planned promotion may lift a forecast above the recent peaks
@@ -787,14 +798,16 @@ def forecast_series(
         Forecasts computed outside this function (the global model): name ->
         ``({origin: H forecasts}, H final forecasts)``, units per period. A candidate
         that lacks one of this series' origins is not considered.
-    effect : tuple of numpy.ndarray, optional
-        Promotion effects (:mod:`forecasting.promotions`): ``(e, k)`` with ``e`` the
-        ``n`` multipliers of ``y`` (the series models fit on base demand ``y / e``) and
-        ``k`` the ``n + H`` multipliers known when forecasting (the planned promotions;
-        ones where none are known), applied to every model's base forecast of a backtest
-        target or forecast period: ``F_t = k_t * \hat b_t``. External forecasts are
-        already on the demand scale. Scores, errors and ``mean`` are all in units of
-        ``y``.
+    effect : tuple, optional
+        Promotion effects (:mod:`forecasting.promotions`): ``(e, k)`` or
+        ``(e, k, at_origin)``, with ``e`` the ``n`` multipliers of ``y`` (the series
+        models fit on base demand ``y / e``) and ``k`` the ``n + H`` multipliers known
+        when forecasting (the planned promotions; ones where none are known), applied to
+        every model's base forecast of a backtest target or forecast period:
+        ``F_t = k_t * \hat b_t``. ``at_origin`` maps a backtest origin to the ``H``
+        multipliers of its target periods as estimated from the data before it; an
+        origin it lacks uses ``k``. External forecasts are already on the demand scale.
+        Scores, errors and ``mean`` are all in units of ``y``.
 
     Returns
     -------
@@ -830,15 +843,18 @@ def forecast_series(
     # Parameters are estimated at the first origin only; later origins re-run the model
     # with them (``frozen``), unless refit_backtest. Every (model, origin) fit is made
     # once: a combination reuses the forecasts of its members that are candidates too.
-    y_fit, known = y, None
+    y_fit, known, at_origin = y, None, None
     if effect is not None:
-        e, known = (np.asarray(a, dtype=float) for a in effect)
+        e, known = (np.asarray(a, dtype=float) for a in effect[:2])
+        at_origin = {int(o): np.asarray(v, dtype=float) for o, v in (effect[2] if len(effect) > 2 else {}).items()}
         if e.shape != (n,) or known.shape != (n + h,) or not (np.all(e > 0) and np.all(known > 0)):
             raise ValueError(f"effect must be positive arrays of {n} and {n + h} multipliers")
+        if any(v.shape != (h,) or not np.all(v > 0) for v in at_origin.values()):
+            raise ValueError(f"effect's per-origin multipliers must be positive arrays of {h}")
         y_fit = y / e
     select_by = cfg.score_for(cls.label)
     bt = _Backtest(y, origins, h, cfg.season_length, select_by, cfg.refit_backtest, cfg.max_multiple,
-                   fit_y=y_fit, multiplier=None if known is None else known[:n])
+                   fit_y=y_fit, multiplier=None if known is None else known[:n], origin_multipliers=at_origin)
     for name in names:
         raws: list = []
         model = key = None
@@ -1293,7 +1309,10 @@ def forecast(
         (promotion lift and post-promotion dip divided out, estimated per SKU, see
         :mod:`forecasting.promotions`) and multiply their forecasts by the effects of the
         promotions planned in ``future`` (in the backtest: of the target periods' known
-        promotions). Without ``future`` promotions the forecasts are base demand. The
+        promotions, with the effects estimated from the data before each origin,
+        :func:`~forecasting.promotions.backtest_multipliers`; the history the models fit
+        is divided by the whole history's effects). Without ``future`` promotions the
+        forecasts, and the backtest's, are base demand. The
         effects used are in ``selection`` and ``effects`` (``promo_factor``,
         ``post_promo_factor``).
     calibrate : bool
@@ -1427,11 +1446,23 @@ def forecast(
             if planned:
                 fpromo_plan, _ = _future_matrices(future, keys, dates, None)
                 K_future = effect_matrix(fpromo_plan, fx.lift, fx.dip, previous=promo[:, -1])
+            origins_of: list = [[] for _ in series]
+            at_cut: dict = {}
+            if planned:
+                # with a plan the backtest knows its target periods' promotions too, and
+                # scores them with the effects estimated before each origin
+                # (forecasting.promotions.backtest_multipliers); the history the models
+                # fit stays divided by the whole history's effects
+                origins_of = [rolling_origins(y.size, h, cfg.backtest_windows, cfg.backtest_step, cfg.min_train)
+                              for y in series]
+                cuts = {start_pos[i] + o for i, own in enumerate(origins_of) for o in own if o > 0}
+                at_cut = backtest_multipliers(Y, promo, keys["sku"].astype(str).to_numpy(), cuts, h)
             fit_series = []
             for i, y in enumerate(series):
                 e = E[i, start_pos[i]:]
                 known = np.concatenate([e, K_future[i]]) if planned else np.ones(y.size + h)
-                series_effects[i] = (e, known)
+                at_origin = {o: at_cut[start_pos[i] + o][i] for o in origins_of[i] if o > 0}
+                series_effects[i] = (e, known, at_origin)
                 fit_series.append(y / e)
             logger.info("forecast: promotion effects per SKU (run-wide lift %.2f, post-promotion %.2f); %s",
                         fx.run_lift, fx.run_dip,

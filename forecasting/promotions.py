@@ -37,6 +37,7 @@ finite for intermittent series where a mean of ratios would not.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 
@@ -226,3 +227,56 @@ def effect_matrix(promo: np.ndarray, lift: np.ndarray, dip: np.ndarray, previous
     lift = np.asarray(lift, dtype=float)[:, None]
     dip = np.asarray(dip, dtype=float)[:, None]
     return np.where(p, lift, np.where(post, dip, 1.0))
+
+
+def backtest_multipliers(
+    Y: np.ndarray,
+    promo: np.ndarray,
+    groups: np.ndarray,
+    cuts: Iterable[int],
+    horizon: int,
+    **options,
+) -> dict[int, np.ndarray]:
+    """Promotion multipliers of each backtest origin's target periods, estimated from the
+    data before the origin only.
+
+    A backtest that multiplies its target periods by effects estimated on the whole
+    history has fitted the lift to the very weeks it scores: the promotion weeks' errors
+    come out too small, and the series models (which get the lift) are favoured over the
+    global model (which learns promotions from the data before each cut-off). At cut
+    ``c`` the effects are :func:`estimate_effects` of ``Y[:, :c]``; with too few
+    promotions before ``c`` they are all 1, as a run on that history would have had.
+
+    Parameters
+    ----------
+    Y : numpy.ndarray, shape (S, T)
+        Demand per period (units); nan before a series starts.
+    promo : numpy.ndarray, shape (S, T)
+        1 in promotion periods.
+    groups : array-like, shape (S,)
+        Group label of each series, as for :func:`estimate_effects`.
+    cuts : iterable of int
+        Origins as positions on the common period grid (training data ``Y[:, :c]``).
+    horizon : int
+        ``H``, periods forecast from each origin.
+    **options
+        Passed to :func:`estimate_effects` (``window``, ``min_clean``, ``prior``,
+        ``min_events``).
+
+    Returns
+    -------
+    dict
+        Cut -> multipliers, shape (S, H) (dimensionless); periods past ``T`` get the
+        dip after a promotion in the last period, 1 otherwise.
+    """
+    Y = np.asarray(Y, dtype=float)
+    p = np.asarray(promo, dtype=float)
+    S, T = Y.shape
+    padded = np.concatenate([p, np.zeros((S, int(horizon)))], axis=1)
+    out: dict[int, np.ndarray] = {}
+    for c in sorted({int(c) for c in cuts}):
+        if not 0 < c <= T:
+            raise ValueError(f"backtest cut {c} is outside the history's {T} periods")
+        fx = estimate_effects(Y[:, :c], p[:, :c], groups, **options)
+        out[c] = effect_matrix(padded[:, c:c + int(horizon)], fx.lift, fx.dip, previous=p[:, c - 1])
+    return out

@@ -150,3 +150,44 @@ def test_refresh_applies_the_previous_runs_effects_to_the_plan():
     p = planned.forecasts.set_index(["sku", "location", "date"])["mean"]
     ratio = (p / b).groupby(level="date").median()
     assert ratio[promo_date] == pytest.approx(first.selection["promo_factor"].median(), rel=1e-6)
+
+
+def test_backtest_multipliers_use_only_the_data_before_each_cut():
+    from forecasting.promotions import backtest_multipliers
+
+    T = 60
+    promo = np.zeros((1, T))
+    promo[0, [10, 20, 30, 40, 50]] = 1.0
+    Y = np.full((1, T), 100.0)
+    Y[0, [10, 20, 30]] = 200.0  # lift 2 before week 35
+    Y[0, [40, 50]] = 400.0      # lift 4 after it
+    out = backtest_multipliers(Y, promo, np.array(["a"]), [35, 45], 10, min_events=3)
+    # cut 35 knows the three 2x weeks only; its targets 35..44 hold the promotion of week 40
+    assert out[35][0, 40 - 35] == pytest.approx(2.0)
+    assert out[35][0].tolist().count(1.0) == 9
+    # cut 45 also saw week 40 at 4x: ratio of sums (200 * 3 + 400) / 400
+    assert out[45][0, 50 - 45] == pytest.approx(1000 / 400)
+    # too few promotions before a cut: no effect, as a run on that history would have had
+    assert np.all(backtest_multipliers(Y, promo, np.array(["a"]), [25], 10, min_events=3)[25] == 1.0)
+    with pytest.raises(ValueError, match="outside"):
+        backtest_multipliers(Y, promo, np.array(["a"]), [T + 1], 10)
+
+
+def test_the_backtest_scores_a_promotion_with_the_lift_known_at_its_origin():
+    # flat base 100; promotions every 8 weeks lift 2x until week 124, 4x from week 125 on:
+    # the oldest origin (117) has seen 2x only, the whole history says about 2.4x
+    T, h = 156, 13
+    dates = pd.date_range("2020-01-06", periods=T + h, freq="W-MON")
+    promo = np.zeros(T + h)
+    promo[8::8] = 1.0
+    y = np.where(promo[:T] > 0, np.where(np.arange(T) < 125, 200.0, 400.0), 100.0)
+    hist = pd.DataFrame({"sku": "A", "location": "L", "date": dates[:T], "qty": y, "promo": promo[:T]})
+    plan = pd.DataFrame({"sku": "A", "location": "L", "date": dates[T:], "promo": promo[T:]})
+    res = forecast(hist, horizon=h, season_length=1, global_model=False, backtest_windows=3, backtest_step=13,
+                   future=plan, candidates={"smooth": ("moving_average",), "erratic": ("moving_average",)})
+    assert res.selection["promo_factor"].iloc[0] > 2.3  # the final forecast uses the whole history
+    err = res.errors.assign(t=lambda d: d["date"].map({d_: i for i, d_ in enumerate(dates)}))
+    err["o"] = err["t"] - err["step"] + 1  # training data y[:o]
+    at = err[(err["o"] == 117) & (err["t"] == 120)]
+    base = err[(err["o"] == 117) & (err["t"] == 119)]["forecast"].iloc[0]
+    assert at["forecast"].iloc[0] / base == pytest.approx(2.0, rel=1e-6)
