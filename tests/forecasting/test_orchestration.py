@@ -282,7 +282,11 @@ def test_holdout_coverage_per_class_is_reported():
 def test_dask_cluster_gives_identical_forecasts():
     distributed = pytest.importorskip("dask.distributed")
     hist = simulate_demand(n_skus=5, n_locations=2, periods=110, short_share=0.2, intermittent_share=0.3, seed=9)
-    kwargs = dict(horizon=H, season_length=52, seed=3, global_params=FAST_GLOBAL)
+    # a promotion plan: the backtest's per-origin promotion multipliers travel to the workers too
+    keys = hist[["sku", "location"]].drop_duplicates()
+    dates = pd.date_range(hist["date"].max(), periods=H + 1, freq="W-MON")[1:]
+    plan = keys.merge(pd.DataFrame({"date": dates, "promo": (np.arange(H) % 5 == 2).astype(int)}), how="cross")
+    kwargs = dict(horizon=H, season_length=52, seed=3, global_params=FAST_GLOBAL, future=plan)
     local = forecast(hist, n_jobs=1, **kwargs)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
         with distributed.Client(cluster) as client:
@@ -293,6 +297,7 @@ def test_dask_cluster_gives_identical_forecasts():
         pd.testing.assert_frame_equal(local.selection, other.selection)
         pd.testing.assert_frame_equal(local.errors, other.errors)
     assert (local.selection["mase_global"].notna()).any()
+    assert local.metrics["promo_adjusted"] == 1.0
 
 
 def test_failed_global_fit_falls_back_and_says_why(monkeypatch, caplog):
