@@ -117,14 +117,18 @@ def local_baseline(Y: np.ndarray, clean: np.ndarray, window: int, min_clean: int
         Baseline demand (units per period).
     """
     S, T = Y.shape
-    vals = np.where(clean, Y, 0.0)
-    cs = np.concatenate([np.zeros((S, 1)), np.cumsum(vals, axis=1)], axis=1)
-    cn = np.concatenate([np.zeros((S, 1)), np.cumsum(clean, axis=1)], axis=1)
-    t = np.arange(T)
-    lo = np.clip(t - window, 0, T)
-    hi = np.clip(t + window + 1, 0, T)
-    total = cs[:, hi] - cs[:, lo]
-    count = cn[:, hi] - cn[:, lo]
+    w = int(window)
+
+    def window_sums(a: np.ndarray) -> np.ndarray:
+        # running sums padded with w zeros in front and w copies of the total behind, so
+        # that the sum over [t - w, t + w] clipped to the series is one slice difference
+        # (slices are views; fancy indexing copied (S, T) twice per call)
+        cs = np.cumsum(a, axis=1)
+        pad = np.concatenate([np.zeros((S, w + 1)), cs, np.repeat(cs[:, -1:], w, axis=1)], axis=1)
+        return pad[:, 2 * w + 1 : 2 * w + 1 + T] - pad[:, :T]
+
+    total = window_sums(np.where(clean, Y, 0.0))
+    count = window_sums(np.asarray(clean, dtype=float))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count >= min_clean, total / np.maximum(count, 1), np.nan)
 
