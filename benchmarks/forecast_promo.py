@@ -28,6 +28,9 @@ Systems, in the same run:
   (``forecasting.forecast``, the nightly job's call);
 - supplyplan without the promotion column (what the same call gives a user who leaves
   it out);
+- a diagnostic row, not a system a user gets: supplyplan with the flag and only its
+  seasonal naive candidate (base demand of the same week a year earlier x the lift),
+  beside the seasonality test that Theta, STL and ARIMA apply at lag 52;
 - statsforecast AutoETS (no regressors, the baseline every accuracy benchmark uses);
 - statsforecast AutoARIMA with both campaign indicators as exogenous regressors, the peer
   that can use them, given the two flags separately.
@@ -50,6 +53,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._accuracy import mase_scale_m3
+from forecasting.models.seasonality import SEASONALITY_Z, acf, seasonality_test
 
 H = 13
 M = 52
@@ -79,13 +83,15 @@ def _frames(y: np.ndarray, promo: np.ndarray | None, t: int) -> tuple[pd.DataFra
     return hist, future
 
 
-def run_supplyplan(y: np.ndarray, promo: np.ndarray | None, t: int) -> dict:
-    """One origin: supplyplan's orchestrator, one worker (a single series)."""
+def run_supplyplan(y: np.ndarray, promo: np.ndarray | None, t: int, only: str | None = None) -> dict:
+    """One origin: supplyplan's orchestrator, one worker (a single series); ``only``
+    restricts the candidates to that one model (a diagnostic row, not the default)."""
     from forecasting import forecast
 
     hist, future = _frames(y, promo, t)
+    options = {} if only is None else {"candidates": {c: (only,) for c in ("smooth", "erratic")}}
     out = forecast(hist, horizon=H, freq="W-MON", season_length=M, quantiles=(0.5, 0.9, 0.95), n_jobs=1,
-                   future=future)
+                   future=future, **options)
     fc = out.forecasts.sort_values("date")
     sel = out.selection.iloc[0]
     info = {"model": sel["model"]}
@@ -181,10 +187,16 @@ def main(argv: list[str] | None = None) -> int:
           + f"; campaign weeks among the evaluated weeks ({origins[0]}-{y.size - 1}): "
           + ", ".join(f"Promo{k + 1} {int(flags[origins[0]:, k].sum())}" for k in range(2)))
     print(f"origins {origins[0]}..{origins[-1]} every {args.step} weeks ({len(origins)}), horizon {H}, season {M}")
+    r = acf(y[:split], M)
+    limit = SEASONALITY_Z * np.sqrt((1.0 + 2.0 * np.sum(r[:-1] ** 2)) / split)
+    print(f"seasonality test at the official split (forecasting.models.seasonality): lag-{M} autocorrelation "
+          f"{r[-1]:.3f} against the limit {limit:.3f} -> {'seasonal' if seasonality_test(y[:split], M) else 'not seasonal'}"
+          " for Theta, STL and ARIMA")
 
     systems = {
         "supplyplan, promo flag": lambda t: run_supplyplan(y, promo, t),
         "supplyplan, no promo column": lambda t: run_supplyplan(y, None, t),
+        "  diagnostic: seasonal naive": lambda t: run_supplyplan(y, promo, t, only="seasonal_naive"),
     }
     if not args.skip_peers:
         systems["AutoETS (no regressors)"] = lambda t: run_statsforecast("AutoETS", y, None, t)
