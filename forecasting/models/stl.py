@@ -169,12 +169,14 @@ class STLForecaster(SeriesModel):
 
         from . import make_model
 
-        from .seasonality import seasonality_test
+        from .seasonality import LONG_SEASON, is_seasonal
 
         m = int(self.season_length)
         self.logged_ = bool(self.log) and bool(np.all(y > 0))
         y = np.log(y) if self.logged_ else y
-        if m >= 2 and y.size >= 2 * m and (not self.test or seasonality_test(y, m)):
+        # a long season is judged by its shrunk profile whatever ``test`` says, as in
+        # deseasonalise (forecasting.models.seasonality)
+        if m >= 2 and y.size >= 2 * m and ((not self.test and m <= LONG_SEASON) or is_seasonal(y, m)):
             robust = bool(self.robust)
             if self.seasonal:
                 span, degree = int(self.seasonal), 1

@@ -6,7 +6,10 @@ method and their relationship to state space models", IJF 32(4):
 
 1. If the series is seasonal (90 % autocorrelation test at lag ``m``,
    :func:`~forecasting.models.seasonality.seasonality_test`), it is seasonally adjusted by
-   classical multiplicative decomposition (additive for series with zeros).
+   classical multiplicative decomposition (additive for series with zeros). Seasons
+   longer than :data:`~forecasting.models.seasonality.LONG_SEASON` periods (52 weeks)
+   subtract the shrunk additive profile instead
+   (:func:`~forecasting.models.seasonality.deseasonalise`).
 2. ``A + B t`` is the least squares line through the adjusted series ``x_t``
    (``t = 0 .. n-1``). The theta line ``Z_t = theta x_t + (1 - theta)(A + B t)`` is
    smoothed by simple exponential smoothing (``alpha``, initial level ``l_0``).
@@ -26,7 +29,7 @@ import numpy as np
 
 from . import _kernels
 from .base import SeriesModel, check_horizon, line_fit
-from .seasonality import SEASONALITY_Z, deseasonalise, reseasonalise
+from .seasonality import LONG_SEASON, SEASONALITY_Z, deseasonalise, reseasonalise
 
 __all__ = ["Theta", "OptimisedTheta", "theta_forecast"]
 
@@ -147,7 +150,9 @@ class Theta(SeriesModel):
         each window, the line and the filter with the fixed parameters."""
         arr = self._checked_prefix(y, origins)
         fixed = self.fixed or {}
-        if arr is None or "alpha" not in fixed or "l0" not in fixed:
+        # the compiled kernel adjusts each window by the lag-m test and classical
+        # decomposition; a long season takes the Python path (deseasonalise per window)
+        if arr is None or "alpha" not in fixed or "l0" not in fixed or int(self.season_length) > LONG_SEASON:
             return super().forecast_origins(y, origins, h)
         h = check_horizon(h)
         o = np.asarray(origins, dtype=np.int64)

@@ -246,3 +246,34 @@ def test_ets_season_start_from_the_first_cycles_when_it_fits_better(monkeypatch)
 def test_ets_season_start_needs_a_cycle_beyond_the_first_three():
     y = _drifting_season()[:47]  # 3 cycles and 11 periods: the first cycles are the series
     assert AutoETS(season_length=12).fit(y).fitted_params()["season_start"] == "whole series"
+
+
+def _weekly_with_a_level_shift(seed=0, n=143, amplitude=40.0, noise=8.0):
+    # a yearly wave that repeats, on a level that steps up after the first year: the
+    # step makes every autocorrelation large, so Bartlett's limit at lag 52 is too
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    level = np.where(t < 52, 100.0, 150.0)
+    return level + amplitude * np.cos(2 * np.pi * t / 52) + rng.normal(0, noise, n)
+
+
+def test_a_long_season_is_judged_by_its_shrunk_profile_not_the_lag_test():
+    from forecasting.models.seasonality import is_seasonal, long_season_profile
+
+    y = _weekly_with_a_level_shift()
+    assert not seasonality_test(y, 52)  # the lag-52 test misses the season
+    assert is_seasonal(y, 52)
+    assert Theta(season_length=52).fit(y).fitted_params()["seasonal"]
+    assert make_model("stl", 52).fit(y).fitted_params()["decomposed"]
+    assert make_model("arima", 52).fit(y).seasonal_.size == 52
+    # the profile follows the wave: peak at the start of the year, trough mid-year
+    prof = long_season_profile(y, 52)
+    assert prof[0] > 25 and prof[26] < -25
+    # the forecast of the next half year follows the wave, not the recent level
+    f = Theta(season_length=52).fit(y).predict(26)
+    wave = np.cos(2 * np.pi * (y.size + np.arange(26)) / 52)
+    assert np.corrcoef(f, wave)[0, 1] > 0.8 and np.ptp(f) > 40
+    # noise alone: the profile shrinks to zero and nothing is adjusted
+    flat = 100 + np.random.default_rng(1).normal(0, 10, 143)
+    assert not is_seasonal(flat, 52)
+    assert not Theta(season_length=52).fit(flat).fitted_params()["seasonal"]

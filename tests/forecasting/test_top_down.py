@@ -188,7 +188,11 @@ def test_a_refresh_shares_the_refreshed_aggregate():
     assert td.any() and (again.selection.loc[td, "refresh"] == TOP_DOWN_MODEL).all()
     assert again.top_down is not None
     both = again.forecasts.merge(full.forecasts, on=["sku", "location", "date"], suffixes=("", "_full"))
-    keys = again.selection.loc[td, ["sku", "location"]]
+    # the series that share the aggregate in both runs (the full run re-selects, and a
+    # member's own model may win there now)
+    full_td = full.selection.loc[full.selection["model"] == TOP_DOWN_MODEL, ["sku", "location"]]
+    keys = again.selection.loc[td, ["sku", "location"]].merge(full_td, on=["sku", "location"])
+    assert len(keys) >= td.sum() - 2
     both = both.merge(keys, on=["sku", "location"])
     np.testing.assert_allclose(both["mean"], both["mean_full"], rtol=0.05, atol=0.2)
     # without the aggregates a top-down series gets a stand-in, as a global one does
