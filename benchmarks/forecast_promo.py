@@ -30,7 +30,8 @@ Systems, in the same run:
   it out);
 - a diagnostic row, not a system a user gets: supplyplan with the flag and only its
   seasonal naive candidate (base demand of the same week a year earlier x the lift),
-  beside the seasonality test that Theta, STL and ARIMA apply at lag 52;
+  beside the lag-52 seasonality test that Theta, STL and ARIMA applied before commit
+  7083211, and the shrunk-profile judgement they apply since;
 - statsforecast AutoETS (no regressors, the baseline every accuracy benchmark uses);
 - statsforecast AutoARIMA with both campaign indicators as exogenous regressors, the peer
   that can use them, given the two flags separately.
@@ -53,7 +54,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._accuracy import mase_scale_m3
-from forecasting.models.seasonality import SEASONALITY_Z, acf, seasonality_test
+from forecasting.models.seasonality import LONG_SEASON, is_seasonal, seasonality_statistic, seasonality_test
 
 H = 13
 M = 52
@@ -187,11 +188,11 @@ def main(argv: list[str] | None = None) -> int:
           + f"; campaign weeks among the evaluated weeks ({origins[0]}-{y.size - 1}): "
           + ", ".join(f"Promo{k + 1} {int(flags[origins[0]:, k].sum())}" for k in range(2)))
     print(f"origins {origins[0]}..{origins[-1]} every {args.step} weeks ({len(origins)}), horizon {H}, season {M}")
-    r = acf(y[:split], M)
-    limit = SEASONALITY_Z * np.sqrt((1.0 + 2.0 * np.sum(r[:-1] ** 2)) / split)
-    print(f"seasonality test at the official split (forecasting.models.seasonality): lag-{M} autocorrelation "
-          f"{r[-1]:.3f} against the limit {limit:.3f} -> {'seasonal' if seasonality_test(y[:split], M) else 'not seasonal'}"
-          " for Theta, STL and ARIMA")
+    r_m, limit = seasonality_statistic(y[:split], M)
+    print(f"seasonality at the official split (forecasting.models.seasonality): the lag-{M} test reads "
+          f"{r_m:.3f} against its limit {limit:.3f} ({'seasonal' if seasonality_test(y[:split], M) else 'not seasonal'}); "
+          f"a season over {LONG_SEASON} periods is judged by its shrunk profile instead: "
+          f"{'seasonal' if is_seasonal(y[:split], M) else 'not seasonal'}")
 
     systems = {
         "supplyplan, promo flag": lambda t: run_supplyplan(y, promo, t),

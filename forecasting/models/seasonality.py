@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["acf", "seasonality_test", "is_seasonal", "long_season_profile", "classical_indices", "deseasonalise",
+__all__ = ["acf", "seasonality_statistic", "seasonality_test", "is_seasonal", "long_season_profile", "classical_indices", "deseasonalise",
            "reseasonalise",
            "trend_season_fit", "group_seasonal_indices", "profile_known_at", "smooth_circular",
            "smoothing_window", "SEASONALITY_Z"]
@@ -65,15 +65,21 @@ SEASONALITY_Z = 1.645
 LONG_SEASON = 24
 
 
+def seasonality_statistic(y: np.ndarray, m: int, z: float = SEASONALITY_Z) -> tuple[float, float]:
+    """``(r_m, limit)`` of :func:`seasonality_test`: the lag-``m`` sample autocorrelation
+    and ``z sqrt((1 + 2 sum_{k<m} r_k^2) / n)``, Bartlett's limit (dimensionless)."""
+    y = np.asarray(y, dtype=float)
+    r = acf(y, m)
+    return float(r[-1]), float(z * np.sqrt((1.0 + 2.0 * np.sum(r[:-1] ** 2)) / y.size))
+
+
 def seasonality_test(y: np.ndarray, m: int, z: float = SEASONALITY_Z) -> bool:
     """True when lag-``m`` autocorrelation is significant (one-sided 95 %, i.e. the
     two-sided 90 % test of the M3 Theta method); needs ``n > 2 m``."""
-    n = y.size
-    if m < 2 or n <= 2 * m:
+    if m < 2 or y.size <= 2 * m:
         return False
-    r = acf(y, m)
-    limit = z * np.sqrt((1.0 + 2.0 * np.sum(r[:-1] ** 2)) / n)
-    return bool(abs(r[-1]) > limit)
+    r_m, limit = seasonality_statistic(y, m, z)
+    return bool(abs(r_m) > limit)
 
 
 def long_season_profile(y: np.ndarray, m: int) -> np.ndarray:

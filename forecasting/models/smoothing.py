@@ -40,7 +40,7 @@ import numpy as np
 from statsmodels.tsa.holtwinters import ExponentialSmoothing as _StatsmodelsES
 
 from .base import SeriesModel
-from .seasonality import smooth_circular, smoothing_window, trend_season_fit
+from .seasonality import LONG_SEASON, smooth_circular, smoothing_window, trend_season_fit
 
 __all__ = ["ETS", "AutoETS", "AutoETSAdjusted", "seasonal_indices"]
 
@@ -347,7 +347,7 @@ class AutoETS(SeriesModel):
         self,
         season_length: int = 12,
         damped: bool | None = None,
-        max_season: int = 24,
+        max_season: int = LONG_SEASON,
         form: str | None = None,
         max_evals: int = 1000,
         fixed: dict | None = None,
