@@ -117,7 +117,14 @@ def scores(trains: list[np.ndarray], actuals: np.ndarray, res: Result, m: int = 
     ``spl = mean_i mean_{h, q} rho_q(y_{i,h} - Q_{i,h}(q)) / scale_i`` with
     ``rho_q(u) = max(q u, (q - 1) u)`` and ``scale_i`` MASE's in-sample scale (the
     scaled pinball loss of the M5 uncertainty competition; Makridakis et al. 2022, IJF
-    38(4)). Lower is better; it is comparable between systems on the same data only."""
+    38(4)). Lower is better; it is comparable between systems on the same data only.
+
+    Two figures of the mean forecast's level say whether a coverage away from nominal
+    comes from the band or from the forecast it is drawn around: ``bias``, the mean
+    scaled error ``mean_{i,h} (y_{i,h} - f_{i,h}) / scale_i`` (positive: the forecast is
+    too low), and ``above``, the share of actuals strictly above the mean forecast (about
+    one half for an unbiased, symmetric error; an over-forecast lowers it and raises
+    the upper quantiles' coverage with it)."""
     f = res.mean
     denom = np.abs(actuals) + np.abs(f)
     smape = np.where(denom > 0, 200.0 * np.abs(actuals - f) / np.where(denom > 0, denom, 1.0), 0.0)
@@ -127,6 +134,7 @@ def scores(trains: list[np.ndarray], actuals: np.ndarray, res: Result, m: int = 
     pinball = sum(np.maximum(q * (actuals - Q), (q - 1) * (actuals - Q)) for q, Q in ((0.9, res.q90), (0.95, res.q95)))
     with np.errstate(divide="ignore", invalid="ignore"):
         spl = np.mean(pinball, axis=1) / 2 / scale
+        bias = np.mean(actuals - f, axis=1) / scale
     return {
         "spl": float(np.mean(spl[np.isfinite(spl)])),
         "smape": float(np.mean(np.mean(smape, axis=1))),
@@ -134,6 +142,8 @@ def scores(trains: list[np.ndarray], actuals: np.ndarray, res: Result, m: int = 
         "mase_median": float(np.median(mase[np.isfinite(mase)])),
         "cov90": float(np.mean(actuals <= res.q90 + 1e-9)),
         "cov95": float(np.mean(actuals <= res.q95 + 1e-9)),
+        "bias": float(np.mean(bias[np.isfinite(bias)])),
+        "above": float(np.mean(actuals > f)),
     }
 
 

@@ -98,17 +98,26 @@ def window_study(cuts: list[int], args, first: dict) -> None:
         sp = scores(trains, actuals, run_supplyplan(frame, ids, states, H, M, args.jobs, opts), M)
         ets = None if args.skip_peers else scores(trains, actuals, run_statsforecast("AutoETS", frame, ids, states, H, M, args.jobs), M)
         rows.append((cut, len(ids), sp, ets))
-    print("\nhold-out windows (24 months ending `cut` months before the data's end; cut 0 = the benchmark):")
-    print(f"{'cut':>4}{'series':>8}{'supplyplan MASE':>17}{'cov q90':>9}{'cov q95':>9}{'AutoETS MASE':>14}{'cov q90':>9}{'cov q95':>9}")
+    print("\nhold-out windows (24 months ending `cut` months before the data's end; cut 0 = the benchmark);")
+    print("bias = mean scaled error (y - f) / MASE scale, positive when the forecast is too low;")
+    print("above = share of actuals above the mean forecast (an over-forecast lowers it and raises q90 coverage):")
+    cols = ("mase", "bias", "above", "cov90", "cov95")
+    head = f"{'MASE':>7}{'bias':>7}{'above':>7}{'q90':>7}{'q95':>7}"
+    print(f"{'':>11}{'supplyplan':^35}{'AutoETS':^35}")
+    print(f"{'cut':>4}{'series':>7}{head}{head}")
+
+    def cells(s: dict | None) -> str:
+        return "".join(f"{s[k]:>+7.3f}" if k == "bias" else f"{s[k]:>7.3f}" for k in cols) if s else ""
+
     for cut, n, sp, ets in rows:
-        e = f"{ets['mase']:>14.3f}{ets['cov90']:>9.3f}{ets['cov95']:>9.3f}" if ets else ""
-        print(f"{cut:>4}{n:>8}{sp['mase']:>17.3f}{sp['cov90']:>9.3f}{sp['cov95']:>9.3f}{e}")
+        print(f"{cut:>4}{n:>7}{cells(sp)}{cells(ets)}")
 
-    def mean(key: str, col: int) -> float:
-        return float(np.mean([r[col][key] for r in rows if r[col] is not None]))
+    def mean(col: int) -> dict | None:
+        if any(r[col] is None for r in rows):
+            return None
+        return {k: float(np.mean([r[col][k] for r in rows])) for k in cols}
 
-    e = f"{mean('mase', 3):>14.3f}{mean('cov90', 3):>9.3f}{mean('cov95', 3):>9.3f}" if rows[0][3] else ""
-    print(f"{'mean':>4}{'':>8}{mean('mase', 2):>17.3f}{mean('cov90', 2):>9.3f}{mean('cov95', 2):>9.3f}{e}")
+    print(f"{'mean':>4}{'':>7}{cells(mean(2))}{cells(mean(3))}")
 
 
 def main() -> None:

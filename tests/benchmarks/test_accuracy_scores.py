@@ -18,3 +18,15 @@ def test_scaled_pinball_loss_charges_both_a_miss_and_a_band_too_wide():
     wide = Result("w", res.mean, np.array([[30.0]]), np.array([[40.0]]), 0, 0)
     s_tight, s_wide = (scores(trains, actuals, r, m=1) for r in (tight, wide))
     assert s_tight["cov90"] == s_wide["cov90"] == 1.0 and s_tight["spl"] < s_wide["spl"]
+
+
+def test_bias_and_above_say_where_the_forecast_sits():
+    from benchmarks._accuracy import Result, scores
+
+    trains = [np.array([1.0, 2, 3, 4]), np.array([2.0, 4, 6, 8])]  # m = 1: scales 1 and 2
+    actuals = np.array([[10.0, 12.0], [10.0, 10.0]])
+    mean = np.array([[11.0, 11.0], [14.0, 14.0]])  # series 1: -1, +1; series 2: -4, -4 over scale 2
+    res = Result("x", mean, mean + 1, mean + 2, 0, 0)
+    s = scores(trains, actuals, res, m=1)
+    assert s["bias"] == pytest.approx((0.0 + -2.0) / 2)
+    assert s["above"] == pytest.approx(1 / 4)
