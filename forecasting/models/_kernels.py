@@ -694,21 +694,105 @@ def classical_indices_of(y, n, m, multiplicative, out):
 
 
 @njit(cache=True)
-def theta_origins(y, origins, h, m, alpha, theta, l0, z, out, ok):
+def long_profile_of(y, n, m, window, out):
+    """:func:`~forecasting.models.smoothing.seasonal_indices` of ``y[:n]`` into ``out``
+    (``m`` additive indices, units per period): trend and position dummies fitted
+    jointly, the raw indices smoothed around the cycle (odd ``window``), demeaned and
+    shrunk by their noise. Needs ``n >= 2 m``; returns whether any index is non-zero
+    (the profile was not shrunk away), as
+    :func:`~forecasting.models.seasonality.is_seasonal` for a long season."""
+    counts = np.zeros(m)
+    ysum = np.zeros(m)
+    tsum = np.zeros(m)
+    tbar = 0.5 * (n - 1)
+    j = -1
+    for t in range(n):
+        j += 1
+        if j == m:
+            j = 0
+        counts[j] += 1.0
+        ysum[j] += y[t]
+        tsum[j] += (t - tbar) / n
+    y_pos = ysum / counts
+    t_pos = tsum / counts
+    num = 0.0
+    den = 0.0
+    j = -1
+    for t in range(n):
+        j += 1
+        if j == m:
+            j = 0
+        td = (t - tbar) / n - t_pos[j]
+        num += td * (y[t] - y_pos[j])
+        den += td * td
+    b = num / den
+    c = y_pos - b * t_pos
+    rss = 0.0
+    j = -1
+    for t in range(n):
+        j += 1
+        if j == m:
+            j = 0
+        e = y[t] - b * ((t - tbar) / n) - c[j]
+        rss += e * e
+    sigma2 = rss / max(n - m - 1, 1)
+    cmean = 0.0
+    mean_counts = 0.0
+    for i in range(m):
+        cmean += c[i]
+        mean_counts += counts[i]
+    cmean /= m
+    mean_counts /= m
+    half = window // 2
+    w = 1.0 / window
+    smean = 0.0
+    for i in range(m):
+        acc = 0.0
+        for k in range(-half, half + 1):
+            acc += (c[(i + k) % m] - cmean) * w
+        out[i] = acc
+        smean += acc
+    smean /= m
+    spread = 0.0
+    for i in range(m):
+        out[i] -= smean
+        spread += out[i] * out[i]
+    spread /= m
+    if not spread > 0.0:
+        out[:m] = 0.0
+        return False
+    shrink = max(0.0, 1.0 - sigma2 / (mean_counts * window) / spread)
+    any_nonzero = False
+    for i in range(m):
+        out[i] *= shrink
+        if out[i] != 0.0:
+            any_nonzero = True
+    return any_nonzero
+
+
+@njit(cache=True)
+def theta_origins(y, origins, h, m, alpha, theta, l0, z, long_season, window, out, ok):
     """Forecasts of a frozen :class:`~forecasting.models.Theta` (fixed ``alpha``,
-    ``theta`` and ``l0``) from each origin: the seasonality test and classical
-    decomposition of ``y[:o]`` (multiplicative for positive data), the least squares
-    line and the theta filter on the adjusted series, the indices put back. The same
-    arithmetic as ``Theta.fit(y[:o]).predict(h)`` to rounding; ``ok[k]`` False where a
-    value is not finite (the caller re-runs that origin in Python)."""
+    ``theta`` and ``l0``) from each origin: the seasonal adjustment of ``y[:o]``, the
+    least squares line and the theta filter on the adjusted series, the indices put
+    back. The same arithmetic as ``Theta.fit(y[:o]).predict(h)`` to rounding
+    (:func:`~forecasting.models.seasonality.deseasonalise`): up to ``long_season``
+    periods the lag-``m`` test and classical decomposition (multiplicative for positive
+    data); above it the shrunk additive profile of :func:`long_profile_of` (smoothing
+    ``window``). ``ok[k]`` False where a value is not finite (the caller re-runs that
+    origin in Python)."""
     idx = np.empty(max(m, 1))
     x = np.empty(y.size)
     f = np.empty(h)
     for k in range(origins.size):
         n = origins[k]
-        seasonal = m >= 2 and n >= 2 * m and seasonal_by_acf(y, n, m, z)
-        mult = True
-        if seasonal:
+        if m > long_season:
+            seasonal = n >= 2 * m and long_profile_of(y, n, m, window, idx)
+            mult = False
+        else:
+            seasonal = m >= 2 and n >= 2 * m and seasonal_by_acf(y, n, m, z)
+            mult = True
+        if seasonal and m <= long_season:
             for t in range(n):
                 if not y[t] > 0.0:
                     mult = False

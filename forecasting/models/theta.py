@@ -29,7 +29,7 @@ import numpy as np
 
 from . import _kernels
 from .base import SeriesModel, check_horizon, line_fit
-from .seasonality import LONG_SEASON, SEASONALITY_Z, deseasonalise, reseasonalise
+from .seasonality import LONG_SEASON, SEASONALITY_Z, deseasonalise, reseasonalise, smoothing_window
 
 __all__ = ["Theta", "OptimisedTheta", "theta_forecast"]
 
@@ -150,16 +150,15 @@ class Theta(SeriesModel):
         each window, the line and the filter with the fixed parameters."""
         arr = self._checked_prefix(y, origins)
         fixed = self.fixed or {}
-        # the compiled kernel adjusts each window by the lag-m test and classical
-        # decomposition; a long season takes the Python path (deseasonalise per window)
-        if arr is None or "alpha" not in fixed or "l0" not in fixed or int(self.season_length) > LONG_SEASON:
+        if arr is None or "alpha" not in fixed or "l0" not in fixed:
             return super().forecast_origins(y, origins, h)
         h = check_horizon(h)
+        m = max(int(self.season_length), 1)
         o = np.asarray(origins, dtype=np.int64)
         out = np.empty((o.size, h))
         ok = np.zeros(o.size, dtype=np.bool_)
-        _kernels.theta_origins(arr, o, h, max(int(self.season_length), 1), float(fixed["alpha"]),
-                               float(fixed.get("theta", self.theta)), float(fixed["l0"]), SEASONALITY_Z, out, ok)
+        _kernels.theta_origins(arr, o, h, m, float(fixed["alpha"]), float(fixed.get("theta", self.theta)),
+                               float(fixed["l0"]), SEASONALITY_Z, LONG_SEASON, smoothing_window(None, m), out, ok)
         return [(out[k], None) if ok[k] else super(Theta, self).forecast_origins(arr, [int(o[k])], h)[0]
                 for k in range(o.size)]
 

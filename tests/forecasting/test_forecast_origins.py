@@ -233,3 +233,21 @@ def test_caps_of_all_origins_equal_the_cap_of_each_window(kind):
     origins = [0, 1, 5, 13, 40, 61, 75, 100, 120]
     want = [forecast_cap(y[:o], 3.0, 12, 6) for o in origins]
     np.testing.assert_array_equal(forecast_caps(y, origins, 3.0, 12, 6), want)
+
+
+@pytest.mark.parametrize("kind", ["smooth", "low", "intermittent"])
+def test_compiled_long_season_profile_is_the_python_one(kind):
+    # the weekly Theta backtest's compiled adjustment: both a profile and one shrunk away
+    from forecasting.models import _kernels
+    from forecasting.models.seasonality import long_season_profile, smoothing_window
+
+    y = _series(kind, 176, 52, seed=52)
+    seen = set()
+    for n in (104, 140, 176):
+        idx = np.empty(52)
+        seasonal = _kernels.long_profile_of(y, n, 52, smoothing_window(None, 52), idx)
+        want = long_season_profile(y[:n], 52)
+        seen.add(bool(seasonal))
+        assert seasonal == bool(np.any(want != 0))
+        np.testing.assert_allclose(idx, want, rtol=1e-12, atol=1e-12)
+    assert seen == ({True} if kind == "smooth" else {True, False})
