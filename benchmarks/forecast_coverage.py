@@ -13,7 +13,10 @@ sets, frequencies and windows at once, rather than on the one window it would be
 to. The figure of merit is the sum over all rows of the absolute coverage gaps
 ``|cov q90 - 0.90|`` and ``|cov q95 - 0.95|``, printed for both systems, beside the
 scaled pinball loss of q90 and q95 (``SPL``, ``benchmarks._accuracy.scores``), which
-also charges bands for being wider than they need be.
+also charges bands for being wider than they need be. ``bias`` (mean scaled error,
+positive when the forecast is too low) and ``above`` (share of actuals above the mean
+forecast) say how much of a row's gap is the level of the forecast rather than the
+width of the band.
 
 Data (all from installed packages, nothing downloaded):
 
@@ -197,12 +200,12 @@ def main() -> None:
           f"(supplyplan: forecasting.forecast(..., n_jobs={args.jobs}"
           + "".join(f", {k}={v!r}" for k, v in opts.items()) + "))")
     header = f"{'data':<14}{'series':>7}{'h':>4}{'m':>4}" + "".join(
-        f"{s + ' MASE':>17}{'sMAPE':>7}{'q90':>7}{'q95':>7}{'SPL':>7}" for s in systems)
+        f"{s + ' MASE':>17}{'sMAPE':>7}{'bias':>7}{'above':>7}{'q90':>7}{'q95':>7}{'SPL':>7}" for s in systems)
     print(header)
     print("-" * len(header))
     for r in rows:
         print(f"{r['data']:<14}{r['series']:>7}{r['h']:>4}{r['m']:>4}" + "".join(
-            f"{r[s]['mase']:>17.4f}{r[s]['smape']:>7.2f}{r[s]['cov90']:>7.3f}{r[s]['cov95']:>7.3f}{r[s]['spl']:>7.3f}"
+            f"{r[s]['mase']:>17.4f}{r[s]['smape']:>7.2f}{r[s]['bias']:>+7.3f}{r[s]['above']:>7.3f}{r[s]['cov90']:>7.3f}{r[s]['cov95']:>7.3f}{r[s]['spl']:>7.3f}"
             for s in systems))
     print("-" * len(header))
     published = [f"{r['data']} {PUBLISHED_MASE[r['data']]:.2f}" for r in rows if r["data"] in PUBLISHED_MASE]
@@ -215,6 +218,12 @@ def main() -> None:
         print(f"{s}: sum |q90 gap| {sum(g90):.3f}, sum |q95 gap| {sum(g95):.3f}; "
               f"rows with both within 3 points: {within} of {len(rows)}; "
               f"mean SPL {np.mean([r[s]['spl'] for r in rows]):.4f}")
+    if len(rows) >= 3:
+        # a band drawn around a forecast that is too low covers less, whatever its width;
+        # "above" rather than "bias", which one row with a tiny MASE scale (PBS) dominates
+        print("correlation over the rows of `above` and q90 coverage: " + ", ".join(
+            f"{s} {np.corrcoef([r[s]['above'] for r in rows], [r[s]['cov90'] for r in rows])[0, 1]:+.2f}"
+            for s in systems))
     load = os.getloadavg()
     print(f"load average at the end {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} on {os.cpu_count()} CPUs; "
           f"{time.perf_counter() - t0:.0f} s in all")
