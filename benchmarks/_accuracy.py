@@ -124,7 +124,12 @@ def scores(trains: list[np.ndarray], actuals: np.ndarray, res: Result, m: int = 
     scaled error ``mean_{i,h} (y_{i,h} - f_{i,h}) / scale_i`` (positive: the forecast is
     too low), and ``above``, the share of actuals strictly above the mean forecast (about
     one half for an unbiased, symmetric error; an over-forecast lowers it and raises
-    the upper quantiles' coverage with it)."""
+    the upper quantiles' coverage with it). ``cov90_level`` and ``cov95_level`` are the
+    coverages once the window's common level error is taken out, in hindsight: every
+    actual is moved by ``-c scale_i``, ``c`` the median scaled error over all series and
+    steps. One hold-out window shares one draw of that error (a boom, a slowdown), which
+    no band drawn from past errors can foresee; what is left says whether the band's
+    width is right."""
     f = res.mean
     denom = np.abs(actuals) + np.abs(f)
     smape = np.where(denom > 0, 200.0 * np.abs(actuals - f) / np.where(denom > 0, denom, 1.0), 0.0)
@@ -135,6 +140,10 @@ def scores(trains: list[np.ndarray], actuals: np.ndarray, res: Result, m: int = 
     with np.errstate(divide="ignore", invalid="ignore"):
         spl = np.mean(pinball, axis=1) / 2 / scale
         bias = np.mean(actuals - f, axis=1) / scale
+        scaled = (actuals - f) / scale[:, None]
+    ok = np.isfinite(scale) & (scale > 0)
+    common = float(np.median(scaled[ok])) if ok.any() else 0.0
+    levelled = actuals - common * np.where(ok, scale, 0.0)[:, None]
     return {
         "spl": float(np.mean(spl[np.isfinite(spl)])),
         "smape": float(np.mean(np.mean(smape, axis=1))),
@@ -144,6 +153,8 @@ def scores(trains: list[np.ndarray], actuals: np.ndarray, res: Result, m: int = 
         "cov95": float(np.mean(actuals <= res.q95 + 1e-9)),
         "bias": float(np.mean(bias[np.isfinite(bias)])),
         "above": float(np.mean(actuals > f)),
+        "cov90_level": float(np.mean(levelled <= res.q90 + 1e-9)),
+        "cov95_level": float(np.mean(levelled <= res.q95 + 1e-9)),
     }
 
 

@@ -30,3 +30,18 @@ def test_bias_and_above_say_where_the_forecast_sits():
     s = scores(trains, actuals, res, m=1)
     assert s["bias"] == pytest.approx((0.0 + -2.0) / 2)
     assert s["above"] == pytest.approx(1 / 4)
+
+
+def test_levelled_coverage_takes_out_the_windows_common_error_only():
+    from benchmarks._accuracy import Result, scores
+
+    rng = np.random.default_rng(0)
+    trains = [np.arange(10.0) * k for k in (1, 2, 3)]  # m = 1: scales 1, 2 and 3
+    scale = np.array([1.0, 2.0, 3.0])[:, None]
+    noise = rng.normal(0, 1, (3, 40)) * scale
+    mean = np.full((3, 40), 100.0)
+    res = Result("x", mean, mean + 1.2816 * scale, mean + 1.6449 * scale, 0, 0)
+    calm, boom = scores(trains, mean + noise, res, m=1), scores(trains, mean + noise + 2.0 * scale, res, m=1)
+    assert boom["cov90"] < 0.5 < calm["cov90"]  # a shared boom leaves the band far below
+    assert boom["cov90_level"] == pytest.approx(calm["cov90_level"], abs=1 / 120)
+    assert boom["cov95_level"] == pytest.approx(calm["cov95_level"], abs=1 / 120)
