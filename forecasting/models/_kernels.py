@@ -296,14 +296,10 @@ def nelder_mead_theta(x0, step, y, a, b, fit_theta, max_evals, tol):
 
 
 @njit(cache=True)
-def group_indices(y, n, m, g, window, min_index):
-    """:func:`~forecasting.models.seasonality.group_seasonal_indices` of ``y[:n]``.
-
-    ``g``: the group profile normalised to mean 1; ``window``: the odd smoothing width
-    (already resolved). Compiled because a grouped backtest re-estimates the indices at
-    every origin of every series (see :func:`frozen_group_combination`); the steps and
-    their sources are in the Python function's docstring.
-    """
+def trend_season_of(y, n, m):
+    """:func:`~forecasting.models.seasonality.trend_season_fit` of ``y[:n]``: the ``m``
+    position means net of the trend (units per period), the residual variance
+    ``RSS / (n - m - 1)`` (units^2) and the periods per position. Needs ``n >= 2 m``."""
     counts = np.zeros(m)
     ysum = np.zeros(m)
     tsum = np.zeros(m)
@@ -340,6 +336,19 @@ def group_indices(y, n, m, g, window, min_index):
         e = y[t] - b * ((t - tbar) / n) - c[j]
         rss += e * e
     sigma2 = rss / max(n - m - 1, 1)
+    return c, sigma2, counts
+
+
+@njit(cache=True)
+def group_indices(y, n, m, g, window, min_index):
+    """:func:`~forecasting.models.seasonality.group_seasonal_indices` of ``y[:n]``.
+
+    ``g``: the group profile normalised to mean 1; ``window``: the odd smoothing width
+    (already resolved). Compiled because a grouped backtest re-estimates the indices at
+    every origin of every series (see :func:`frozen_group_combination`); the steps and
+    their sources are in the Python function's docstring.
+    """
+    c, sigma2, counts = trend_season_of(y, n, m)
     level = 0.0
     for i in range(m):
         level += c[i]
@@ -701,41 +710,7 @@ def long_profile_of(y, n, m, window, out):
     shrunk by their noise. Needs ``n >= 2 m``; returns whether any index is non-zero
     (the profile was not shrunk away), as
     :func:`~forecasting.models.seasonality.is_seasonal` for a long season."""
-    counts = np.zeros(m)
-    ysum = np.zeros(m)
-    tsum = np.zeros(m)
-    tbar = 0.5 * (n - 1)
-    j = -1
-    for t in range(n):
-        j += 1
-        if j == m:
-            j = 0
-        counts[j] += 1.0
-        ysum[j] += y[t]
-        tsum[j] += (t - tbar) / n
-    y_pos = ysum / counts
-    t_pos = tsum / counts
-    num = 0.0
-    den = 0.0
-    j = -1
-    for t in range(n):
-        j += 1
-        if j == m:
-            j = 0
-        td = (t - tbar) / n - t_pos[j]
-        num += td * (y[t] - y_pos[j])
-        den += td * td
-    b = num / den
-    c = y_pos - b * t_pos
-    rss = 0.0
-    j = -1
-    for t in range(n):
-        j += 1
-        if j == m:
-            j = 0
-        e = y[t] - b * ((t - tbar) / n) - c[j]
-        rss += e * e
-    sigma2 = rss / max(n - m - 1, 1)
+    c, sigma2, counts = trend_season_of(y, n, m)
     cmean = 0.0
     mean_counts = 0.0
     for i in range(m):
