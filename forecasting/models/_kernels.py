@@ -340,6 +340,34 @@ def trend_season_of(y, n, m):
 
 
 @njit(cache=True)
+def smooth_shrink(raw, window, noise, out):
+    """Circular moving average of odd width ``window`` of ``raw`` into ``out``, demeaned
+    (:func:`~forecasting.models.seasonality.smooth_circular`); returns the positive-part
+    James-Stein factor ``max(0, 1 - noise / mean(out^2))`` (0 when ``out`` has no
+    spread), ``noise`` the sampling variance of one smoothed value."""
+    m = raw.size
+    half = window // 2
+    w = 1.0 / window
+    mean = 0.0
+    for i in range(m):
+        if half == 0:
+            out[i] = raw[i]
+        else:
+            acc = 0.0
+            for k in range(-half, half + 1):
+                acc += raw[(i + k) % m] * w
+            out[i] = acc
+        mean += out[i]
+    mean /= m
+    spread = 0.0
+    for i in range(m):
+        out[i] -= mean
+        spread += out[i] * out[i]
+    spread /= m
+    return max(0.0, 1.0 - noise / spread) if spread > 0.0 else 0.0
+
+
+@njit(cache=True)
 def group_indices(y, n, m, g, window, min_index):
     """:func:`~forecasting.models.seasonality.group_seasonal_indices` of ``y[:n]``.
 
@@ -372,28 +400,8 @@ def group_indices(y, n, m, g, window, min_index):
     for i in range(m):
         base[i] = 1.0 + beta * (g[i] - 1.0)
         raw[i] = c[i] / level - base[i]
-    # circular moving average of width ``window`` (smooth_circular), then demeaned
-    half = window // 2
     dev = np.empty(m)
-    if half == 0:
-        dev[:] = raw
-    else:
-        w = 1.0 / window
-        for i in range(m):
-            acc = 0.0
-            for k in range(-half, half + 1):
-                acc += raw[(i + k) % m] * w
-            dev[i] = acc
-    dmean = 0.0
-    for i in range(m):
-        dmean += dev[i]
-    dmean /= m
-    spread = 0.0
-    for i in range(m):
-        dev[i] -= dmean
-        spread += dev[i] * dev[i]
-    spread /= m
-    shrink = max(0.0, 1.0 - v / (window * spread)) if spread > 0.0 else 0.0
+    shrink = smooth_shrink(raw, window, v / window, dev)
     idx = np.empty(m)
     total = 0.0
     for i in range(m):
@@ -718,25 +726,13 @@ def long_profile_of(y, n, m, window, out):
         mean_counts += counts[i]
     cmean /= m
     mean_counts /= m
-    half = window // 2
-    w = 1.0 / window
-    smean = 0.0
+    raw = np.empty(m)
     for i in range(m):
-        acc = 0.0
-        for k in range(-half, half + 1):
-            acc += (c[(i + k) % m] - cmean) * w
-        out[i] = acc
-        smean += acc
-    smean /= m
-    spread = 0.0
-    for i in range(m):
-        out[i] -= smean
-        spread += out[i] * out[i]
-    spread /= m
-    if not spread > 0.0:
+        raw[i] = c[i] - cmean
+    shrink = smooth_shrink(raw, window, sigma2 / (mean_counts * window), out)
+    if not shrink > 0.0:
         out[:m] = 0.0
         return False
-    shrink = max(0.0, 1.0 - sigma2 / (mean_counts * window) / spread)
     any_nonzero = False
     for i in range(m):
         out[i] *= shrink
