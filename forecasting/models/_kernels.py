@@ -757,22 +757,22 @@ def theta_origins(y, origins, h, m, alpha, theta, l0, z, long_season, window, ou
     f = np.empty(h)
     for k in range(origins.size):
         n = origins[k]
+        mult = False
         if m > long_season:
             seasonal = n >= 2 * m and long_profile_of(y, n, m, window, idx)
-            mult = False
         else:
             seasonal = m >= 2 and n >= 2 * m and seasonal_by_acf(y, n, m, z)
-            mult = True
-        if seasonal and m <= long_season:
-            for t in range(n):
-                if not y[t] > 0.0:
-                    mult = False
-                    break
-            classical_indices_of(y, n, m, mult, idx)
-            if mult:
-                for j in range(m):
-                    if idx[j] <= 0.0:
-                        seasonal = False
+            if seasonal:
+                mult = True
+                for t in range(n):
+                    if not y[t] > 0.0:
+                        mult = False
+                        break
+                classical_indices_of(y, n, m, mult, idx)
+                if mult:
+                    for j in range(m):
+                        if idx[j] <= 0.0:
+                            seasonal = False
         for t in range(n):
             if seasonal:
                 x[t] = y[t] / idx[t % m] if mult else y[t] - idx[t % m]

@@ -36,10 +36,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["acf", "seasonality_statistic", "seasonality_test", "is_seasonal", "long_season_profile", "classical_indices", "deseasonalise",
-           "reseasonalise",
-           "trend_season_fit", "group_seasonal_indices", "profile_known_at", "smooth_circular",
-           "smoothing_window", "SEASONALITY_Z"]
+__all__ = ["acf", "seasonality_statistic", "seasonality_test", "is_seasonal", "long_season_profile",
+           "classical_indices", "deseasonalise", "reseasonalise", "trend_season_fit",
+           "group_seasonal_indices", "profile_known_at", "smooth_circular", "smoothing_window",
+           "SEASONALITY_Z", "LONG_SEASON"]
 
 
 def acf(y: np.ndarray, nlags: int) -> np.ndarray:
