@@ -550,12 +550,14 @@ def frozen_group_combination(y, origins, h, m, G, window, min_index, kinds, P, o
 # ---- intermittent demand: the recursions of forecasting.models.intermittent -----------
 
 @njit(cache=True)
-def croston_states(y, origins, alpha, out_z, out_p):
+def croston_states(y, origins, alpha, open_interval, out_z, out_p):
     """Croston's smoothed size ``z`` and interval ``p`` after each prefix ``y[:o]``.
 
     One pass: the recursion of a prefix is the start of the recursion of the whole
     series, so the states at every origin are read off on the way (``(0, inf)`` for a
-    prefix without demand). ``origins`` increasing.
+    prefix without demand). ``origins`` increasing. With ``open_interval`` the interval
+    read off at origin ``o`` is ``p + alpha max(0, (o - t_last) - p)``
+    (:func:`forecasting.models.intermittent.croston_components`).
     """
     k = 0
     K = origins.size
@@ -565,7 +567,11 @@ def croston_states(y, origins, alpha, out_z, out_p):
     for t in range(y.size + 1):
         while k < K and origins[k] == t:
             out_z[k] = z
-            out_p[k] = p
+            gap = t - prev
+            if open_interval and prev >= 0 and gap > p:
+                out_p[k] = p + alpha * (gap - p)
+            else:
+                out_p[k] = p
             k += 1
         if k == K or t == y.size:
             break

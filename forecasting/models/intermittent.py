@@ -11,6 +11,24 @@ stochastic model, so quantiles come from the orchestrator's backtest errors
 Initialisation: ``z_0`` = first non-zero demand, ``p_0`` = periods up to and including
 it (the interval from the start of the series).
 
+The open interval (obsolescence). Croston's interval only changes when a demand comes,
+so an item that sold once and then never again keeps the rate of its last update for
+ever: a new SKU whose history starts with its first sale (``p_0 = 1``) and then stays at
+zero is forecast at ``(1 - alpha/2) z_0`` per period however long the silence. The zero
+run since the last demand is an interval that has not closed yet, and it is already
+``k = T - t_last`` periods long (``T`` the first forecast period, ``t_last`` the last
+period with demand): when the next demand comes, Croston's update will make the interval
+at least ``p_T + alpha (k - p_T)``. With ``open_interval`` (the default) the forecast
+uses that bound,
+
+``p_T' = p_T + alpha max(0, k - p_T)``, ``f = (1 - alpha/2) z_T / p_T'`` (SBA),
+
+so it is Croston's (SBA's) while the silence is no longer than the usual interval and
+decays hyperbolically in ``k`` after it, as the obsolescence-aware Hyperbolic-Exponential
+Smoothing of Prestwich, Tarim, Rossi and Hnich (2014, "Forecasting intermittent demand
+by hyperbolic-exponential smoothing", IJF 30(4)) does; TSB (below) decays exponentially
+instead. ``open_interval=False`` gives the textbook method.
+
 Croston-type forecasts are flat, which throws away a stable season that intermittent
 demand often has: store-item demand by day of week, a shop closed on Sundays.
 :class:`SeasonalSBA` runs SBA on the seasonally adjusted series and puts a shrunk
@@ -33,7 +51,7 @@ __all__ = ["Croston", "SBA", "SeasonalSBA", "TSB", "ADIDA", "croston_components"
            "multiplicative_profile", "sba_alpha", "SBA_ALPHA_GRID"]
 
 
-def croston_components(y: np.ndarray, alpha: float) -> tuple[float, float]:
+def croston_components(y: np.ndarray, alpha: float, open_interval: bool = True) -> tuple[float, float]:
     """Smoothed non-zero size ``z_T`` (units) and interval ``p_T`` (periods) after ``y``.
 
     Parameters
@@ -42,18 +60,31 @@ def croston_components(y: np.ndarray, alpha: float) -> tuple[float, float]:
         Demand per period, units.
     alpha : float
         Smoothing constant in (0, 1], applied to both sizes and intervals.
+    open_interval : bool
+        Count the zero run after the last demand as an interval of at least its length:
+        ``p_T' = p_T + alpha max(0, (T - t_last) - p_T)`` (module docstring).
 
     Returns
     -------
     tuple of float
         ``(z_T, p_T)``; ``(0.0, inf)`` when ``y`` has no demand.
+
+    Examples
+    --------
+    One sale of 2 units in the first period, then nine without: Croston keeps the
+    interval of 1 it started with; the open interval of 10 periods moves it to
+    ``1 + 0.5 (10 - 1) = 5.5``.
+
+    >>> y = np.array([2.0] + [0.0] * 9)
+    >>> croston_components(y, 0.5, open_interval=False), croston_components(y, 0.5)
+    ((2.0, 1.0), (2.0, 5.5))
     """
     if not 0 < alpha <= 1:
         raise ValueError(f"alpha must be in (0, 1], got {alpha}")
     # compiled: the recursion runs at every backtest origin of every intermittent series
     z, p = np.empty(1), np.empty(1)
     y = np.ascontiguousarray(y, dtype=float)
-    _kernels.croston_states(y, np.array([y.size]), float(alpha), z, p)
+    _kernels.croston_states(y, np.array([y.size]), float(alpha), bool(open_interval), z, p)
     return float(z[0]), float(p[0])
 
 
@@ -61,7 +92,7 @@ def croston_components(y: np.ndarray, alpha: float) -> tuple[float, float]:
 SBA_ALPHA_GRID = np.array([0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3])
 
 
-def sba_alpha(x: np.ndarray, grid: np.ndarray | None = None) -> float:
+def sba_alpha(x: np.ndarray, grid: np.ndarray | None = None, open_interval: bool = True) -> float:
     """SBA smoothing constant with the least in-sample one-step squared error.
 
     For each ``alpha`` of the grid, the one-step SBA forecasts
@@ -79,6 +110,9 @@ def sba_alpha(x: np.ndarray, grid: np.ndarray | None = None) -> float:
         Demand per period, units (no NaN, not negative).
     grid : numpy.ndarray, optional
         Candidate constants in (0, 1]; default :data:`SBA_ALPHA_GRID`.
+    open_interval : bool
+        One-step forecasts with the open interval, as the model that uses the constant
+        (:func:`croston_components`).
 
     Returns
     -------
@@ -102,7 +136,7 @@ def sba_alpha(x: np.ndarray, grid: np.ndarray | None = None) -> float:
     z, p = np.empty(origins.size), np.empty(origins.size)
     best, best_sse = 0.1, np.inf
     for alpha in grid:
-        _kernels.croston_states(x, origins, float(alpha), z, p)
+        _kernels.croston_states(x, origins, float(alpha), bool(open_interval), z, p)
         f = SBA(alpha=float(alpha))._factor() * np.where(z > 0, z / p, 0.0)  # SBA's own bias factor
         sse = float(np.sum((x[start:] - f) ** 2))
         if sse < best_sse:
@@ -118,6 +152,9 @@ class Croston(SeriesModel):
     alpha : float
         Smoothing constant for sizes and intervals (0.1 is the common default in the
         intermittent-demand literature, e.g. Syntetos and Boylan 2005).
+    open_interval : bool
+        Let the zero run after the last demand lengthen the interval (module docstring);
+        ``False`` is the textbook method.
 
     Examples
     --------
@@ -126,15 +163,22 @@ class Croston(SeriesModel):
 
     >>> Croston(alpha=0.5).fit([0, 4, 0, 0, 2]).predict(2)
     array([1.2, 1.2])
+
+    Five more periods without demand: the open interval of 6 periods exceeds 2.5, so
+    ``p' = 2.5 + 0.5 (6 - 2.5) = 4.25`` and ``f = 3 / 4.25``.
+
+    >>> Croston(alpha=0.5).fit([0, 4, 0, 0, 2, 0, 0, 0, 0, 0]).predict(1).round(4)
+    array([0.7059])
     """
 
     name = "croston"
 
-    def __init__(self, alpha: float = 0.1):
+    def __init__(self, alpha: float = 0.1, open_interval: bool = True):
         self.alpha = alpha
+        self.open_interval = open_interval
 
     def _fit(self, y: np.ndarray) -> None:
-        self.size_, self.interval_ = croston_components(y, float(self.alpha))
+        self.size_, self.interval_ = croston_components(y, float(self.alpha), bool(self.open_interval))
         self.rate_ = 0.0 if self.size_ == 0 else self._factor() * self.size_ / self.interval_
 
     def _factor(self) -> float:
@@ -153,14 +197,14 @@ class Croston(SeriesModel):
         h = check_horizon(h)
         o = np.asarray(origins, dtype=np.int64)
         z, p = np.empty(o.size), np.empty(o.size)
-        _kernels.croston_states(arr, o, alpha, z, p)
+        _kernels.croston_states(arr, o, alpha, bool(self.open_interval), z, p)
         factor = self._factor()
         return [(np.full(h, 0.0 if zk == 0 else factor * zk / pk), None) for zk, pk in zip(z, p)]
 
     def _fitted_params(self) -> dict:
         # alpha is configured, not estimated; logged so the table is self-contained.
         return {"alpha": float(self.alpha), "size": self.size_, "interval": self.interval_,
-                "factor": self._factor(), "rate": self.rate_}
+                "open_interval": bool(self.open_interval), "factor": self._factor(), "rate": self.rate_}
 
 
 class SBA(Croston):
@@ -171,6 +215,8 @@ class SBA(Croston):
     ----------
     alpha : float
         Smoothing constant for sizes and intervals.
+    open_interval : bool
+        As :class:`Croston`.
 
     Examples
     --------
@@ -267,6 +313,9 @@ class SeasonalSBA(SeriesModel):
         Smallest factor of a period kept in step 2 (dimensionless): dividing by a
         factor near zero (a closed day that once sold) would blow up the adjusted
         series.
+    open_interval : bool
+        As :class:`Croston`, on the adjusted series: the open zero run counts the
+        periods kept in step 2 (a closed day is not a day without demand).
 
     Attributes
     ----------
@@ -290,10 +339,11 @@ class SeasonalSBA(SeriesModel):
     name = "sba_seasonal"
 
     def __init__(self, season_length: int = 1, alpha: float | None = None, floor: float = 0.1,
-                 _profile: np.ndarray | None = None):
+                 open_interval: bool = True, _profile: np.ndarray | None = None):
         self.season_length = season_length
         self.alpha = alpha
         self.floor = floor
+        self.open_interval = open_interval
         self._profile = _profile
 
     def frozen(self) -> "SeasonalSBA":
@@ -313,8 +363,9 @@ class SeasonalSBA(SeriesModel):
         profile = self._profile if self._profile is not None else multiplicative_profile(y, m)
         self.profile_ = np.asarray(profile, dtype=float)
         x, _ = self._adjusted(y, self.profile_)
-        self.alpha_ = float(self.alpha) if self.alpha is not None else sba_alpha(x)
-        self.rate_ = float(SBA(alpha=self.alpha_).fit(x).rate_) if x.size else 0.0
+        open_interval = bool(self.open_interval)
+        self.alpha_ = float(self.alpha) if self.alpha is not None else sba_alpha(x, open_interval=open_interval)
+        self.rate_ = float(SBA(alpha=self.alpha_, open_interval=open_interval).fit(x).rate_) if x.size else 0.0
 
     def _predict(self, h: int) -> np.ndarray:
         m = self.profile_.size
@@ -336,7 +387,7 @@ class SeasonalSBA(SeriesModel):
         inner = kept[np.asarray(origins, dtype=np.int64)]
         if x.size == 0 or inner.min() < 1 or np.any(np.diff(inner) <= 0):
             return super().forecast_origins(y, origins, h)
-        rates = SBA(alpha=alpha).forecast_origins(x, inner, h)
+        rates = SBA(alpha=alpha, open_interval=bool(self.open_interval)).forecast_origins(x, inner, h)
         return [(f * profile[np.arange(int(o), int(o) + h) % m], err) if f is not None else (f, err)
                 for (f, err), o in zip(rates, origins)]
 
@@ -344,7 +395,8 @@ class SeasonalSBA(SeriesModel):
         # the whole profile up to weekly data's 52 factors; a daily year's 365 would not
         # fit a readable cell, so only its range
         profile = [round(float(v), 4) for v in self.profile_]
-        out = {"alpha": self.alpha_, "alpha_estimated": self.alpha is None, "rate": self.rate_}
+        out = {"alpha": self.alpha_, "alpha_estimated": self.alpha is None, "rate": self.rate_,
+               "open_interval": bool(self.open_interval)}
         if len(profile) <= 53:
             out["profile"] = profile
         else:

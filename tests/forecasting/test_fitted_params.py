@@ -76,7 +76,8 @@ def test_ses_alpha_recovered():
 def test_intermittent_params_are_the_configured_and_hand_computed_ones():
     # sizes 4 then 2, intervals 2 then 3 (see Croston's docstring): z = 3, p = 2.5
     params = Croston(alpha=0.5).fit([0, 4, 0, 0, 2]).fitted_params()
-    assert params == {"alpha": 0.5, "size": 3.0, "interval": 2.5, "factor": 1.0, "rate": 1.2}
+    assert params == {"alpha": 0.5, "size": 3.0, "interval": 2.5, "open_interval": True, "factor": 1.0,
+                      "rate": 1.2}
     params = TSB(alpha=0.5, beta=0.5).fit([0, 4, 0, 0]).fitted_params()
     assert params["alpha"] == 0.5 and params["beta"] == 0.5
     assert params["probability"] == pytest.approx(0.140625) and params["rate"] == pytest.approx(0.5625)

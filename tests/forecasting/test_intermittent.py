@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from forecasting.models import ADIDA, SBA, TSB, Croston, STLForecaster, make_model
+from forecasting.models import ADIDA, SBA, TSB, Croston, SeasonalSBA, STLForecaster, make_model
 from forecasting.models.intermittent import ses_level
 
 Y = np.array([0.0, 3, 0, 0, 6, 0, 2, 0])
@@ -39,9 +39,40 @@ def test_tsb_by_hand():
     np.testing.assert_allclose(model.predict(4), 1.05542969, rtol=1e-8)
 
 
-def test_tsb_decays_while_croston_does_not():
+def test_tsb_decays_while_textbook_croston_does_not():
     y = np.r_[np.tile([0.0, 4.0], 10), np.zeros(12)]
-    assert TSB(beta=0.2).fit(y).predict(1)[0] < 0.2 * Croston().fit(y).predict(1)[0]
+    textbook = Croston(open_interval=False).fit(y).predict(1)[0]
+    assert textbook == Croston(open_interval=False).fit(y[:20]).predict(1)[0]
+    assert TSB(beta=0.2).fit(y).predict(1)[0] < 0.2 * textbook
+
+
+def test_open_interval_by_hand():
+    # Y then six more empty periods: the last demand is at t = 6, the first forecast
+    # period T = 14, so the open interval is 8 periods, longer than p = 2.16:
+    # p' = 2.16 + 0.2 (8 - 2.16) = 3.328 and f = 3.28 / 3.328 (Croston), x 0.9 (SBA).
+    y = np.r_[Y, np.zeros(6)]
+    np.testing.assert_allclose(Croston(alpha=0.2).fit(y).predict(3), 3.28 / 3.328)
+    np.testing.assert_allclose(SBA(alpha=0.2).fit(y).predict(1), 0.9 * 3.28 / 3.328)
+    np.testing.assert_allclose(Croston(alpha=0.2, open_interval=False).fit(y).predict(1), 3.28 / 2.16)
+    # an open interval no longer than p (Y itself: T - t_last = 2 < 2.16) changes nothing
+    assert Croston(alpha=0.2).fit(Y).interval_ == pytest.approx(2.16)
+
+
+def test_one_sale_then_silence_decays_hyperbolically():
+    # A new SKU whose history starts with its only sale: the textbook interval stays at
+    # p0 = 1 and the forecast at (1 - alpha/2) z0 per period for ever; the open interval
+    # k makes it (1 - alpha/2) z0 / (1 + alpha (k - 1)).
+    for k in (10, 100, 1000):
+        y = np.r_[5.0, np.zeros(k - 1)]
+        assert SBA(alpha=0.1, open_interval=False).fit(y).predict(1)[0] == pytest.approx(4.75)
+        assert SBA(alpha=0.1).fit(y).predict(1)[0] == pytest.approx(4.75 / (1 + 0.1 * (k - 1)))
+    # the seasonal variant and its estimated alpha see the same silence
+    rng = np.random.default_rng(3)
+    live = ((rng.random(140) < 0.3) * rng.poisson(3, 140)).astype(float)
+    dead = np.r_[live, np.zeros(140)]
+    live_rate = SeasonalSBA(season_length=7).fit(live).rate_
+    assert SeasonalSBA(season_length=7).fit(dead).rate_ < 0.25 * live_rate
+    assert SeasonalSBA(season_length=7, open_interval=False).fit(dead).rate_ > 0.5 * live_rate
 
 
 def test_adida_by_hand():
