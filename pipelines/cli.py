@@ -124,10 +124,22 @@ def forecast_cmd(
     promotions: Optional[Path] = typer.Option(
         None, "--promotions", help="Planned promotions of the forecast periods: sku, location, date, promo[, price]."
     ),
+    backtest_windows: Optional[int] = typer.Option(
+        None, "--backtest-windows", min=1,
+        help="Rolling-origin backtest origins (default 3; per-series model switching needs origins spanning two horizons).",
+    ),
+    backtest_step: Optional[int] = typer.Option(
+        None, "--backtest-step", min=1, help="Periods between backtest origins (default: a third of the horizon)."
+    ),
+    top_down: Optional[str] = typer.Option(
+        None, "--top-down",
+        help="Forecast each SKU's demand summed over locations and give each location its share: "
+             "'all' (one aggregate per SKU) or a CSV/Parquet of location, group.",
+    ),
 ) -> None:
     """Forecast any long-format history with per-series model selection."""
     from forecasting import forecast
-    from pipelines.loading import load_history, load_promotions
+    from pipelines.loading import load_history, load_promotions, load_top_down
     from pipelines.settings import ConfigError
 
     try:
@@ -140,8 +152,14 @@ def forecast_cmd(
     m = season_length or _season_for(freq)
     frame = load_history(history, freq=freq)
     plan = load_promotions(promotions, freq, frame["date"].max()) if promotions is not None else None
+    if top_down is None:
+        aggregates = None
+    elif top_down.strip().lower() == "all":
+        aggregates = {str(loc): "all" for loc in frame["location"].unique()}
+    else:
+        aggregates = load_top_down(Path(top_down))
     result = forecast(frame, horizon=horizon, freq=freq, season_length=m, quantiles=levels, n_jobs=jobs, seed=seed,
-                      future=plan)
+                      future=plan, backtest_windows=backtest_windows, backtest_step=backtest_step, top_down=aggregates)
     output.parent.mkdir(parents=True, exist_ok=True)
     result.forecasts.to_csv(output, index=False, date_format="%Y-%m-%d", float_format="%.6g")
     typer.echo(f"{result.forecasts[['sku', 'location']].drop_duplicates().shape[0]} series, {len(result.forecasts)} rows -> {output}")

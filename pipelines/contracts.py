@@ -38,6 +38,7 @@ __all__ = [
     "RULES",
     "RUN_ID",
     "SAFETY_STOCK_COLUMNS",
+    "TOP_DOWN_GROUPS",
     "ColumnSpec",
     "TableContract",
     "check_dealer_hierarchy",
@@ -415,6 +416,20 @@ CONTRACTS: dict[str, TableContract] = {
 
 #: Input table names in loading order.
 INPUT_TABLES = tuple(CONTRACTS)
+
+#: ``supplyplan forecast --top-down FILE``: which locations' demand of a SKU is forecast
+#: as one aggregate and shared out (``forecasting.top_down``). Not a data-folder table:
+#: the nightly job takes its aggregates from ``locations.region`` (``forecast.top_down``).
+TOP_DOWN_GROUPS = TableContract(
+    "top_down",
+    (
+        _id("location", "a location of the history"),
+        _id("group", "aggregate label; a SKU's locations with the same label form one aggregate"),
+    ),
+    key=("location",),
+    min_rows=1,
+    description="one row per location that takes part in a top-down aggregate",
+)
 
 # ---------------------------------------------------------------------------------------
 # output tables (DESIGN.md); every output row also carries RUN_ID

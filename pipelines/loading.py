@@ -35,6 +35,7 @@ from pipelines.contracts import (
     CONTRACTS,
     INPUT_TABLES,
     RULES,
+    TOP_DOWN_GROUPS,
     TableContract,
     check_dealer_hierarchy,
     check_duplicate_keys,
@@ -53,6 +54,8 @@ __all__ = [
     "infer_freq",
     "load_dataset",
     "load_history",
+    "load_promotions",
+    "load_top_down",
 ]
 
 #: Violations shown per file in ``str(InputError)``; all are kept in ``.violations``.
@@ -764,6 +767,38 @@ def load_promotions(path: str | Path, freq: str, history_end) -> pd.DataFrame:
     if violations:
         raise InputError(violations)
     return _finalise(table.frame, contract, keep_optional_absent=("price",))
+
+
+def load_top_down(path: str | Path) -> pd.DataFrame:
+    """Read and validate the top-down aggregates of ``supplyplan forecast --top-down FILE``.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        CSV or Parquet file with columns location and group
+        (:data:`pipelines.contracts.TOP_DOWN_GROUPS`): a SKU's locations with the same
+        group are forecast as one aggregate and each gets its share
+        (:mod:`forecasting.top_down`). Locations not listed are forecast on their own.
+
+    Returns
+    -------
+    pandas.DataFrame
+        location, group, in file order.
+
+    Raises
+    ------
+    InputError
+        Every violation found (missing file or column, empty cell, a location listed
+        twice), named by file, row, column, value and rule.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError([Violation(path.name, 0, "-", "", "missing_file", f"{RULES['missing_file']} ({path})")])
+    table = _load_table(path, TOP_DOWN_GROUPS)
+    violations = table.findings.violations(table.raw)
+    if violations:
+        raise InputError(violations)
+    return _finalise(table.frame, TOP_DOWN_GROUPS)
 
 
 def load_history(path: str | Path, freq: str | None = None) -> pd.DataFrame:

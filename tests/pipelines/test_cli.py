@@ -100,6 +100,75 @@ def test_forecast_command_rejects_a_calendar_row_inside_the_history(tmp_path):
     assert "demand period" in result.output and not out.exists()
 
 
+def _one_sku_at_four_locations(tmp_path):
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    dates = pd.date_range("2023-01-02", periods=80, freq="W-MON")
+    level = np.r_[np.full(60, 6.0), np.full(20, 3.0)]  # the SKU's demand falls at every location at once
+    rows = [pd.DataFrame({"sku": "P1", "location": loc, "date": dates, "qty": rng.poisson(level * size)})
+            for loc, size in (("D1", 1.0), ("D2", 0.5), ("D3", 0.25), ("D4", 2.0))]
+    history = tmp_path / "history.csv"
+    pd.concat(rows).to_csv(history, index=False, date_format="%Y-%m-%d")
+    return history
+
+
+def test_forecast_command_shares_out_each_skus_aggregate(tmp_path):
+    history = _one_sku_at_four_locations(tmp_path)
+    base = ["forecast", "--history", str(history), "--horizon", "6", "--freq", "W-MON", "--season-length", "1"]
+    groups = tmp_path / "groups.csv"
+    pd.DataFrame({"location": ["D1", "D2", "D3"], "group": ["north", "north", "north"]}).to_csv(groups, index=False)
+    runs = {}
+    for name, extra in (("all", ["--top-down", "all"]), ("file", ["--top-down", str(groups)])):
+        result = runner.invoke(app, [*base, *extra, "--output", str(tmp_path / f"{name}.csv")])
+        assert result.exit_code == 0, result.output
+        runs[name] = pd.read_csv(tmp_path / f"{name}.csv").set_index("location")
+    assert (runs["all"]["model"] == "top_down").all()
+    # D4 is in no group of the file: forecast on its own
+    assert (runs["file"].loc[["D1", "D2", "D3"], "model"] == "top_down").all()
+    assert (runs["file"].loc["D4", "model"] != "top_down").all()
+    # each location gets its share of the SKU's demand over the last max(m, H) = 6 weeks
+    share = runs["all"].groupby(level="location")["mean"].sum() / runs["all"]["mean"].sum()
+    recent = pd.read_csv(history).groupby("location")["qty"].apply(lambda q: q.tail(6).sum())
+    pd.testing.assert_series_equal(share, recent / recent.sum(), check_names=False, atol=0.01)
+    assert share["D4"] > 0.4 and share["D3"] < 0.15
+
+
+def test_forecast_command_rejects_a_bad_top_down_file(tmp_path):
+    history = _one_sku_at_four_locations(tmp_path)
+    groups = tmp_path / "groups.csv"
+    groups.write_text("location,group\nD1,north\nD1,south\nD2,\n")
+    out = tmp_path / "o.csv"
+    result = runner.invoke(app, ["forecast", "--history", str(history), "--horizon", "6", "--freq", "W-MON",
+                                 "--top-down", str(groups), "--output", str(out)])
+    assert result.exit_code == 2 and not out.exists()
+    assert "groups.csv row 3, column location, value 'D1'" in result.output and "duplicate" in result.output
+    assert "groups.csv row 4, column group" in result.output
+    missing = runner.invoke(app, ["forecast", "--history", str(history), "--horizon", "6", "--freq", "W-MON",
+                                  "--top-down", str(tmp_path / "none.csv"), "--output", str(out)])
+    assert missing.exit_code == 2 and "none.csv" in missing.output
+
+
+def test_forecast_command_passes_the_backtest_settings(history_csv, tmp_path, monkeypatch):
+    import forecasting
+
+    seen = {}
+    real = forecasting.forecast
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(forecasting, "forecast", spy)
+    result = runner.invoke(app, ["forecast", "--history", str(history_csv), "--horizon", "4", "--freq", "W-MON",
+                                 "--backtest-windows", "5", "--backtest-step", "2", "--output", str(tmp_path / "o.csv")])
+    assert result.exit_code == 0, result.output
+    assert seen["backtest_windows"] == 5 and seen["backtest_step"] == 2 and seen["top_down"] is None
+    zero = runner.invoke(app, ["forecast", "--history", str(history_csv), "--horizon", "4", "--freq", "W-MON",
+                               "--backtest-windows", "0", "--output", str(tmp_path / "z.csv")])
+    assert zero.exit_code == 2
+
+
 def test_forecast_command_rejects_bad_quantiles(history_csv, tmp_path):
     result = runner.invoke(app, ["forecast", "--history", str(history_csv), "--horizon", "4", "--freq", "W-MON", "--quantiles", "0.5,1.5", "--output", str(tmp_path / "o.csv")])
     assert result.exit_code == 2 and "1.5" in result.output
