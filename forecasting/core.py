@@ -50,6 +50,7 @@ from . import metrics as _metrics
 from .backtest import (UnstableForecast, check_forecast, default_backtest, effective_windows, forecast_cap, forecast_caps,
                        rolling_origins, season_windows, select_candidate)
 from .classify import classification_window, classify_demand
+from .gaps import absent_runs, implausible_gaps
 from .models import MODELS, Combination, make_model
 from .models.global_model import GlobalBoosting, GlobalForecast, Panel
 from .parallel import TaskRunner, release_memory
@@ -1060,8 +1061,9 @@ def _global_quantile_fits(runner, gmodel: GlobalBoosting, fits: list, panel_ref,
 def _prepare(history: pd.DataFrame, freq: str, end=None):
     """Validate the long frame and cut it into gap-free arrays, one per series.
 
-    Returns keys, series, grid, start positions and the promo / price matrices
-    (``(S, T)``, ``None`` when the column is absent).
+    Returns keys, series, grid, start positions, the promo / price matrices
+    (``(S, T)``, ``None`` when the column is absent) and the longest run of missing rows
+    of every series (:func:`~forecasting.gaps.absent_runs`: lengths and starts).
     """
     if not isinstance(history, pd.DataFrame):
         raise ValueError(f"history must be a pandas DataFrame, got {type(history).__name__}")
@@ -1125,6 +1127,7 @@ def _prepare(history: pd.DataFrame, freq: str, end=None):
     Y[np.arange(T)[None, :] >= first[:, None]] = 0.0
     Y[row_series, pos] = qty
     series = [Y[i, first[i]:].copy() for i in range(S)]
+    runs = absent_runs(row_series, pos, S, T)
     promo = price = None
     if "promo" in extra:
         p = pd.to_numeric(history["promo"], errors="coerce").fillna(0.0).to_numpy(float)
@@ -1134,7 +1137,21 @@ def _prepare(history: pd.DataFrame, freq: str, end=None):
         pr = pd.to_numeric(history["price"], errors="coerce").to_numpy(float)
         price = np.full((S, T), np.nan)
         price[row_series, pos] = np.where(pr > 0, pr, np.nan)
-    return keys, series, grid, first.astype(int), Y, promo, price
+    return keys, series, grid, first.astype(int), Y, promo, price, runs
+
+
+def report_gaps(gaps: pd.DataFrame, shown: int = 5) -> None:
+    """Log the series whose runs of missing rows :mod:`forecasting.gaps` flags (read as
+    zero demand, as the contract says, but worth a look at the extract)."""
+    if gaps.empty:
+        return
+    worst = gaps.sort_values(["periods", "sku", "location"], ascending=[False, True, True]).head(shown)
+    examples = "; ".join(
+        f"{r.sku}/{r.location}: {r.periods} periods from {pd.Timestamp(r.first_missing).date()}"
+        + (" to the end" if r.to_end else "") + f" (demand in {r.rate:.0%} of its periods)"
+        for r in worst.itertuples())
+    logger.warning("forecast: %d series have a run of periods without rows that their own demand makes implausible; "
+                   "the runs are read as zero demand, check the extract (longest: %s)", len(gaps), examples)
 
 
 def _group_labels(keys: pd.DataFrame, groups: pd.DataFrame | None) -> np.ndarray:
@@ -1394,7 +1411,9 @@ def forecast(
         selection_alpha=float(selection_alpha),
         seed=int(seed),
     )
-    keys, series, grid, start_pos, Y, promo, price = _prepare(history, freq, end)
+    keys, series, grid, start_pos, Y, promo, price, runs = _prepare(history, freq, end)
+    gaps = implausible_gaps(keys, series, grid, start_pos, *runs, season_length=m, horizon=h)
+    report_gaps(gaps)
     windows = season_windows(len(grid), h, m, cfg.backtest_windows, cfg.backtest_step)
     reduced = windows != cfg.backtest_windows
     if reduced:
@@ -1724,6 +1743,7 @@ def forecast(
     by_step = _errors_by_step(err, classes[err_series])
 
     metrics = _run_metrics(outcomes, sel, err, err_series, qres, classes, qs)
+    metrics["n_gap_series"] = float(len(gaps))
     metrics["global_seconds"] = global_seconds
     metrics["top_down_seconds"] = td_seconds
     metrics["n_aggregates"] = float(len(td.names)) if td is not None else 0.0

@@ -80,11 +80,13 @@ from .core import (
     _prepare,
     candidate_table,
     forecast,
+    report_gaps,
 )
 from .models import MODELS, Combination, GroupSeasonCombination, make_model
 from .models.group_season import OPTIONS as GROUP_SEASON_OPTIONS
 from .parallel import TaskRunner, release_memory
 from .quantiles import check_quantiles, integer_quantiles, quantile_column, quantiles_from_errors, seasonal_noise
+from .gaps import implausible_gaps
 from .promotions import effect_matrix
 from .top_down import TOP_DOWN_MODEL, TopDown, top_down_labels
 from .shapes import ALL_GROUP, BorrowedShape, pooled_profiles
@@ -395,7 +397,9 @@ def refresh(
     if missing:
         raise ValueError(f"previous.selection lacks column(s) {missing}")
 
-    keys, series, grid, start_pos, Y, _promo, _price = _prepare(history, freq, end)
+    keys, series, grid, start_pos, Y, _promo, _price, runs = _prepare(history, freq, end)
+    gaps = implausible_gaps(keys, series, grid, start_pos, *runs, season_length=m, horizon=h)
+    report_gaps(gaps)
     n_series = len(series)
     offset = to_offset(freq)
     dates = pd.date_range(grid[-1] + offset, periods=h, freq=offset)
@@ -671,6 +675,7 @@ def refresh(
         metrics[f"n_fallback_{kind}"] = float(sum(kind in k for k in kinds))
     for name, count in selection["model"].value_counts().sort_index().items():
         metrics[f"n_model_{name}"] = float(count)
+    metrics["n_gap_series"] = float(len(gaps))
     metrics["seconds"] = time.perf_counter() - started
     n_fb = int(metrics["n_fallback"])
     log = logger.warning if n_fb else logger.info

@@ -46,12 +46,14 @@ def test_prepare_places_rows_by_code_whatever_their_order():
     # a series that starts late and has a gap: zeros inside its span, nan before it
     first = hist[(hist["sku"] == hist["sku"].min()) & (hist["location"] == hist["location"].min())]
     hist = hist.drop(first.index[:20]).drop(first.index[30:35]).reset_index(drop=True)
-    keys, series, grid, start, Y, promo, price = _prepare(hist, "W-MON")
-    k2, s2, g2, st2, Y2, p2, pr2 = _prepare(hist.sample(frac=1.0, random_state=0), "W-MON")
+    keys, series, grid, start, Y, promo, price, runs = _prepare(hist, "W-MON")
+    k2, s2, g2, st2, Y2, p2, pr2, runs2 = _prepare(hist.sample(frac=1.0, random_state=0), "W-MON")
     pd.testing.assert_frame_equal(keys, k2)
     assert grid.equals(g2)
-    for a, b in ((start, st2), (Y, Y2), (promo, p2), (price, pr2)):
+    for a, b in ((start, st2), (Y, Y2), (promo, p2), (price, pr2), *zip(runs, runs2)):
         np.testing.assert_array_equal(a, b)
+    # the late series' one gap of missing rows: 5 periods, 10 after its first row
+    assert runs[0][0] == 5 and runs[1][0] == start[0] + 10
     assert all(np.array_equal(a, b) for a, b in zip(series, s2))
     # each cell holds its own row's quantity; periods before a series' first row are nan
     i = 0

@@ -143,7 +143,7 @@ def test_backtest_origins_see_only_the_periods_before_them():
     hist, regions = _network(n=120, skus=("A",))
     from forecasting.core import _prepare
 
-    keys, series, grid, start_pos, Y, promo, price = _prepare(hist, "W-MON")
+    keys, series, grid, start_pos, Y, promo, price, _ = _prepare(hist, "W-MON")
     labels = top_down_labels(keys, regions)
     seen = {}
 
