@@ -594,7 +594,11 @@ def _cross_checks(tables: dict[str, _Loaded], freq: str) -> None:
     for name, column in (("demand", "date"), ("inbound", "arrival_date"), ("promotions", "date")):
         t = tables.get(name)
         if _has(t, column):
-            t.findings.add_frame(check_period_grid(t.frame[column], freq, column))
+            off_grid = check_period_grid(t.frame[column], freq, column)
+            t.findings.add_frame(off_grid)
+            hint = _grid_hint(t.frame[column], freq, len(off_grid), "the configuration's freq")
+            if hint and name == "demand":
+                t.findings.whole.append(Violation(t.file, 0, column, "", "off_grid", hint))
     demand, promotions = tables.get("demand"), tables.get("promotions")
     if _has(promotions, "date") and _has(demand, "date"):
         promotions.findings.add_frame(check_after_history(promotions.frame["date"], demand.frame["date"].max()))
@@ -801,6 +805,20 @@ def load_top_down(path: str | Path) -> pd.DataFrame:
     return _finalise(table.frame, TOP_DOWN_GROUPS)
 
 
+def _grid_hint(dates: pd.Series, freq: str, n_off: int, where: str = "--freq") -> str:
+    """When most dates are off the ``freq`` grid and the dates lie on another one, say
+    which: the usual cause is a frequency that does not match the file (``W-SUN`` for
+    Monday weeks), not thousands of bad rows."""
+    valid = pd.Series(dates).dropna()
+    if n_off == 0 or n_off < 0.5 * len(valid):
+        return ""
+    guess = infer_freq(valid)
+    if guess is None or to_offset(guess) == to_offset(freq):
+        return ""
+    return (f"{n_off} of {len(valid)} dates are not period starts of {freq}; the dates look like "
+            f"{guess} periods: set {where} to {guess} (or put the file on the {freq} grid)")
+
+
 def load_history(path: str | Path, freq: str | None = None) -> pd.DataFrame:
     """Read and validate a demand history file for ``supplyplan forecast``.
 
@@ -847,7 +865,11 @@ def load_history(path: str | Path, freq: str | None = None) -> pd.DataFrame:
     if freq is not None:
         to_offset(freq)
         if table.frame is not None and "date" in table.frame.columns:
-            table.findings.add_frame(check_period_grid(table.frame["date"], freq, "date"))
+            off_grid = check_period_grid(table.frame["date"], freq, "date")
+            table.findings.add_frame(off_grid)
+            hint = _grid_hint(table.frame["date"], freq, len(off_grid))
+            if hint:
+                table.findings.whole.append(Violation(path.name, 0, "date", "", "off_grid", hint))
     violations = table.findings.violations(table.raw)
     if violations:
         raise InputError(violations)

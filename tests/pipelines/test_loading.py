@@ -285,6 +285,16 @@ def test_other_grid_is_respected(valid_dir):
     assert {v.rule for v in err.violations} == {"off_grid"}
     calendar = {"promotions.csv"} if (valid_dir / "promotions.csv").exists() else set()
     assert {v.file for v in err.violations} == {"demand.csv", "inbound.csv", *calendar}
+    # every demand date is off the configured grid: the first line says which grid they are on
+    first = err.violations[0]
+    assert (first.file, first.row, first.column) == ("demand.csv", 0, "date")
+    assert "look like W-MON periods: set the configuration's freq to W-MON" in first.message
+
+
+def test_one_bad_date_gets_no_grid_hint(valid_dir, edit):
+    edit.set("demand", 2, "date", "2024-01-02")
+    err = load_error(valid_dir)
+    assert not any("look like" in v.message for v in err.violations)
 
 
 @pytest.mark.parametrize("bad", ["1.2", "0", "1", "-0.5"])
@@ -414,6 +424,8 @@ def test_load_history_with_explicit_freq_checks_the_grid(tmp_path):
     with pytest.raises(InputError) as info:
         load_history(path, freq="MS")
     assert info.value.violations[0].rule == "off_grid"
+    assert "9 of 10 dates are not period starts of MS; the dates look like W-MON periods: set --freq to W-MON" \
+        in str(info.value)
 
 
 def test_load_history_fails_clearly_when_the_grid_cannot_be_told(tmp_path):
