@@ -1140,7 +1140,7 @@ def _prepare(history: pd.DataFrame, freq: str, end=None):
     return keys, series, grid, first.astype(int), Y, promo, price, runs
 
 
-def report_gaps(gaps: pd.DataFrame, shown: int = 5) -> None:
+def _report_gaps(gaps: pd.DataFrame, shown: int = 5) -> None:
     """Log the series whose runs of missing rows :mod:`forecasting.gaps` flags (read as
     zero demand, as the contract says, but worth a look at the extract)."""
     if gaps.empty:
@@ -1355,7 +1355,8 @@ def forecast(
         ``forecasts`` (>= 0, no NaN, quantiles monotone), ``selection``, ``errors``,
         ``scores``, ``coverage``, ``effects``, ``errors_by_step`` and ``metrics`` with:
         n_series, n_short, n_fallback, n_fallback_error / _nonfinite / _explosion,
-        mean_mase, median_mase, mean_rmsse, median_rmsse (of each series' chosen model),
+        n_gap_series (series with a run of missing rows their demand makes implausible,
+        :mod:`forecasting.gaps`; logged with their dates), mean_mase, median_mase, mean_rmsse, median_rmsse (of each series' chosen model),
         wape, bias (pooled over the backtest),
         ``backtest_coverage_q..`` (in-sample share of backtest actuals at or below the
         quantile rebuilt from the pooled errors), ``holdout_coverage_q.._<class>``
@@ -1413,7 +1414,7 @@ def forecast(
     )
     keys, series, grid, start_pos, Y, promo, price, runs = _prepare(history, freq, end)
     gaps = implausible_gaps(keys, series, grid, start_pos, *runs, season_length=m, horizon=h)
-    report_gaps(gaps)
+    _report_gaps(gaps)
     windows = season_windows(len(grid), h, m, cfg.backtest_windows, cfg.backtest_step)
     reduced = windows != cfg.backtest_windows
     if reduced:

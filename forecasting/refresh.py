@@ -78,9 +78,9 @@ from .core import (
     _group_labels,
     _params_json,
     _prepare,
+    _report_gaps,
     candidate_table,
     forecast,
-    report_gaps,
 )
 from .models import MODELS, Combination, GroupSeasonCombination, make_model
 from .models.group_season import OPTIONS as GROUP_SEASON_OPTIONS
@@ -364,7 +364,7 @@ def refresh(
         previous backtest errors, plus the new series'), ``scores``, ``coverage``,
         ``effects``, ``errors_by_step`` (previous, plus new series), ``metrics`` with
         ``refresh`` (1.0), n_series, n_refreshed, n_new, n_stand_in, n_fallback and
-        n_fallback_error / _nonfinite / _explosion, seconds.
+        n_fallback_error / _nonfinite / _explosion, n_gap_series (as :func:`forecast`), seconds.
 
     Examples
     --------
@@ -399,7 +399,7 @@ def refresh(
 
     keys, series, grid, start_pos, Y, _promo, _price, runs = _prepare(history, freq, end)
     gaps = implausible_gaps(keys, series, grid, start_pos, *runs, season_length=m, horizon=h)
-    report_gaps(gaps)
+    _report_gaps(gaps)
     n_series = len(series)
     offset = to_offset(freq)
     dates = pd.date_range(grid[-1] + offset, periods=h, freq=offset)
