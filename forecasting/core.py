@@ -352,6 +352,11 @@ class ForecastResult:
     top_down : ForecastResult or None
         With ``forecast(top_down=...)``: the aggregates' own forecast (sku, location =
         the aggregate's label), whose models the members' ``top_down`` forecasts share.
+    gaps : pandas.DataFrame
+        Series with a run of missing rows that their own demand makes implausible
+        (:func:`~forecasting.gaps.implausible_gaps`: sku, location, periods,
+        first_missing, to_end, rate, allowed); read as zero demand, reported for a look
+        at the extract.
     """
 
     forecasts: pd.DataFrame
@@ -363,6 +368,7 @@ class ForecastResult:
     effects: pd.DataFrame = field(default_factory=pd.DataFrame)
     errors_by_step: pd.DataFrame = field(default_factory=pd.DataFrame)
     top_down: "ForecastResult | None" = None
+    gaps: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _make(name: str, cfg: ForecastConfig, profile: np.ndarray | None):
@@ -1766,7 +1772,8 @@ def forecast(
     log("forecast: %d series, %d with fallback%s, %d short, mean MASE %.3f, %.1f s (%s backend)", n_series, n_fb,
         f" ({why})" if why else "", int(metrics["n_short"]), metrics["mean_mase"], metrics["seconds"], runner.backend)
     return ForecastResult(forecasts=fc, selection=sel, errors=err, metrics=metrics, scores=scores,
-                          coverage=qres.coverage, effects=effects, errors_by_step=by_step, top_down=td_result)
+                          coverage=qres.coverage, effects=effects, errors_by_step=by_step, top_down=td_result,
+                          gaps=gaps)
 
 
 #: Most series whose global-model quantiles are predicted at the backtest origins to

@@ -115,7 +115,8 @@ def implausible_gaps(keys: pd.DataFrame, series: list[np.ndarray], grid: pd.Date
     pandas.DataFrame
         sku, location, periods (run length), first_missing (its first period), to_end
         (``True`` when the run reaches the end of the history), rate (share of the
-        series' periods with demand), one row per flagged series.
+        series' periods with demand), allowed (the longest run rule 1 lets pass at that
+        rate: the largest ``L`` with ``n (1 - p)^L >= level``), one row per flagged series.
 
     Examples
     --------
@@ -147,5 +148,6 @@ def implausible_gaps(keys: pd.DataFrame, series: list[np.ndarray], grid: pd.Date
             before = y[lo - back: lo - back + run]
             if np.count_nonzero(before > 0) < 0.5 * p * run:
                 continue  # the same season phase was empty before: a seasonal pause
-        rows.append((keys["sku"].iloc[i], keys["location"].iloc[i], run, grid[start[i]], bool(to_end), p))
-    return pd.DataFrame(rows, columns=["sku", "location", "periods", "first_missing", "to_end", "rate"])
+        allowed = int(math.floor((log_level - math.log(n)) / math.log1p(-p)))
+        rows.append((keys["sku"].iloc[i], keys["location"].iloc[i], run, grid[start[i]], bool(to_end), p, allowed))
+    return pd.DataFrame(rows, columns=["sku", "location", "periods", "first_missing", "to_end", "rate", "allowed"])

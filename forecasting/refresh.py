@@ -682,5 +682,6 @@ def refresh(
     log("refresh of %s: %d series (%d refreshed, %d new, %d stand-ins for %s), %d with fallback, %.1f s",
         source, n_series, len(old), new.size, int(metrics["n_stand_in"]), GLOBAL_MODEL, n_fb, metrics["seconds"])
     out = ForecastResult(forecasts=forecasts, selection=selection, errors=errors, metrics=metrics, scores=scores,
-                         coverage=coverage, effects=effects, errors_by_step=by_step, top_down=td_result)
+                         coverage=coverage, effects=effects, errors_by_step=by_step, top_down=td_result,
+                         gaps=gaps)
     return out

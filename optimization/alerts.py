@@ -24,6 +24,10 @@ Rules of the dealer-management practice (DESIGN.md glossary):
 ``slow_mover_share``
     Per dealer and per region (sku ``*``): share of the stocked SKUs that are slow movers;
     ``warning`` above ``slow_mover_share``, ``critical`` above twice that.
+``data_gap`` (:func:`gap_alerts`)
+    A run of periods without demand rows that the series' own rate of demand makes
+    implausible (the forecast's check, ``forecasting.gaps``): the forecast read them as
+    zero demand, as the data contract says, and the planner should check the extract.
 
 The ``scope`` column says what a row is about: ``sku`` (a SKU at a location), ``dealer``
 or ``region`` (``location`` then holds the dealer or the region name). Severity grows with
@@ -41,7 +45,7 @@ from .lp_data import days_per_period
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["raise_alerts", "ALERT_COLUMNS", "SEVERITIES"]
+__all__ = ["raise_alerts", "gap_alerts", "ALERT_COLUMNS", "SEVERITIES"]
 
 ALERT_COLUMNS = ["sku", "location", "kind", "severity", "value", "threshold", "message", "suggested_qty", "destination",
                  "scope", "days_of_supply"]
@@ -191,6 +195,55 @@ def raise_alerts(
     counts = out.groupby(["kind", "severity"]).size().to_dict()
     logger.info("alerts: %s", counts)
     return out.reset_index(drop=True)
+
+
+def gap_alerts(gaps: pd.DataFrame, alerts: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``data_gap`` alerts for runs of missing demand rows, added to ``alerts``.
+
+    Parameters
+    ----------
+    gaps : DataFrame
+        sku, location, periods (run length, periods), first_missing (date), to_end
+        (bool), rate (share of the series' periods with demand), allowed (the longest
+        run that rate makes plausible, periods): the ``gaps`` table of a forecast
+        (``forecasting.gaps.implausible_gaps``).
+    alerts : DataFrame, optional
+        Alerts of :func:`raise_alerts` to add them to; the result is sorted the same way
+        (severity, kind, location, sku).
+
+    Returns
+    -------
+    DataFrame
+        :data:`ALERT_COLUMNS`; one ``warning`` per run, ``value`` the run's length and
+        ``threshold`` the longest plausible one (periods), scope ``sku``.
+
+    Examples
+    --------
+    >>> gaps = pd.DataFrame({"sku": ["P1"], "location": ["D1"], "periods": [6],
+    ...                      "first_missing": [pd.Timestamp("2026-03-02")], "to_end": [False],
+    ...                      "rate": [0.95], "allowed": [4]})
+    >>> gap_alerts(gaps)[["kind", "severity", "value", "threshold"]].to_dict("records")
+    [{'kind': 'data_gap', 'severity': 'warning', 'value': 6.0, 'threshold': 4.0}]
+    """
+    rows = [
+        dict(sku=r.sku, location=r.location, kind="data_gap", severity="warning", value=float(r.periods),
+             threshold=float(r.allowed),
+             message=(f"no demand rows for {int(r.periods)} periods from {pd.Timestamp(r.first_missing).date()}"
+                      + (" to the end of the history" if r.to_end else "")
+                      + f", although it had demand in {r.rate:.0%} of its periods; read as zero demand by the "
+                        f"forecast: check the extract"),
+             suggested_qty=np.nan, destination="", scope="sku", days_of_supply=np.nan)
+        for r in gaps.itertuples()
+    ]
+    found = pd.DataFrame(rows, columns=ALERT_COLUMNS).astype(
+        {"value": float, "threshold": float, "suggested_qty": float, "days_of_supply": float})
+    if alerts is None or alerts.empty:
+        return found.reset_index(drop=True)
+    if found.empty:
+        return alerts
+    out = pd.concat([alerts, found], ignore_index=True)
+    out["_sev"] = out["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
+    return out.sort_values(["_sev", "kind", "location", "sku"], kind="mergesort").drop(columns="_sev").reset_index(drop=True)
 
 
 def _first_planned(plan: pd.DataFrame | None) -> dict:

@@ -20,7 +20,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from forecasting import forecast
-from optimization.alerts import raise_alerts
+from optimization.alerts import gap_alerts, raise_alerts
 from optimization.budget import allocate_safety_stock
 from optimization.lp_data import lot_size
 from optimization.replenishment import PlanResult, PlanSettings, plan_replenishment
@@ -502,6 +502,7 @@ def compute_night(dataset: Dataset, settings: Settings, start: pd.Timestamp, pro
             review_period=settings.plan.review_period,
             slow_mover_share=settings.alerts.slow_mover_share,
         )
+        alerts = gap_alerts(fc.gaps, alerts)
     tables = {
         "forecasts": fc.forecasts,
         "safety_stock": safety,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimization.alerts import ALERT_COLUMNS, raise_alerts
+from optimization.alerts import ALERT_COLUMNS, gap_alerts, raise_alerts
 
 AS_OF = pd.Timestamp("2024-03-04")  # Monday
 WEEK = pd.Timedelta(weeks=1)
@@ -225,3 +225,22 @@ def test_slow_mover_share_per_dealer_and_region(network):
     assert "2 of 4 stocked SKUs" in region.loc["north", "message"]
     strict = alerts_for(network, slow_mover_share=0.2)
     assert one(strict, "*", "N1", "slow_mover_share")["severity"] == "critical"  # above twice the limit
+
+
+def test_gap_alerts_join_the_others_in_severity_order():
+    base = pd.DataFrame([
+        dict(sku="A", location="D1", kind="below_min", severity="critical", value=1.0, threshold=5.0, message="m",
+             suggested_qty=4.0, destination="", scope="sku", days_of_supply=2.0),
+        dict(sku="B", location="D2", kind="slow_mover", severity="info", value=200.0, threshold=180.0, message="m",
+             suggested_qty=np.nan, destination="", scope="sku", days_of_supply=200.0),
+    ], columns=ALERT_COLUMNS)
+    gaps = pd.DataFrame({"sku": ["C"], "location": ["D3"], "periods": [9], "first_missing": [pd.Timestamp("2026-01-05")],
+                         "to_end": [True], "rate": [0.9], "allowed": [6]})
+    out = gap_alerts(gaps, base)
+    assert list(out.columns) == ALERT_COLUMNS
+    assert out["kind"].tolist() == ["below_min", "data_gap", "slow_mover"]
+    row = out.iloc[1]
+    assert (row["value"], row["threshold"], row["scope"]) == (9.0, 6.0, "sku")
+    assert "9 periods from 2026-01-05 to the end of the history" in row["message"] and "90%" in row["message"]
+    # nothing flagged: the alerts come back as they were
+    pd.testing.assert_frame_equal(gap_alerts(gaps.iloc[:0], base), base)

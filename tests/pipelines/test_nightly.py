@@ -255,3 +255,27 @@ def test_a_monthly_network_with_a_late_starting_dealer(small_demo_dir, tmp_path)
     assert (fc["date"].dt.day == 1).all() and fc["date"].nunique() == 6
     assert fc[["mean", "q90", "q95"]].notna().all().all() and (fc["mean"] >= 0).all()
     assert set(fc.loc[fc["location"] == dealer, "sku"]) == set(monthly.loc[monthly["location"] == dealer, "sku"])
+
+
+def test_a_dense_series_with_missing_rows_gets_a_data_gap_alert(small_demo_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(small_demo_dir, data)
+    demand = pd.read_csv(data / "demand.csv", parse_dates=["date"])
+    # the series with demand in the most weeks loses 12 weeks of rows, as a feed that stopped
+    share = demand.assign(sold=demand["qty"] > 0).groupby(["sku", "location"])["sold"].mean()
+    sku, loc = share.idxmax()
+    weeks = sorted(demand["date"].unique())[60:72]
+    lost = (demand["sku"] == sku) & (demand["location"] == loc) & demand["date"].isin(weeks)
+    demand[~lost].to_csv(data / "demand.csv", index=False, date_format="%Y-%m-%d")
+    config = make_config(tmp_path, data)
+    result = runner.invoke(app, ["nightly", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    alerts = read_table(latest_run(tmp_path / "out"), "alerts")
+    gap = alerts[alerts["kind"] == "data_gap"]
+    assert list(zip(gap["sku"], gap["location"])) == [(sku, loc)]
+    row = gap.iloc[0]
+    assert row["value"] == 12 and row["threshold"] < 12 and row["severity"] == "warning"
+    assert f"from {pd.Timestamp(weeks[0]).date()}" in row["message"] and "check the extract" in row["message"]
+    with sqlite3.connect(tmp_path / "out" / "mlflow.db") as db:
+        (value,) = db.execute("select value from metrics where key = 'forecast_n_gap_series'").fetchone()
+    assert value == 1.0
