@@ -190,8 +190,7 @@ def raise_alerts(
     at_sku = out["scope"] == "sku"
     out.loc[at_sku, "days_of_supply"] = pd.MultiIndex.from_frame(out.loc[at_sku, ["sku", "location"]]).map(dos).to_numpy(float)
     out["days_of_supply"] = out["days_of_supply"].astype(float)
-    out["_sev"] = out["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
-    out = out.sort_values(["_sev", "kind", "location", "sku"], kind="mergesort").drop(columns="_sev")
+    out = _sorted(out)
     counts = out.groupby(["kind", "severity"]).size().to_dict()
     logger.info("alerts: %s", counts)
     return out.reset_index(drop=True)
@@ -241,9 +240,13 @@ def gap_alerts(gaps: pd.DataFrame, alerts: pd.DataFrame | None = None) -> pd.Dat
         return found.reset_index(drop=True)
     if found.empty:
         return alerts
-    out = pd.concat([alerts, found], ignore_index=True)
-    out["_sev"] = out["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
-    return out.sort_values(["_sev", "kind", "location", "sku"], kind="mergesort").drop(columns="_sev").reset_index(drop=True)
+    return _sorted(pd.concat([alerts, found], ignore_index=True)).reset_index(drop=True)
+
+
+def _sorted(alerts: pd.DataFrame) -> pd.DataFrame:
+    """Most severe first, then by kind, location and SKU (stable)."""
+    rank = alerts["severity"].map({s: i for i, s in enumerate(SEVERITIES)})
+    return alerts.assign(_sev=rank).sort_values(["_sev", "kind", "location", "sku"], kind="mergesort").drop(columns="_sev")
 
 
 def _first_planned(plan: pd.DataFrame | None) -> dict:
