@@ -26,7 +26,7 @@ uses that bound,
 so it is Croston's (SBA's) while the silence is no longer than the usual interval and
 decays hyperbolically in ``k`` after it, as the obsolescence-aware Hyperbolic-Exponential
 Smoothing of Prestwich, Tarim, Rossi and Hnich (2014, "Forecasting intermittent demand
-by hyperbolic-exponential smoothing", IJF 30(4)) does; TSB (below) decays exponentially
+by hyperbolic-exponential smoothing", IJF 30(4); arXiv:1307.6102) does; TSB (below) decays exponentially
 instead. ``open_interval=False`` gives the textbook method.
 
 Croston-type forecasts are flat, which throws away a stable season that intermittent
