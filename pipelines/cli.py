@@ -136,6 +136,11 @@ def forecast_cmd(
         help="Forecast each SKU's demand summed over locations and give each location its share: "
              "'all' (one aggregate per SKU) or a CSV/Parquet of location, group.",
     ),
+    details: Optional[Path] = typer.Option(
+        None, "--details",
+        help="Folder for the tables behind the forecasts: selection (model, class, backtest scores, fallback, "
+             "parameters per series), scores, errors, coverage, gaps and metrics.json.",
+    ),
 ) -> None:
     """Forecast any long-format history with per-series model selection."""
     from forecasting import forecast
@@ -163,6 +168,20 @@ def forecast_cmd(
     output.parent.mkdir(parents=True, exist_ok=True)
     result.forecasts.to_csv(output, index=False, date_format="%Y-%m-%d", float_format="%.6g")
     typer.echo(f"{result.forecasts[['sku', 'location']].drop_duplicates().shape[0]} series, {len(result.forecasts)} rows -> {output}")
+    if details is not None:
+        _write_details(result, details)
+        typer.echo(f"selection, scores, errors, coverage, gaps and metrics -> {details}")
+
+
+def _write_details(result, folder: Path) -> None:
+    """The tables that say how every forecast was made (``supplyplan forecast --details``)."""
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("selection", "scores", "errors", "coverage", "gaps"):
+        getattr(result, name).to_csv(folder / f"{name}.csv", index=False, date_format="%Y-%m-%d", float_format="%.6g")
+    metrics = {k: (None if isinstance(v, float) and v != v else v) for k, v in result.metrics.items()}
+    (folder / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
 
 
 def _check_freq(freq: str) -> None:

@@ -134,6 +134,26 @@ def test_forecast_command_shares_out_each_skus_aggregate(tmp_path):
     assert share["D4"] > 0.4 and share["D3"] < 0.15
 
 
+def test_forecast_command_writes_the_tables_behind_the_forecasts(history_csv, tmp_path):
+    import json
+
+    out, details = tmp_path / "fc.csv", tmp_path / "details"
+    result = runner.invoke(app, ["forecast", "--history", str(history_csv), "--horizon", "4", "--freq", "W-MON",
+                                 "--details", str(details), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    fc = pd.read_csv(out)
+    selection = pd.read_csv(details / "selection.csv")
+    # one row per series, naming the model each forecast row says it came from
+    assert len(selection) == fc[["sku", "location"]].drop_duplicates().shape[0] == 6
+    used = fc.groupby(["sku", "location"])["model"].first()
+    assert (selection.set_index(["sku", "location"])["model"].reindex(used.index) == used).all()
+    for name in ("scores", "errors", "coverage", "gaps"):
+        assert (details / f"{name}.csv").is_file()
+    assert list(pd.read_csv(details / "gaps.csv").columns)[:3] == ["sku", "location", "periods"]
+    metrics = json.loads((details / "metrics.json").read_text())
+    assert metrics["n_series"] == 6 and metrics["n_gap_series"] == 0
+
+
 def test_forecast_command_rejects_a_bad_top_down_file(tmp_path):
     history = _one_sku_at_four_locations(tmp_path)
     groups = tmp_path / "groups.csv"
