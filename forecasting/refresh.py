@@ -399,7 +399,6 @@ def refresh(
 
     keys, series, grid, start_pos, Y, _promo, _price, runs = _prepare(history, freq, end)
     gaps = implausible_gaps(keys, series, grid, start_pos, *runs, season_length=m, horizon=h)
-    _report_gaps(gaps)
     n_series = len(series)
     offset = to_offset(freq)
     dates = pd.date_range(grid[-1] + offset, periods=h, freq=offset)
@@ -411,6 +410,9 @@ def refresh(
     known = pd.Index(lookup.index).get_indexer(key_str)
     old = np.flatnonzero(known >= 0)
     new = np.flatnonzero(known < 0)
+    # the new series' gaps are reported by their own forecast below
+    gap_keys = (gaps["sku"].astype(str) + "\x1f" + gaps["location"].astype(str)).to_numpy()
+    _report_gaps(gaps[np.isin(gap_keys, key_str[old])])
     prev_rows = lookup.iloc[known[old]].reset_index(drop=True)
 
     # ---- promotion effects of the previous run: models refit on base demand ------------

@@ -79,3 +79,26 @@ def test_forecast_logs_the_flagged_series_and_reads_the_run_as_zero_demand(caplo
     zeros = forecast(full, horizon=7, freq="D", season_length=7, global_model=False)
     pd.testing.assert_frame_equal(result.forecasts, zeros.forecasts)
     assert zeros.metrics["n_gap_series"] == 0.0
+
+
+def test_refresh_reports_each_flagged_series_once(caplog):
+    from forecasting import refresh
+
+    rng = np.random.default_rng(3)
+    dates = pd.date_range("2024-01-01", periods=200, freq="D")
+
+    def rows(loc, gap):
+        keep = np.ones(dates.size, bool)
+        keep[gap] = False
+        return pd.DataFrame({"sku": "P", "location": loc, "date": dates[keep], "qty": rng.poisson(20.0, dates.size)[keep]})
+
+    history = pd.concat([rows("S1", slice(150, 175)), rows("S2", slice(0, 0)), rows("S3", slice(120, 140))],
+                        ignore_index=True)
+    first = forecast(history[history["location"] != "S3"], horizon=7, freq="D", season_length=7, global_model=False)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        again = refresh(history, first, horizon=7, freq="D", season_length=7, global_model=False)
+    assert sorted(again.gaps["location"]) == ["S1", "S3"]  # S1 refreshed, S3 new
+    assert again.metrics["n_gap_series"] == 2.0
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert text.count("P/S1: 25 periods") == 1 and text.count("P/S3: 20 periods") == 1
