@@ -28,6 +28,9 @@ Rules of the dealer-management practice (DESIGN.md glossary):
     A run of periods without demand rows that the series' own rate of demand makes
     implausible (the forecast's check, ``forecasting.gaps``): the forecast read them as
     zero demand, as the data contract says, and the planner should check the extract.
+    ``critical`` when the run reaches the end of the history (the forecast, and with it
+    the replenishment, has fallen for an item that may still sell), else ``warning``
+    (a past run only lowers the level the models learn).
 
 The ``scope`` column says what a row is about: ``sku`` (a SKU at a location), ``dealer``
 or ``region`` (``location`` then holds the dealer or the region name). Severity grows with
@@ -213,7 +216,8 @@ def gap_alerts(gaps: pd.DataFrame, alerts: pd.DataFrame | None = None) -> pd.Dat
     Returns
     -------
     DataFrame
-        :data:`ALERT_COLUMNS`; one ``warning`` per run, ``value`` the run's length and
+        :data:`ALERT_COLUMNS`; one row per run, ``critical`` when it reaches the end of
+        the history and ``warning`` otherwise, ``value`` the run's length and
         ``threshold`` the longest plausible one (periods), scope ``sku``.
 
     Examples
@@ -225,7 +229,8 @@ def gap_alerts(gaps: pd.DataFrame, alerts: pd.DataFrame | None = None) -> pd.Dat
     [{'kind': 'data_gap', 'severity': 'warning', 'value': 6.0, 'threshold': 4.0}]
     """
     rows = [
-        dict(sku=r.sku, location=r.location, kind="data_gap", severity="warning", value=float(r.periods),
+        dict(sku=r.sku, location=r.location, kind="data_gap", severity="critical" if r.to_end else "warning",
+             value=float(r.periods),
              threshold=float(r.allowed),
              message=(f"no demand rows for {int(r.periods)} periods from {pd.Timestamp(r.first_missing).date()}"
                       + (" to the end of the history" if r.to_end else "")

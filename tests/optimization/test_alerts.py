@@ -238,9 +238,13 @@ def test_gap_alerts_join_the_others_in_severity_order():
                          "to_end": [True], "rate": [0.9], "allowed": [6]})
     out = gap_alerts(gaps, base)
     assert list(out.columns) == ALERT_COLUMNS
+    # a run to the end of the history is critical: the forecast has fallen for a live item
     assert out["kind"].tolist() == ["below_min", "data_gap", "slow_mover"]
     row = out.iloc[1]
-    assert (row["value"], row["threshold"], row["scope"]) == (9.0, 6.0, "sku")
+    assert (row["severity"], row["value"], row["threshold"], row["scope"]) == ("critical", 9.0, 6.0, "sku")
     assert "9 periods from 2026-01-05 to the end of the history" in row["message"] and "90%" in row["message"]
+    past = gap_alerts(gaps.assign(to_end=False, location="D0"), base)
+    assert past["kind"].tolist() == ["below_min", "data_gap", "slow_mover"]
+    assert past.iloc[1]["severity"] == "warning" and "to the end" not in past.iloc[1]["message"]
     # nothing flagged: the alerts come back as they were
     pd.testing.assert_frame_equal(gap_alerts(gaps.iloc[:0], base), base)
