@@ -806,15 +806,18 @@ def forecast_series(
         ``({origin: H forecasts}, H final forecasts)``, units per period. A candidate
         that lacks one of this series' origins is not considered.
     effect : tuple, optional
-        Promotion effects (:mod:`forecasting.promotions`): ``(e, k)`` or
-        ``(e, k, at_origin)``, with ``e`` the ``n`` multipliers of ``y`` (the series
-        models fit on base demand ``y / e``) and ``k`` the ``n + H`` multipliers known
-        when forecasting (the planned promotions; ones where none are known), applied to
-        every model's base forecast of a backtest target or forecast period:
-        ``F_t = k_t * \hat b_t``. ``at_origin`` maps a backtest origin to the ``H``
-        multipliers of its target periods as estimated from the data before it; an
-        origin it lacks uses ``k``. External forecasts are already on the demand scale.
-        Scores, errors and ``mean`` are all in units of ``y``.
+        Promotion effects (:mod:`forecasting.promotions`): ``(e, k)``,
+        ``(e, k, at_origin)`` or ``(e, k, at_origin, e_bt)``, with ``e`` the ``n``
+        multipliers of ``y`` (the series models fit on base demand ``y / e``) and ``k``
+        the ``n + H`` multipliers known when forecasting (the planned promotions; ones
+        where none are known), applied to every model's base forecast of a backtest
+        target or forecast period: ``F_t = k_t * \hat b_t``. ``at_origin`` maps a
+        backtest origin to the ``H`` multipliers of its target periods as estimated from
+        the data before it; an origin it lacks uses ``k``. ``e_bt``: the ``n``
+        multipliers of the history the backtest's models fit (``y / e_bt``), with the
+        effects known at the earliest origin; default ``e``. External forecasts are
+        already on the demand scale. Scores, errors and ``mean`` are all in units of
+        ``y``.
 
     Returns
     -------
@@ -851,17 +854,22 @@ def forecast_series(
     # with them (``frozen``), unless refit_backtest. Every (model, origin) fit is made
     # once: a combination reuses the forecasts of its members that are candidates too.
     y_fit, known, at_origin = y, None, None
+    y_bt = y
     if effect is not None:
         e, known = (np.asarray(a, dtype=float) for a in effect[:2])
         at_origin = {int(o): np.asarray(v, dtype=float) for o, v in (effect[2] if len(effect) > 2 else {}).items()}
+        e_bt = np.asarray(effect[3], dtype=float) if len(effect) > 3 and effect[3] is not None else e
         if e.shape != (n,) or known.shape != (n + h,) or not (np.all(e > 0) and np.all(known > 0)):
             raise ValueError(f"effect must be positive arrays of {n} and {n + h} multipliers")
+        if e_bt.shape != (n,) or not np.all(e_bt > 0):
+            raise ValueError(f"effect's backtest multipliers must be a positive array of {n}")
         if any(v.shape != (h,) or not np.all(v > 0) for v in at_origin.values()):
             raise ValueError(f"effect's per-origin multipliers must be positive arrays of {h}")
         y_fit = y / e
+        y_bt = y / e_bt
     select_by = cfg.score_for(cls.label)
     bt = _Backtest(y, origins, h, cfg.season_length, select_by, cfg.refit_backtest, cfg.max_multiple,
-                   fit_y=y_fit, multiplier=None if known is None else known[:n], origin_multipliers=at_origin)
+                   fit_y=y_bt, multiplier=None if known is None else known[:n], origin_multipliers=at_origin)
     for name in names:
         raws: list = []
         model = key = None
@@ -1333,8 +1341,9 @@ def forecast(
         :mod:`forecasting.promotions`) and multiply their forecasts by the effects of the
         promotions planned in ``future`` (in the backtest: of the target periods' known
         promotions, with the effects estimated from the data before each origin,
-        :func:`~forecasting.promotions.backtest_multipliers`; the history the models fit
-        is divided by the whole history's effects). Without ``future`` promotions the
+        :func:`~forecasting.promotions.backtest_multipliers`; the history the backtest's
+        models fit is divided by the effects estimated before its earliest origin, the
+        final fit's by the whole history's). Without ``future`` promotions the
         forecasts, and the backtest's, are base demand. The
         effects used are in ``selection`` and ``effects`` (``promo_factor``,
         ``post_promo_factor``).
@@ -1477,18 +1486,26 @@ def forecast(
             if planned:
                 # with a plan the backtest knows its target periods' promotions too, and
                 # scores them with the effects estimated before each origin
-                # (forecasting.promotions.backtest_multipliers); the history the models
-                # fit stays divided by the whole history's effects
+                # (forecasting.promotions.backtest_multipliers)
                 origins_of = [rolling_origins(y.size, h, cfg.backtest_windows, cfg.backtest_step, cfg.min_train)
                               for y in series]
                 cuts = {start_pos[i] + o for i, own in enumerate(origins_of) for o in own if o > 0}
                 at_cut = backtest_multipliers(Y, promo, keys["sku"].astype(str).to_numpy(), cuts, h)
+            # The backtest's models fit base demand divided by the effects known at its
+            # earliest origin: divided by the whole history's, their training windows
+            # would carry the lift of the very periods they are scored on.
+            first_cut = T - h - (cfg.backtest_windows - 1) * cfg.backtest_step
+            if 0 < first_cut < T:
+                fx_bt = estimate_effects(Y[:, :first_cut], promo[:, :first_cut], keys["sku"].astype(str).to_numpy())
+                E_bt = effect_matrix(promo, fx_bt.lift, fx_bt.dip)
+            else:
+                E_bt = E
             fit_series = []
             for i, y in enumerate(series):
                 e = E[i, start_pos[i]:]
                 known = np.concatenate([e, K_future[i]]) if planned else np.ones(y.size + h)
                 at_origin = {o: at_cut[start_pos[i] + o][i] for o in origins_of[i] if o > 0}
-                series_effects[i] = (e, known, at_origin)
+                series_effects[i] = (e, known, at_origin, E_bt[i, start_pos[i]:])
                 fit_series.append(y / e)
             logger.info("forecast: promotion effects per SKU (run-wide lift %.2f, post-promotion %.2f); %s",
                         fx.run_lift, fx.run_dip,

@@ -191,3 +191,27 @@ def test_the_backtest_scores_a_promotion_with_the_lift_known_at_its_origin():
     at = err[(err["o"] == 117) & (err["t"] == 120)]
     base = err[(err["o"] == 117) & (err["t"] == 119)]["forecast"].iloc[0]
     assert at["forecast"].iloc[0] / base == pytest.approx(2.0, rel=1e-6)
+
+
+def test_the_backtest_fits_base_demand_with_the_effects_known_at_its_earliest_origin():
+    # as above: promotions lift 2x until week 124 and 4x after. At origin 117 a moving
+    # average of base demand must see a flat 100: the promotion of week 112 divided by
+    # the 2x known then (divided by the whole history's ~2.4x it would read 83)
+    T, h = 156, 13
+    dates = pd.date_range("2020-01-06", periods=T + h, freq="W-MON")
+    promo = np.zeros(T + h)
+    promo[8::8] = 1.0
+    y = np.where(promo[:T] > 0, np.where(np.arange(T) < 125, 200.0, 400.0), 100.0)
+    hist = pd.DataFrame({"sku": "A", "location": "L", "date": dates[:T], "qty": y, "promo": promo[:T]})
+    plan = pd.DataFrame({"sku": "A", "location": "L", "date": dates[T:], "promo": promo[T:]})
+    res = forecast(hist, horizon=h, season_length=1, global_model=False, backtest_windows=3, backtest_step=13,
+                   future=plan, candidates={"smooth": ("moving_average",), "erratic": ("moving_average",)},
+                   model_params={"moving_average": {"window": 8}})
+    err = res.errors.assign(t=lambda d: d["date"].map({d_: i for i, d_ in enumerate(dates)}))
+    err["o"] = err["t"] - err["step"] + 1
+    first = err[(err["o"] == 117) & (err["t"] == 119)]["forecast"].iloc[0]
+    assert first == pytest.approx(100.0, rel=1e-6)
+    # the final forecast fits the whole history's base demand: the 4x weeks divided by
+    # the whole history's lift leave a base above 100
+    assert res.selection["promo_factor"].iloc[0] > 2.3
+    assert res.forecasts["mean"].iloc[0] > 100.0
