@@ -1472,6 +1472,7 @@ def forecast(
     # ---- promotion effects: the series models see base demand ------------------------
     fx = None
     fit_series = series
+    early_series = series  # base demand as known at the backtest's earliest origin
     series_effects: list = [None] * n_series
     if promo_effects and promo is not None and promo.any():
         fx = estimate_effects(Y, promo, keys["sku"].astype(str).to_numpy())
@@ -1500,13 +1501,14 @@ def forecast(
                 E_bt = effect_matrix(promo, fx_bt.lift, fx_bt.dip)
             else:
                 E_bt = E
-            fit_series = []
+            fit_series, early_series = [], []
             for i, y in enumerate(series):
                 e = E[i, start_pos[i]:]
                 known = np.concatenate([e, K_future[i]]) if planned else np.ones(y.size + h)
                 at_origin = {o: at_cut[start_pos[i] + o][i] for o in origins_of[i] if o > 0}
                 series_effects[i] = (e, known, at_origin, E_bt[i, start_pos[i]:])
                 fit_series.append(y / e)
+                early_series.append(y / E_bt[i, start_pos[i]:])
             logger.info("forecast: promotion effects per SKU (run-wide lift %.2f, post-promotion %.2f); %s",
                         fx.run_lift, fx.run_dip,
                         "planned promotions applied" if planned else "no promotion plan: forecasts are base demand")
@@ -1527,7 +1529,7 @@ def forecast(
         # group's is not, and without it every forecast of the run is non-seasonal.
         pooled = pooled_profiles(fit_series, start_pos, group_of, m, min_seasons=2 if T >= 2 * m else 1)
         first_origin = T - h - (cfg.backtest_windows - 1) * cfg.backtest_step
-        early = pooled_profiles(fit_series, start_pos, group_of, m, end=first_origin, min_seasons=1) if first_origin >= m else {}
+        early = pooled_profiles(early_series, start_pos, group_of, m, end=first_origin, min_seasons=1) if first_origin >= m else {}
         for i, y in enumerate(series):
             short_series = y.size < 2 * m
             if not short_series and groups is None:

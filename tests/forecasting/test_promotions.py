@@ -215,3 +215,32 @@ def test_the_backtest_fits_base_demand_with_the_effects_known_at_its_earliest_or
     # the whole history's lift leave a base above 100
     assert res.selection["promo_factor"].iloc[0] > 2.3
     assert res.forecasts["mean"].iloc[0] > 100.0
+
+
+def test_the_backtest_shapes_see_base_demand_as_known_at_the_earliest_origin(monkeypatch):
+    import forecasting.core as core
+
+    T, h = 156, 13
+    dates = pd.date_range("2020-01-06", periods=T, freq="W-MON")
+    promo = np.zeros(T)
+    promo[8::8] = 1.0
+    y = np.where(promo > 0, np.where(np.arange(T) < 125, 200.0, 400.0), 100.0)
+    hist = pd.concat([pd.DataFrame({"sku": "A", "location": loc, "date": dates, "qty": y * k, "promo": promo})
+                      for loc, k in (("L1", 1.0), ("L2", 2.0))], ignore_index=True)
+    seen = []
+    real = core.pooled_profiles
+
+    def spy(series, *args, **kwargs):
+        seen.append((kwargs.get("end"), [np.asarray(s).copy() for s in series]))
+        return real(series, *args, **kwargs)
+
+    monkeypatch.setattr(core, "pooled_profiles", spy)
+    groups = pd.DataFrame({"sku": ["A"], "group": ["g"]})
+    forecast(hist, horizon=h, season_length=4, global_model=False, backtest_windows=3, backtest_step=13, groups=groups)
+    early = [series for end, series in seen if end is not None]
+    final = [series for end, series in seen if end is None]
+    assert early and final
+    # up to the earliest origin (117) the promotions are divided by the 2x known then: the
+    # early profiles' input is the flat base; the final ones' (the whole history's ~2.4x) is not
+    np.testing.assert_allclose(early[0][0][:117], 100.0, rtol=1e-6)
+    assert final[0][0][:117].min() < 90.0
