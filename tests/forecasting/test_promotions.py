@@ -173,42 +173,47 @@ def test_backtest_multipliers_use_only_the_data_before_each_cut():
         backtest_multipliers(Y, promo, np.array(["a"]), [T + 1], 10)
 
 
-def test_the_backtest_scores_a_promotion_with_the_lift_known_at_its_origin():
-    # flat base 100; promotions every 8 weeks lift 2x until week 124, 4x from week 125 on:
-    # the oldest origin (117) has seen 2x only, the whole history says about 2.4x
-    T, h = 156, 13
+def _lift_change(T=156, h=13, locations=(("L", 1.0),)):
+    """Flat base 100 (times each location's size); promotions every 8 weeks lift 2x until
+    week 124 and 4x from week 125 on: a backtest origin at 117 has seen 2x only, the whole
+    history says about 2.4x. Returns the dates (history and horizon), history and plan."""
     dates = pd.date_range("2020-01-06", periods=T + h, freq="W-MON")
     promo = np.zeros(T + h)
     promo[8::8] = 1.0
     y = np.where(promo[:T] > 0, np.where(np.arange(T) < 125, 200.0, 400.0), 100.0)
-    hist = pd.DataFrame({"sku": "A", "location": "L", "date": dates[:T], "qty": y, "promo": promo[:T]})
-    plan = pd.DataFrame({"sku": "A", "location": "L", "date": dates[T:], "promo": promo[T:]})
-    res = forecast(hist, horizon=h, season_length=1, global_model=False, backtest_windows=3, backtest_step=13,
+    hist = pd.concat([pd.DataFrame({"sku": "A", "location": loc, "date": dates[:T], "qty": y * k, "promo": promo[:T]})
+                      for loc, k in locations], ignore_index=True)
+    plan = pd.DataFrame({"sku": "A", "location": locations[0][0], "date": dates[T:], "promo": promo[T:]})
+    return dates, hist, plan
+
+
+def _by_origin(res, dates):
+    """Backtest errors with the target's position ``t`` and the origin ``o`` (training y[:o])."""
+    err = res.errors.assign(t=lambda d: d["date"].map({d_: i for i, d_ in enumerate(dates)}))
+    err["o"] = err["t"] - err["step"] + 1
+    return err
+
+
+def test_the_backtest_scores_a_promotion_with_the_lift_known_at_its_origin():
+    dates, hist, plan = _lift_change()
+    res = forecast(hist, horizon=13, season_length=1, global_model=False, backtest_windows=3, backtest_step=13,
                    future=plan, candidates={"smooth": ("moving_average",), "erratic": ("moving_average",)})
     assert res.selection["promo_factor"].iloc[0] > 2.3  # the final forecast uses the whole history
-    err = res.errors.assign(t=lambda d: d["date"].map({d_: i for i, d_ in enumerate(dates)}))
-    err["o"] = err["t"] - err["step"] + 1  # training data y[:o]
+    err = _by_origin(res, dates)
     at = err[(err["o"] == 117) & (err["t"] == 120)]
     base = err[(err["o"] == 117) & (err["t"] == 119)]["forecast"].iloc[0]
     assert at["forecast"].iloc[0] / base == pytest.approx(2.0, rel=1e-6)
 
 
 def test_the_backtest_fits_base_demand_with_the_effects_known_at_its_earliest_origin():
-    # as above: promotions lift 2x until week 124 and 4x after. At origin 117 a moving
-    # average of base demand must see a flat 100: the promotion of week 112 divided by
-    # the 2x known then (divided by the whole history's ~2.4x it would read 83)
-    T, h = 156, 13
-    dates = pd.date_range("2020-01-06", periods=T + h, freq="W-MON")
-    promo = np.zeros(T + h)
-    promo[8::8] = 1.0
-    y = np.where(promo[:T] > 0, np.where(np.arange(T) < 125, 200.0, 400.0), 100.0)
-    hist = pd.DataFrame({"sku": "A", "location": "L", "date": dates[:T], "qty": y, "promo": promo[:T]})
-    plan = pd.DataFrame({"sku": "A", "location": "L", "date": dates[T:], "promo": promo[T:]})
-    res = forecast(hist, horizon=h, season_length=1, global_model=False, backtest_windows=3, backtest_step=13,
+    # At origin 117 a moving average of base demand must see a flat 100: the promotion of
+    # week 112 divided by the 2x known then (divided by the whole history's ~2.4x it
+    # would read 83)
+    dates, hist, plan = _lift_change()
+    res = forecast(hist, horizon=13, season_length=1, global_model=False, backtest_windows=3, backtest_step=13,
                    future=plan, candidates={"smooth": ("moving_average",), "erratic": ("moving_average",)},
                    model_params={"moving_average": {"window": 8}})
-    err = res.errors.assign(t=lambda d: d["date"].map({d_: i for i, d_ in enumerate(dates)}))
-    err["o"] = err["t"] - err["step"] + 1
+    err = _by_origin(res, dates)
     first = err[(err["o"] == 117) & (err["t"] == 119)]["forecast"].iloc[0]
     assert first == pytest.approx(100.0, rel=1e-6)
     # the final forecast fits the whole history's base demand: the 4x weeks divided by
@@ -220,13 +225,7 @@ def test_the_backtest_fits_base_demand_with_the_effects_known_at_its_earliest_or
 def test_the_backtest_shapes_see_base_demand_as_known_at_the_earliest_origin(monkeypatch):
     import forecasting.core as core
 
-    T, h = 156, 13
-    dates = pd.date_range("2020-01-06", periods=T, freq="W-MON")
-    promo = np.zeros(T)
-    promo[8::8] = 1.0
-    y = np.where(promo > 0, np.where(np.arange(T) < 125, 200.0, 400.0), 100.0)
-    hist = pd.concat([pd.DataFrame({"sku": "A", "location": loc, "date": dates, "qty": y * k, "promo": promo})
-                      for loc, k in (("L1", 1.0), ("L2", 2.0))], ignore_index=True)
+    _, hist, _ = _lift_change(locations=(("L1", 1.0), ("L2", 2.0)))
     seen = []
     real = core.pooled_profiles
 
@@ -236,7 +235,7 @@ def test_the_backtest_shapes_see_base_demand_as_known_at_the_earliest_origin(mon
 
     monkeypatch.setattr(core, "pooled_profiles", spy)
     groups = pd.DataFrame({"sku": ["A"], "group": ["g"]})
-    forecast(hist, horizon=h, season_length=4, global_model=False, backtest_windows=3, backtest_step=13, groups=groups)
+    forecast(hist, horizon=13, season_length=4, global_model=False, backtest_windows=3, backtest_step=13, groups=groups)
     early = [series for end, series in seen if end is not None]
     final = [series for end, series in seen if end is None]
     assert early and final
