@@ -141,8 +141,8 @@ def implausible_gaps(keys: pd.DataFrame, series: list[np.ndarray], grid: pd.Date
             continue
         lo = int(start[i] - start_pos[i])
         to_end = lo + run == n
-        if to_end and run >= classification_window(y[:lo], m, horizon):
-            continue  # phased out: no_demand, reported by the selection
+        if to_end and run >= classification_window(y, m, horizon):
+            continue  # no demand in the classification window: no_demand, reported by the selection
         back = m * math.ceil(run / m)
         if lo - back >= 0:
             before = y[lo - back: lo - back + run]

@@ -102,3 +102,17 @@ def test_refresh_reports_each_flagged_series_once(caplog):
     assert again.metrics["n_gap_series"] == 2.0
     text = " ".join(r.getMessage() for r in caplog.records)
     assert text.count("P/S1: 25 periods") == 1 and text.count("P/S3: 20 periods") == 1
+
+
+def test_a_run_to_the_end_is_flagged_exactly_when_the_series_is_not_phased_out():
+    rng = np.random.default_rng(4)
+    dates = pd.date_range("2024-01-01", periods=200, freq="D")
+    qty = rng.poisson(8.0, dates.size)
+    # classification window here: max(2 m, 2 H, 5 n / d) = 14 days
+    history = pd.concat([pd.DataFrame({"sku": "P", "location": loc, "date": dates[:-cut], "qty": qty[:-cut]})
+                         for loc, cut in (("gone", 30), ("cut", 10))]
+                        + [pd.DataFrame({"sku": "P", "location": "full", "date": dates, "qty": qty})], ignore_index=True)
+    result = forecast(history, horizon=7, freq="D", season_length=7, global_model=False)
+    classes = result.selection.set_index("location")["demand_class"]
+    assert classes["gone"] == "no_demand" and classes["cut"] != "no_demand"
+    assert result.gaps["location"].tolist() == ["cut"] and result.gaps["to_end"].tolist() == [True]
