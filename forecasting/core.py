@@ -1371,7 +1371,8 @@ def forecast(
         ``scores``, ``coverage``, ``effects``, ``errors_by_step`` and ``metrics`` with:
         n_series, n_short, n_fallback, n_fallback_error / _nonfinite / _explosion,
         n_gap_series (series with a run of missing rows their demand makes implausible,
-        :mod:`forecasting.gaps`; logged with their dates), mean_mase, median_mase, mean_rmsse, median_rmsse (of each series' chosen model),
+        :mod:`forecasting.gaps`; logged with their dates), mean_mase, median_mase,
+        mean_rmsse, median_rmsse (of each series' chosen model),
         wape, bias (pooled over the backtest),
         ``backtest_coverage_q..`` (in-sample share of backtest actuals at or below the
         quantile rebuilt from the pooled errors), ``holdout_coverage_q.._<class>``
@@ -1473,6 +1474,8 @@ def forecast(
     fx = None
     fit_series = series
     early_series = series  # base demand as known at the backtest's earliest origin
+    # the backtest's earliest origin on the grid (a shorter series' origins come later)
+    first_origin = T - h - (cfg.backtest_windows - 1) * cfg.backtest_step
     series_effects: list = [None] * n_series
     if promo_effects and promo is not None and promo.any():
         fx = estimate_effects(Y, promo, keys["sku"].astype(str).to_numpy())
@@ -1495,9 +1498,8 @@ def forecast(
             # The backtest's models fit base demand divided by the effects known at its
             # earliest origin: divided by the whole history's, their training windows
             # would carry the lift of the very periods they are scored on.
-            first_cut = T - h - (cfg.backtest_windows - 1) * cfg.backtest_step
-            if 0 < first_cut < T:
-                fx_bt = estimate_effects(Y[:, :first_cut], promo[:, :first_cut], keys["sku"].astype(str).to_numpy())
+            if 0 < first_origin < T:
+                fx_bt = estimate_effects(Y[:, :first_origin], promo[:, :first_origin], keys["sku"].astype(str).to_numpy())
                 E_bt = effect_matrix(promo, fx_bt.lift, fx_bt.dip)
             else:
                 E_bt = E
@@ -1528,7 +1530,6 @@ def forecast(
         # pools its members' single seasons: one dealer's season is noise there, but a
         # group's is not, and without it every forecast of the run is non-seasonal.
         pooled = pooled_profiles(fit_series, start_pos, group_of, m, min_seasons=2 if T >= 2 * m else 1)
-        first_origin = T - h - (cfg.backtest_windows - 1) * cfg.backtest_step
         early = pooled_profiles(early_series, start_pos, group_of, m, end=first_origin, min_seasons=1) if first_origin >= m else {}
         for i, y in enumerate(series):
             short_series = y.size < 2 * m

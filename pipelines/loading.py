@@ -596,8 +596,9 @@ def _cross_checks(tables: dict[str, _Loaded], freq: str) -> None:
         if _has(t, column):
             off_grid = check_period_grid(t.frame[column], freq, column)
             t.findings.add_frame(off_grid)
-            hint = _grid_hint(t.frame[column], freq, len(off_grid), "the configuration's freq")
-            if hint and name == "demand":
+            # demand's dates say which grid the data are on; the others follow them
+            hint = _grid_hint(t.frame[column], freq, len(off_grid), "the configuration's freq") if name == "demand" else ""
+            if hint:
                 t.findings.whole.append(Violation(t.file, 0, column, "", "off_grid", hint))
     demand, promotions = tables.get("demand"), tables.get("promotions")
     if _has(promotions, "date") and _has(demand, "date"):
@@ -761,8 +762,7 @@ def load_promotions(path: str | Path, freq: str, history_end) -> pd.DataFrame:
     """
     path = Path(path)
     contract = CONTRACTS["promotions"]
-    if not path.is_file():
-        raise InputError([Violation(path.name, 0, "-", "", "missing_file", f"{RULES['missing_file']} ({path})")])
+    _require_file(path)
     table = _load_table(path, contract)
     if _has(table, "date"):
         table.findings.add_frame(check_period_grid(table.frame["date"], freq, "date"))
@@ -771,6 +771,12 @@ def load_promotions(path: str | Path, freq: str, history_end) -> pd.DataFrame:
     if violations:
         raise InputError(violations)
     return _finalise(table.frame, contract, keep_optional_absent=("price",))
+
+
+def _require_file(path: Path) -> None:
+    """The single-file loaders' missing-file error (named as every other violation)."""
+    if not path.is_file():
+        raise InputError([Violation(path.name, 0, "-", "", "missing_file", f"{RULES['missing_file']} ({path})")])
 
 
 def load_top_down(path: str | Path) -> pd.DataFrame:
@@ -796,8 +802,7 @@ def load_top_down(path: str | Path) -> pd.DataFrame:
         twice), named by file, row, column, value and rule.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError([Violation(path.name, 0, "-", "", "missing_file", f"{RULES['missing_file']} ({path})")])
+    _require_file(path)
     table = _load_table(path, TOP_DOWN_GROUPS)
     violations = table.findings.violations(table.raw)
     if violations:
@@ -845,8 +850,7 @@ def load_history(path: str | Path, freq: str | None = None) -> pd.DataFrame:
     """
     path = Path(path)
     contract = CONTRACTS["demand"]
-    if not path.is_file():
-        raise InputError([Violation(path.name, 0, "-", "", "missing_file", f"{RULES['missing_file']} ({path})")])
+    _require_file(path)
     table = _load_table(path, contract)
     if freq is None and table.frame is not None and "date" in table.frame.columns and not table.findings:
         freq = infer_freq(table.frame["date"])
