@@ -748,15 +748,16 @@ def long_profile_of(y, n, m, window, out):
 
 
 @njit(cache=True)
-def theta_origins(y, origins, h, m, alpha, theta, l0, z, long_season, window, out, ok):
+def theta_origins(y, origins, h, m, alpha, theta, l0, z, long_season, short_cycles, window, out, ok):
     """Forecasts of a frozen :class:`~forecasting.models.Theta` (fixed ``alpha``,
     ``theta`` and ``l0``) from each origin: the seasonal adjustment of ``y[:o]``, the
     least squares line and the theta filter on the adjusted series, the indices put
     back. The same arithmetic as ``Theta.fit(y[:o]).predict(h)`` to rounding
     (:func:`~forecasting.models.seasonality.deseasonalise`): up to ``long_season``
-    periods the lag-``m`` test and classical decomposition (multiplicative for positive
-    data); above it the shrunk additive profile of :func:`long_profile_of` (smoothing
-    ``window``). ``ok[k]`` False where a value is not finite (the caller re-runs that
+    periods the lag-``m`` test (or, under ``short_cycles`` cycles, a profile of
+    :func:`long_profile_of` that is not zero) and classical decomposition
+    (multiplicative for positive data); above it the shrunk additive profile of
+    :func:`long_profile_of` (smoothing ``window``). ``ok[k]`` False where a value is not finite (the caller re-runs that
     origin in Python)."""
     idx = np.empty(max(m, 1))
     x = np.empty(y.size)
@@ -767,7 +768,8 @@ def theta_origins(y, origins, h, m, alpha, theta, l0, z, long_season, window, ou
         if m > long_season:
             seasonal = n >= 2 * m and long_profile_of(y, n, m, window, idx)
         else:
-            seasonal = m >= 2 and n >= 2 * m and seasonal_by_acf(y, n, m, z)
+            seasonal = m >= 2 and n >= 2 * m and (seasonal_by_acf(y, n, m, z) or (
+                n < short_cycles * m and long_profile_of(y, n, m, window, idx)))
             if seasonal:
                 mult = True
                 for t in range(n):

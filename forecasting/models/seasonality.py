@@ -5,7 +5,9 @@
   seasonal when ``|r_m| > 1.645 sqrt((1 + 2 sum_{k=1}^{m-1} r_k^2) / n)``, ``r_k`` the
   lag-``k`` sample autocorrelation (Bartlett's standard error).
 - :func:`is_seasonal` and :func:`deseasonalise` use that test for seasons of at most
-  :data:`LONG_SEASON` periods only. For longer ones (52 weeks) the test can hardly pass
+  :data:`LONG_SEASON` periods only, and over histories of fewer than
+  :data:`SHORT_CYCLES` cycles also the shrunk profile below, where the test has
+  little power. For longer ones (52 weeks) the test can hardly pass
   on two or three years: Bartlett's limit sums the squared autocorrelations of ``m - 1``
   lags, which a persistent level or a smooth yearly wave makes large, and the biased
   lag-``m`` autocorrelation is shrunk by ``(n - m) / n``. On the one real weekly sales
@@ -39,7 +41,7 @@ import numpy as np
 __all__ = ["acf", "seasonality_statistic", "seasonality_test", "is_seasonal", "long_season_profile",
            "classical_indices", "deseasonalise", "reseasonalise", "trend_season_fit",
            "group_seasonal_indices", "profile_known_at", "smooth_circular", "smoothing_window",
-           "SEASONALITY_Z", "LONG_SEASON"]
+           "SEASONALITY_Z", "LONG_SEASON", "SHORT_CYCLES"]
 
 
 def acf(y: np.ndarray, nlags: int) -> np.ndarray:
@@ -63,6 +65,8 @@ SEASONALITY_Z = 1.645
 #: Longest season (periods) judged by :func:`seasonality_test`; longer ones get the shrunk
 #: additive profile (module docstring). 24, as ETS's ``max_season`` and R's ``ets``.
 LONG_SEASON = 24
+#: Histories of fewer cycles are also judged by their shrunk profile (:func:`is_seasonal`).
+SHORT_CYCLES = 4
 
 
 def seasonality_statistic(y: np.ndarray, m: int, z: float = SEASONALITY_Z) -> tuple[float, float]:
@@ -92,15 +96,43 @@ def long_season_profile(y: np.ndarray, m: int) -> np.ndarray:
 
 
 def is_seasonal(y: np.ndarray, m: int) -> bool:
-    """Whether ``y`` has a season of ``m`` periods worth adjusting for: the lag-``m`` test
-    (:func:`seasonality_test`) up to :data:`LONG_SEASON`, a profile not shrunk to zero
-    (:func:`long_season_profile`) above it; needs ``n >= 2 m``."""
+    """Whether ``y`` has a season of ``m`` periods worth adjusting for; needs ``n >= 2 m``.
+
+    - Up to :data:`LONG_SEASON` periods: the lag-``m`` test (:func:`seasonality_test`),
+      or, in a history of fewer than :data:`SHORT_CYCLES` cycles, a shrunk profile
+      (:func:`long_season_profile`) that is not zero.
+    - Above it: a shrunk profile that is not zero (module docstring).
+
+    Why the profile on short histories: Bartlett's limit of the lag-``m`` test sums the
+    squared autocorrelations of lags ``1 .. m - 1``, which the season itself makes large
+    (a monthly sine has ``|r_6|`` near 1), and over ``n`` of two or three cycles it is
+    out of reach. On M3 monthly cut to its last ``n`` months the test finds a season in
+    0 (``n = 24``: it needs ``n > 2 m``), 51 (30), 115 (36) and 214 (48) of 1,428
+    series, against 778 on the whole histories; the shrunk profile of a trend plus
+    position dummies (a James-Stein factor on the position effects) finds 780 to 890 at
+    every length. With it, the mean of ETS, Theta and STL forecast those cuts 18 months
+    ahead with MASE 1.2875 -> 1.1207 (``n = 24``), 1.1589 -> 1.0576 (30), 1.0810 ->
+    1.0122 (36); on aus_retail cut to 36 months 1.1600 -> 1.0215 (scratch runs outside
+    the repository; ``benchmarks/forecast_short.py`` prints the whole engine's figures).
+    From four cycles on the test stays: on M3's whole histories (at least 48 months)
+    the profile in its place gave 0.8344 -> 0.8367, and for the series under five
+    cycles only 0.8356.
+
+    Examples
+    --------
+    >>> t = np.arange(30)
+    >>> y = 100 + 30 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 5, 30)
+    >>> seasonality_test(y, 12), is_seasonal(y, 12)
+    (False, True)
+    """
     y = np.asarray(y, dtype=float)
     if m < 2 or y.size < 2 * m:
         return False
     if m > LONG_SEASON:
         return bool(np.any(long_season_profile(y, m) != 0))
-    return seasonality_test(y, m)
+    if seasonality_test(y, m):
+        return True
+    return y.size < SHORT_CYCLES * m and bool(np.any(long_season_profile(y, m) != 0))
 
 
 def classical_indices(y: np.ndarray, m: int, multiplicative: bool) -> np.ndarray:
@@ -152,7 +184,7 @@ def deseasonalise(y: np.ndarray, m: int, test: bool = True) -> tuple[np.ndarray,
         if not np.any(idx != 0):
             return y, np.empty(0), True
         return y - idx[np.arange(y.size) % m], idx, False
-    if m < 2 or y.size < 2 * m or (test and not seasonality_test(y, m)):
+    if m < 2 or y.size < 2 * m or (test and not is_seasonal(y, m)):
         return y, np.empty(0), True
     mult = bool(np.all(y > 0))
     idx = classical_indices(y, m, mult)

@@ -124,7 +124,7 @@ class STLForecaster(SeriesModel):
         back-transformed forecast is the median of a log-symmetric forecast distribution.
     test : bool
         Decompose only when the seasonality test
-        (:func:`~forecasting.models.seasonality.seasonality_test`) finds a season.
+        (:func:`~forecasting.models.seasonality.is_seasonal`) finds a season.
     fixed : SeriesModel, optional
         Frozen base model; set by :meth:`frozen`.
 

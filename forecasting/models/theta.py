@@ -5,7 +5,9 @@ Pellegrini, Louzada, Petropoulos and Koehler (2016), "Models for optimising the 
 method and their relationship to state space models", IJF 32(4):
 
 1. If the series is seasonal (90 % autocorrelation test at lag ``m``,
-   :func:`~forecasting.models.seasonality.seasonality_test`), it is seasonally adjusted by
+   :func:`~forecasting.models.seasonality.seasonality_test`; under four cycles also a
+   shrunk profile that is not zero, :func:`~forecasting.models.seasonality.is_seasonal`),
+   it is seasonally adjusted by
    classical multiplicative decomposition (additive for series with zeros). Seasons
    longer than :data:`~forecasting.models.seasonality.LONG_SEASON` periods (52 weeks)
    subtract the shrunk additive profile instead
@@ -29,7 +31,7 @@ import numpy as np
 
 from . import _kernels
 from .base import SeriesModel, check_horizon, line_fit
-from .seasonality import LONG_SEASON, SEASONALITY_Z, deseasonalise, reseasonalise, smoothing_window
+from .seasonality import LONG_SEASON, SEASONALITY_Z, SHORT_CYCLES, deseasonalise, reseasonalise, smoothing_window
 
 __all__ = ["Theta", "OptimisedTheta", "theta_forecast"]
 
@@ -158,7 +160,8 @@ class Theta(SeriesModel):
         out = np.empty((o.size, h))
         ok = np.zeros(o.size, dtype=np.bool_)
         _kernels.theta_origins(arr, o, h, m, float(fixed["alpha"]), float(fixed.get("theta", self.theta)),
-                               float(fixed["l0"]), SEASONALITY_Z, LONG_SEASON, smoothing_window(None, m), out, ok)
+                               float(fixed["l0"]), SEASONALITY_Z, LONG_SEASON, SHORT_CYCLES, smoothing_window(None, m),
+                               out, ok)
         return [(out[k], None) if ok[k] else super(Theta, self).forecast_origins(arr, [int(o[k])], h)[0]
                 for k in range(o.size)]
 
