@@ -120,7 +120,10 @@ DEFAULT_CANDIDATES: dict[str, tuple[str, ...]] = {
     "lumpy": (TOP_DOWN_MODEL, "sba_seasonal", "sba", "tsb", "adida", "global", "moving_average", SHAPE_MODEL),
     # Too little history to tell many models apart: simple, explainable ones and the
     # seasonal shape borrowed from the series' group.
-    "short": ("moving_average", "naive", SHAPE_MODEL),
+    # Between one and two seasons of their own, smooth and erratic ones get the mean of
+    # the recent level and last season (``recent_seasonal``); with less, or sparse
+    # demand, whose season-ago copy is noise, the recent mean leads.
+    "short": ("recent_seasonal", "moving_average", "naive", SHAPE_MODEL),
     "no_demand": ("moving_average",),
 }
 #: Always backtested after the candidates, so that a fallback has errors too.
@@ -385,6 +388,10 @@ def _make(name: str, cfg: ForecastConfig, profile: np.ndarray | None):
         prof, known = profile if isinstance(profile, tuple) else (profile, None)
         return GroupSeasonCombination(prof, season_length=cfg.season_length, known_from=known,
                                       **{k: v for k, v in params.items() if k in GROUP_SEASON_OPTIONS})
+    if name == "recent_seasonal" and "member_params" not in params:
+        # its members follow the settings the caller gave them as models of their own
+        params["member_params"] = {k: dict(cfg.model_params[k]) for k in ("moving_average", "seasonal_naive")
+                                   if k in cfg.model_params} or None
     return make_model(name, cfg.season_length, **params)
 
 
@@ -513,9 +520,13 @@ def default_min_obs(horizon: int, season_length: int) -> int:
     return min(2 * h, max(h, 2 * m))
 
 
-def _candidate_names(label: str, short: bool, min_train_len: int, cfg: ForecastConfig, available: set) -> list[str]:
+def _candidate_names(label: str, short: bool, min_train_len: int, cfg: ForecastConfig, available: set,
+                     n_obs: int | None = None) -> list[str]:
     key = "short" if short and label != "no_demand" else label
     names = [n for n in cfg.candidates.get(key, DEFAULT_CANDIDATES[key]) if n in available or n in MODELS]
+    if key == "short" and (cfg.season_length < 2 or (n_obs is not None and n_obs < cfg.season_length)
+                           or label in MEAN_SCORED_CLASSES):
+        names = [nm for nm in names if nm != "recent_seasonal"] or ["moving_average"]
     names = [n for n in names if n not in _ORCHESTRATOR_MODELS or n in available]
     for name in FALLBACK_CHAIN:
         if name not in names:
@@ -883,7 +894,7 @@ def forecast_series(
     origins = series_origins(n, h, cfg.backtest_windows, cfg.backtest_step, cfg.min_train, own_models=not short)
     min_train_len = min(origins) if origins else n
     available = set(external) | ({SHAPE_MODEL} if profile is not None else set())
-    names = _candidate_names(cls.label, short, min_train_len, cfg, available)
+    names = _candidate_names(cls.label, short, min_train_len, cfg, available, n)
     # an externally computed candidate must cover exactly this series' origins
     names = [nm for nm in names if nm not in external or all(o in external[nm][0] for o in origins)]
 

@@ -16,7 +16,7 @@ from .baseline import MovingAverage, Naive, SeasonalNaive
 from .intermittent import ADIDA, SBA, TSB, Croston, SeasonalSBA
 from .smoothing import ETS, AutoETS, AutoETSAdjusted, seasonal_indices
 from .theta import OptimisedTheta, Theta
-from .combination import Combination
+from .combination import Combination, RecentAndSeasonal
 from .arima import ARIMA
 from .stl import STLForecaster
 from .group_season import GroupSeasonCombination
@@ -34,6 +34,7 @@ __all__ = [
     "OptimisedTheta",
     "STLForecaster",
     "Combination",
+    "RecentAndSeasonal",
     "GroupSeasonCombination",
     "ARIMA",
     "seasonal_indices",
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 MODELS: dict[str, type[SeriesModel]] = {
-    cls.name: cls for cls in (Naive, SeasonalNaive, MovingAverage, ETS, AutoETS, AutoETSAdjusted, Theta, OptimisedTheta, Combination, STLForecaster, ARIMA, Croston, SBA, SeasonalSBA, TSB, ADIDA)
+    cls.name: cls for cls in (Naive, SeasonalNaive, MovingAverage, ETS, AutoETS, AutoETSAdjusted, Theta, OptimisedTheta, Combination, RecentAndSeasonal, STLForecaster, ARIMA, Croston, SBA, SeasonalSBA, TSB, ADIDA)
 }
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from .base import SeriesModel
 
-__all__ = ["Combination"]
+__all__ = ["Combination", "RecentAndSeasonal"]
 
 
 class Combination(SeriesModel):
@@ -97,7 +97,7 @@ class Combination(SeriesModel):
 
     def frozen(self) -> "Combination":
         """Unfitted copy whose members are their own frozen copies."""
-        return Combination(**self.get_params(), _frozen=tuple(m.frozen() for m in self.members_))
+        return type(self)(**self.get_params(), _frozen=tuple(m.frozen() for m in self.members_))
 
     def _build(self) -> list[SeriesModel]:
         from . import make_model
@@ -139,3 +139,60 @@ class Combination(SeriesModel):
     def _predict(self, h: int) -> np.ndarray:
         stack = np.stack([m.predict(h) for m in self.members_])
         return np.median(stack, axis=0) if self.method == "median" else stack.mean(axis=0)
+
+
+class RecentAndSeasonal(Combination):
+    """Mean of an item's recent level and its value a season earlier: the forecast of
+    an item with one to two seasons of history.
+
+    ``f_{T+h} = (MA_T + y_{T+h-m(k+1)}) / 2``, ``k = floor((h-1)/m)``: the equal-weight
+    combination of the moving average (:class:`~forecasting.models.MovingAverage`) and
+    seasonal naive (:class:`~forecasting.models.SeasonalNaive`). Between one and two
+    seasons no model can tell a season from noise in the item's own history; the recent
+    mean ignores a season that is there, last season's copy carries one season's noise.
+    Their mean errs less than either where the season is moderate, and halves the loss
+    of the worse one where it is not (Clemen 1989; the M4 competition's "Comb"
+    benchmark). Measured on histories cut to their last ``n`` months (scratch runs,
+    outside the repository; MASE of recent mean / seasonal naive / their mean): M3
+    monthly ``n = 18`` 1.4600 / 1.4389 / 1.3707, ``n = 23`` 1.3357 / 1.3377 / 1.2638;
+    aus_retail ``n = 18`` 2.4171 / 1.4136 / 1.7004, ``n = 23`` 2.1235 / 1.2592 /
+    1.4983. For white noise without a season it costs: its squared error is
+    ``(1 + (1 + 1/p) / 4) sigma^2`` against the moving average's ``(1 + 1/p) sigma^2``
+    (``p`` the window), 14 % more at ``p = 8``.
+
+    Without a season (``m < 2``) or before one full season the seasonal member cannot
+    fit, and the forecast is the moving average (the combination leaves out a failed
+    member).
+
+    Parameters
+    ----------
+    season_length : int
+        ``m``, periods per cycle.
+    members, method, member_params
+        As :class:`Combination`; default the moving average and seasonal naive, mean.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.r_[np.arange(1.0, 13.0), np.full(8, 10.0)]      # 20 months
+    >>> RecentAndSeasonal(season_length=12).fit(y).predict(3)   # (10 + 9, 10 + 10, 10 + 11) / 2
+    array([ 9.5, 10. , 10.5])
+    """
+
+    name = "recent_seasonal"
+
+    def __init__(
+        self,
+        season_length: int = 12,
+        members: tuple[str, ...] = ("moving_average", "seasonal_naive"),
+        method: str = "mean",
+        member_params: dict | None = None,
+        _frozen: tuple | None = None,
+    ):
+        super().__init__(season_length, members, method, member_params, _frozen)
+
+    def _build(self) -> list[SeriesModel]:
+        models = super()._build()
+        if int(self.season_length) < 2:  # seasonal naive of m = 1 is naive, not a season
+            models = [m for m in models if m.name != "seasonal_naive"] or models
+        return models

@@ -102,7 +102,7 @@ def test_under_two_seasons_and_two_horizons_is_short():
     hist, _, _ = _monthly(4, 20, seed=1)
     res = forecast(hist, horizon=H, freq="MS", season_length=12, n_jobs=1, global_model=False)
     assert res.selection["short"].all()
-    assert set(res.selection["model"]) <= {"moving_average", "naive"}
+    assert set(res.selection["model"]) <= {"recent_seasonal", "moving_average", "naive"}
 
 
 def test_a_clear_season_in_under_four_cycles_is_adjusted_for():
@@ -151,3 +151,38 @@ def test_ets_too_short_for_seasonal_states_is_adjusted_first():
         refit = copy.copy(frozen).fit(y[:o])
         assert refit.fitted_params()["adjustment"].startswith("classical")
         np.testing.assert_allclose(f, refit.predict(12), rtol=1e-12)
+
+
+def test_new_items_with_a_season_of_history_get_the_recent_level_and_last_season():
+    hist, _, _ = _monthly(6, 18, seed=2)
+    res = forecast(hist, horizon=H, freq="MS", season_length=12, n_jobs=1, global_model=False,
+                   model_params={"moving_average": {"window": 4}})
+    sel = res.selection.set_index("sku")
+    assert sel["short"].all() and (sel["model"] == "recent_seasonal").all()
+    from forecasting.models import make_model
+
+    for sku, g in hist.groupby("sku"):
+        y = g["qty"].to_numpy()
+        want = (make_model("moving_average", 12, window=4).fit(y).predict(H)
+                + make_model("seasonal_naive", 12).fit(y).predict(H)) / 2
+        got = res.forecasts[res.forecasts["sku"] == sku]["mean"].to_numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+@pytest.mark.parametrize("case", ["under_a_season", "intermittent", "no_season"])
+def test_other_new_items_keep_the_recent_mean(case):
+    rng = np.random.default_rng(3)
+    n, m, freq = (10, 12, "MS") if case == "under_a_season" else (18, 12, "MS") if case == "intermittent" else (9, 1, "YS")
+    rows = []
+    for i in range(4):
+        y = rng.poisson(20, n).astype(float) if case != "intermittent" else (rng.random(n) < 0.2) * rng.poisson(5, n) + 0.0
+        if case == "intermittent":
+            y[-1] = 3.0  # keep the item alive
+        rows.append(pd.DataFrame({"sku": f"S{i}", "location": "L", "qty": y,
+                                  "date": pd.date_range("2020-01-01", periods=n, freq=freq)}))
+    res = forecast(pd.concat(rows), horizon=12, freq=freq, season_length=m, n_jobs=1, global_model=False)
+    sel = res.selection
+    assert sel["short"].all()
+    assert "recent_seasonal" not in set(sel["model"])
+    if case == "intermittent":
+        assert set(sel["demand_class"]) <= {"intermittent", "lumpy"}
