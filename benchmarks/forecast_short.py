@@ -71,6 +71,11 @@ def median_spl(trains: list[np.ndarray], actuals: np.ndarray, q90: np.ndarray, q
     return float(np.median(spl[np.isfinite(spl)]))
 
 
+def _fixed(v: float) -> str:
+    """Four decimals, or three significant digits for a loss blown up by one interval."""
+    return f"{v:.4f}" if abs(v) < 1000 else f"{v:.3g}"
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lengths", default="18,24,30,36", help="training months kept per series (default 18,24,30,36)")
@@ -79,7 +84,7 @@ def main() -> None:
     p.add_argument("--skip-peers", action="store_true", help="run supplyplan only (development)")
     args = p.parse_args()
     lengths = [int(v) for v in args.lengths.split(",") if v.strip()]
-    header = (f"{'data':<11}{'n':>4}  {'system':<24}{'sMAPE %':>8}{'MASE':>8}{'median':>8}{'SPL':>8}"
+    header = (f"{'data':<11}{'n':>4}  {'system':<24}{'sMAPE %':>8}{'MASE':>8}{'median':>8}{'SPL':>9}"
               f"{'med SPL':>9}{'cov q90':>9}{'cov q95':>9}{'wall s':>8}")
     rows = []
     for name in [d.strip() for d in args.data.split(",") if d.strip()]:
@@ -97,8 +102,8 @@ def main() -> None:
             for r in results:
                 s = scores(trains, actuals, r, M)
                 rows.append(f"{name:<11}{n:>4}  {r.name:<24}{s['smape']:>8.2f}{s['mase']:>8.4f}{s['mase_median']:>8.4f}"
-                            f"{s['spl']:>8.4f}{median_spl(trains, actuals, r.q90, r.q95):>9.4f}{s['cov90']:>9.3f}"
-                            f"{s['cov95']:>9.3f}{r.seconds:>8.1f}")
+                            f"{_fixed(s['spl']):>9}{_fixed(median_spl(trains, actuals, r.q90, r.q95)):>9}"
+                            f"{s['cov90']:>9.3f}{s['cov95']:>9.3f}{r.seconds:>8.1f}")
             short = int(np.sum(results[0].extra["classes"] == "short"))
             rows.append(f"{'':<15}supplyplan: {short} of {len(ids)} series short; models {results[0].extra['models']}")
             print(f"  {name} n={n}: done", flush=True)

@@ -490,9 +490,9 @@ def default_min_obs(horizon: int, season_length: int) -> int:
     Measured with ``benchmarks/forecast_short.py`` (histories cut to their last ``n``
     months, official hold-out; MASE, scaled pinball loss of q90 and q95), its row
     ``short < 2H`` (``min_obs = 2 H``) against the default: M3 monthly (``H = 18``)
-    ``n = 24`` 1.3350 / 0.4125 -> 1.1480 / 0.3164, ``n = 30`` 1.2762 / 0.3608 ->
+    ``n = 24`` 1.2623 / 0.4082 -> 1.1480 / 0.3164, ``n = 30`` 1.2102 / 0.3580 ->
     1.0577 / 0.2794 (statsforecast AutoETS 1.2656 / 0.3188 and 1.1407 / 0.2977);
-    aus_retail (``H = 24``) ``n = 24, 30, 36`` 2.1016, 1.9818, 1.9485 -> 1.1732,
+    aus_retail (``H = 24``) ``n = 24, 30, 36`` 1.4853, 1.4094, 1.3846 -> 1.1732,
     1.0981, 1.0208 (seasonal naive 1.2526, 1.1974, 1.1729). Weekly data (``H = 13``,
     ``m = 52``) keeps ``2 H = 26``; without a season there are no two seasons to
     count, and the two horizons stay.
