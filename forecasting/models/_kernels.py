@@ -757,8 +757,8 @@ def theta_origins(y, origins, h, m, alpha, theta, l0, z, long_season, short_cycl
     periods the lag-``m`` test (or, under ``short_cycles`` cycles, a profile of
     :func:`long_profile_of` that is not zero) and classical decomposition
     (multiplicative for positive data); above it the shrunk additive profile of
-    :func:`long_profile_of` (smoothing ``window``). ``ok[k]`` False where a value is not finite (the caller re-runs that
-    origin in Python)."""
+    :func:`long_profile_of` (smoothing ``window``). ``ok[k]`` False where a value is
+    not finite (the caller re-runs that origin in Python)."""
     idx = np.empty(max(m, 1))
     x = np.empty(y.size)
     f = np.empty(h)
