@@ -99,16 +99,8 @@ def series_origins(n: int, horizon: int, windows: int, step: int, min_train: int
 
     Parameters
     ----------
-    n : int
-        Series length, periods.
-    horizon : int
-        ``H``, periods forecast from each origin.
-    windows : int
-        Number of origins wanted.
-    step : int
-        Periods between consecutive origins.
-    min_train : int
-        Fewest training periods before any origin.
+    n, horizon, windows, step, min_train : int
+        As :func:`rolling_origins` (periods; ``min_train`` before any origin).
     own_models : bool
         The series is fitted with its own class's models (not ``short``).
 
