@@ -150,10 +150,11 @@ class RecentAndSeasonal(Combination):
     seasonal naive (:class:`~forecasting.models.SeasonalNaive`). Between one and two
     seasons no model can tell a season from noise in the item's own history; the recent
     mean ignores a season that is there, last season's copy carries one season's noise.
-    Their mean errs less than either where the season is moderate, and halves the loss
-    of the worse one where it is not (Clemen 1989; the M4 competition's "Comb"
-    benchmark). Measured on histories cut to their last ``n`` months (scratch runs,
-    outside the repository; MASE of recent mean / seasonal naive / their mean): M3
+    Their errors are partly independent, so their mean errs less than the worse of
+    the two and often less than either (Clemen 1989, "Combining forecasts: a review
+    and annotated bibliography", IJF 5(4)). Measured on histories cut to their last
+    ``n`` months (scratch runs, outside the repository; MASE of recent mean / seasonal
+    naive / their mean): M3
     monthly ``n = 18`` 1.4600 / 1.4389 / 1.3707, ``n = 23`` 1.3357 / 1.3377 / 1.2638;
     aus_retail ``n = 18`` 2.4171 / 1.4136 / 1.7004, ``n = 23`` 2.1235 / 1.2592 /
     1.4983. For white noise without a season it costs: its squared error is
