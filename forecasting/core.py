@@ -53,6 +53,7 @@ from .classify import classification_window, classify_demand
 from .gaps import absent_runs, implausible_gaps
 from .models import MODELS, Combination, make_model
 from .models.global_model import GlobalBoosting, GlobalForecast, Panel
+from .models.seasonality import LONG_SEASON, is_seasonal
 from .parallel import TaskRunner, release_memory
 from .quantiles import (
     calibrate_levels,
@@ -520,6 +521,18 @@ def default_min_obs(horizon: int, season_length: int) -> int:
     return min(2 * h, max(h, 2 * m))
 
 
+def _seasonal_floor(y: np.ndarray, cfg: ForecastConfig, short: bool) -> int:
+    """``m`` when the backtest of ``y`` should train on two seasons
+    (:func:`~forecasting.backtest.series_origins`): a series with its own models and a
+    season of at most :data:`~forecasting.models.seasonality.LONG_SEASON` periods that
+    :func:`~forecasting.models.seasonality.is_seasonal` finds; else 0. (Two years of a
+    52-week season would leave a weekly backtest few origins; not measured.)"""
+    m = int(cfg.season_length)
+    if short or not 2 <= m <= LONG_SEASON or y.size <= 2 * m:
+        return 0
+    return m if is_seasonal(y, m) else 0
+
+
 def _candidate_names(label: str, short: bool, min_train_len: int, cfg: ForecastConfig, available: set,
                      n_obs: int | None = None) -> list[str]:
     key = "short" if short and label != "no_demand" else label
@@ -891,7 +904,8 @@ def forecast_series(
     # its earliest origins clipped to ``min_train`` periods: a fit on a few periods fails
     # or explodes (any failure disqualifies a candidate) and its errors widen every band.
     # Its origins keep training windows of at least min(H, n / 2) (series_origins).
-    origins = series_origins(n, h, cfg.backtest_windows, cfg.backtest_step, cfg.min_train, own_models=not short)
+    origins = series_origins(n, h, cfg.backtest_windows, cfg.backtest_step, cfg.min_train, own_models=not short,
+                             season_length=_seasonal_floor(y, cfg, short))
     min_train_len = min(origins) if origins else n
     available = set(external) | ({SHAPE_MODEL} if profile is not None else set())
     names = _candidate_names(cls.label, short, min_train_len, cfg, available, n)
@@ -1546,7 +1560,9 @@ def forecast(
                 # scores them with the effects estimated before each origin
                 # (forecasting.promotions.backtest_multipliers)
                 origins_of = [series_origins(y.size, h, cfg.backtest_windows, cfg.backtest_step, cfg.min_train,
-                                             own_models=y.size >= cfg.min_obs) for y in series]
+                                             own_models=y.size >= cfg.min_obs,
+                                             season_length=_seasonal_floor(y, cfg, y.size < cfg.min_obs))
+                              for y in series]
                 cuts = {start_pos[i] + o for i, own in enumerate(origins_of) for o in own if o > 0}
                 at_cut = backtest_multipliers(Y, promo, keys["sku"].astype(str).to_numpy(), cuts, h)
             # The backtest's models fit base demand divided by the effects known at its

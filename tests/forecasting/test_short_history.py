@@ -186,3 +186,38 @@ def test_other_new_items_keep_the_recent_mean(case):
     assert "recent_seasonal" not in set(sel["model"])
     if case == "intermittent":
         assert set(sel["demand_class"]) <= {"intermittent", "lumpy"}
+
+
+def test_seasonal_series_train_on_two_seasons_while_two_origins_remain():
+    # 36 months, horizon 12: fits on 16 and 20 months cannot model the season
+    assert series_origins(36, 12, 3, 4, season_length=12) == [24, 28, 32]
+    assert series_origins(36, 12, 3, 4) == [16, 20, 24]
+    # 30 months, horizon 18: two seasons would leave one origin with 6 targets
+    assert series_origins(30, H, 3, 6, season_length=12) == series_origins(30, H, 3, 6) == [15, 21, 27]
+    # long histories: the standard grid either way
+    assert series_origins(120, H, 3, 6, season_length=12) == rolling_origins(120, H, 3, 6)
+
+
+def test_a_sawtooth_series_bands_come_from_seasonal_fits():
+    """A yearly saw-tooth (a quota that resets every January, like PBS's safety-net
+    scripts) over 36 months: fits on 16 and 20 months miss the tooth and their errors
+    are its whole height; the backtest keeps to two seasons and the band stays near the
+    noise."""
+    rng = np.random.default_rng(4)
+    n, h = 36, 12
+    t = np.arange(n + h)
+    rows, actuals, sd = [], [], []
+    for i in range(30):
+        level = rng.uniform(100, 1000)
+        mu = level * (0.2 + 1.6 * (t % 12) / 11)
+        y = np.maximum(mu + rng.normal(0, 0.05 * level, t.size), 0)
+        rows.append(pd.DataFrame({"sku": f"S{i:02d}", "location": "L", "qty": y[:n],
+                                  "date": pd.date_range("2020-01-01", periods=n, freq="MS")}))
+        actuals.append(y[n:])
+        sd.append(0.05 * level)
+    actuals, sd = np.array(actuals), np.array(sd)
+    res = forecast(pd.concat(rows), horizon=h, freq="MS", season_length=12, n_jobs=1, global_model=False)
+    fc = res.forecasts.sort_values(["sku", "date"])
+    half = (fc["q95"] - fc["mean"]).to_numpy().reshape(actuals.shape)
+    assert np.median(half / sd[:, None]) < 6.0  # 2.6; from fits on 16-20 months: 16.6
+    assert np.mean(actuals <= fc["q95"].to_numpy().reshape(actuals.shape)) >= 0.85
