@@ -145,6 +145,7 @@ def series_origins(n: int, horizon: int, windows: int, step: int, min_train: int
     origins = rolling_origins(n, horizon, windows, step, min_train)
     if not own_models or not origins:
         return origins
+
     def from_floor(floor: int) -> list[int]:
         kept = [o for o in origins if o >= floor]
         if len(kept) >= min(2, len(origins)):
